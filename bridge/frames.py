@@ -1,0 +1,150 @@
+"""Coordinate frames: every model convention is a pure function of (point, W, H, frame).
+
+Canonical coordinates are float pixels of the original W×H screenshot. A :class:`Frame` maps them to what a
+model reads and writes, with that convention's rounding, and back:
+
+* ``pixel``   — original pixels (integers when rendered), e.g. the seed per-step JSON.
+* ``rel1``    — [0, 1] floats (AITW, GUI-R1 parquet).
+* ``rel1000`` — integers in [0, 1000] (Qwen2-VL, Qwen3-VL, AgentCPM-GUI, UI-TARS v1).
+* ``resized`` — integer pixels of the smart-resized image the processor feeds the model (Qwen2.5-VL,
+  UI-TARS-1.5); needs the processor's ``factor``, ``min_pixels`` and ``max_pixels``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+FrameKind = Literal["pixel", "rel1", "rel1000", "resized"]
+
+#: transformers' Qwen2VLImageProcessor defaults (min 56·56, max 28·28·1280); a model's own
+#: preprocessor_config.json overrides them — read them from the target processor when there is one.
+QWEN2VL_MIN_PIXELS = 56 * 56
+QWEN2VL_MAX_PIXELS = 28 * 28 * 1280
+MAX_ASPECT_RATIO = 200
+
+
+def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = QWEN2VL_MIN_PIXELS,
+                 max_pixels: int = QWEN2VL_MAX_PIXELS) -> tuple[int, int]:
+    """(height, width) the Qwen-VL image processor resizes an image to — the same function as
+    transformers' ``qwen2_vl.image_processing_qwen2_vl.smart_resize`` (checked on random sizes in the tests).
+
+    Both sides become multiples of ``factor`` (28 for Qwen2/2.5-VL, 32 for Qwen3-VL), the area is kept within
+    [min_pixels, max_pixels] and the aspect ratio as close as possible. Note the (height, width) order.
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image size must be positive, got height={height}, width={width}")
+    if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
+        raise ValueError(
+            f"absolute aspect ratio must be smaller than {MAX_ASPECT_RATIO}, got "
+            f"{max(height, width) / min(height, width)}")
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+def image_tokens(height: int, width: int, factor: int = 28, min_pixels: int = QWEN2VL_MIN_PIXELS,
+                 max_pixels: int = QWEN2VL_MAX_PIXELS) -> int:
+    """Number of image placeholder tokens a Qwen-VL processor emits for one image of this size."""
+    h, w = smart_resize(height, width, factor, min_pixels, max_pixels)
+    return (h // factor) * (w // factor)
+
+
+def _clamp(v: float, lo: float, hi: float) -> float:
+    return lo if v < lo else hi if v > hi else v
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A model-facing coordinate convention. Immutable and JSON-serialisable (it travels with the ground truth)."""
+
+    kind: FrameKind = "pixel"
+    factor: int = 28
+    min_pixels: int = QWEN2VL_MIN_PIXELS
+    max_pixels: int = QWEN2VL_MAX_PIXELS
+
+    def model_size(self, width: int, height: int) -> tuple[float, float]:
+        """(width, height) of the space model coordinates live in, for an original W×H screenshot."""
+        if self.kind == "pixel":
+            return float(width), float(height)
+        if self.kind == "rel1":
+            return 1.0, 1.0
+        if self.kind == "rel1000":
+            return 1000.0, 1000.0
+        h, w = smart_resize(height, width, self.factor, self.min_pixels, self.max_pixels)
+        return float(w), float(h)
+
+    def to_model(self, x: float, y: float, width: int, height: int) -> tuple[float, float]:
+        """Original-pixel point → model coordinates, rounded as the convention does (ints except rel1)."""
+        mw, mh = self.model_size(width, height)
+        sx, sy = x * mw / width, y * mh / height
+        if self.kind == "rel1":
+            return round(_clamp(sx, 0.0, 1.0), 4), round(_clamp(sy, 0.0, 1.0), 4)
+        # Model pixel/grid coordinates are integers in [0, size]; clamp so a point on the edge stays valid.
+        return int(_clamp(round(sx), 0, mw)), int(_clamp(round(sy), 0, mh))
+
+    def from_model(self, mx: float, my: float, width: int, height: int) -> tuple[float, float]:
+        """Model coordinates → original-pixel point (floats, no rounding): the exact inverse map."""
+        mw, mh = self.model_size(width, height)
+        return mx * width / mw, my * height / mh
+
+    def box_to_model(self, box, width: int, height: int) -> tuple[float, float, float, float]:
+        x1, y1 = self.to_model(box[0], box[1], width, height)
+        x2, y2 = self.to_model(box[2], box[3], width, height)
+        return x1, y1, x2, y2
+
+    def box_from_model(self, box, width: int, height: int) -> tuple[float, float, float, float]:
+        x1, y1 = self.from_model(box[0], box[1], width, height)
+        x2, y2 = self.from_model(box[2], box[3], width, height)
+        return x1, y1, x2, y2
+
+    def tolerance(self, width: int, height: int) -> float:
+        """Largest original-pixel error a to_model/from_model round trip can introduce (half a model unit)."""
+        if self.kind == "rel1":
+            return 0.5e-4 * max(width, height)
+        mw, mh = self.model_size(width, height)
+        return 0.5 * max(width / mw, height / mh)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Frame":
+        return cls(**{k: d[k] for k in ("kind", "factor", "min_pixels", "max_pixels") if k in d})
+
+
+PIXEL = Frame("pixel")
+REL1 = Frame("rel1")
+REL1000 = Frame("rel1000")
+
+
+def resized(factor: int = 28, min_pixels: int = QWEN2VL_MIN_PIXELS, max_pixels: int = QWEN2VL_MAX_PIXELS) -> Frame:
+    return Frame("resized", factor, min_pixels, max_pixels)
+
+
+def finger_direction(start: tuple[float, float], end: tuple[float, float]) -> str:
+    """Dominant axis of a finger movement (y grows downwards); ties go to the vertical axis."""
+    dx, dy = end[0] - start[0], end[1] - start[1]
+    if abs(dx) > abs(dy):
+        return "right" if dx > 0 else "left"
+    return "down" if dy > 0 else "up"
+
+
+_FLIP = {"up": "down", "down": "up", "left": "right", "right": "left"}
+
+
+def flip_direction(direction: str) -> str:
+    """Content direction ↔ finger direction (scrolling content down means swiping the finger up)."""
+    return _FLIP[direction]
+
+
+def box_center(box) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
