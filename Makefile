@@ -1,0 +1,32 @@
+# gui-bridge: the two front-door commands (README.md) and their set-up. Everything a fresh machine needs is
+# installed here; nothing is downloaded from a model hub.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Backends the test suite trains for real (one isolated virtualenv each, built by `bridge env install`).
+TEST_BACKENDS ?= trl llamafactory swift
+
+.PHONY: demo test dev envs clean
+
+$(BIN)/.installed: pyproject.toml requirements/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/dev.txt -e .
+	touch $@
+
+dev: $(BIN)/.installed
+
+envs: dev
+	$(BIN)/bridge env install $(TEST_BACKENDS)
+
+## make demo: synthetic data -> tiny model -> TRL SFT + GRPO -> eval -> compare report (CPU, no GPU, no hub)
+demo: dev
+	$(BIN)/bridge env install trl
+	$(BIN)/bridge demo
+
+## make test: the whole test suite, real backend runs included
+test: envs
+	BRIDGE_REQUIRE_BACKENDS=1 $(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache runs exports
