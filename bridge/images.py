@@ -1,0 +1,235 @@
+"""Image sizes and integrity from file headers, without decoding pixels.
+
+PNG, JPEG, WebP, GIF and BMP are parsed by hand with a few positioned reads (``os.pread``): the size comes from
+the header, and truncation is detected from the container's own end marker or declared length — PNG must end
+with its IEND chunk, JPEG with the EOI marker (FFD9) after the scan start, GIF with its trailer byte, WebP/BMP
+must be at least as long as their header says. Other formats fall back to PIL's lazy ``Image.open`` (header
+only; no truncation check for them).
+
+This is what importers, ``bridge validate`` and ``bridge stats`` use: reading a screenshot's size costs a few
+microseconds instead of a decode.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from .errors import BridgeError
+
+PathLike = Union[str, os.PathLike]
+
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_HEAD = 4096          # first read: covers every header we parse except JPEGs with large EXIF/ICC segments
+_JPEG_TAIL = 4096     # EOI may be followed by padding or vendor trailers; look for it this far from the end
+# Start-of-frame markers carrying the image size (not DHT C4, JPG C8, DAC CC).
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_JPEG_NO_LENGTH = frozenset({0x01, 0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8})
+
+
+class ImageError(BridgeError):
+    """An image file that is missing, unreadable, not an image, or truncated (``str(e)`` says which)."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header says: ``format`` (png/jpeg/webp/gif/bmp or PIL's name), size in pixels, file bytes."""
+
+    format: str
+    width: int
+    height: int
+    nbytes: int
+
+
+def probe(path: PathLike, check_truncation: bool = True) -> ImageInfo:
+    """Read an image's format and size from its header (and, by default, check it is not truncated).
+
+    Raises :class:`ImageError` with a one-line reason for a missing, unreadable, non-image or truncated file.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise ImageError("file not found") from None
+    except IsADirectoryError:
+        raise ImageError("is a directory, not an image file") from None
+    except OSError as e:
+        raise ImageError(f"unreadable: {e.strerror or e}") from None
+    try:
+        try:
+            nbytes = os.fstat(fd).st_size
+            head = os.pread(fd, _HEAD, 0)
+        except IsADirectoryError:  # Linux opens directories read-only; reading them fails
+            raise ImageError("is a directory, not an image file") from None
+        except OSError as e:  # e.g. EISDIR on some systems, I/O errors
+            raise ImageError(f"unreadable: {e.strerror or e}") from None
+        if not head:
+            raise ImageError("empty file")
+        parser = _PARSERS.get(head[:2])
+        if parser is None:
+            return _probe_pil(path, nbytes)
+        fmt, w, h = parser(fd, head, nbytes, check_truncation)
+        if w <= 0 or h <= 0:
+            raise ImageError(f"{fmt} header declares an empty image ({w}x{h})")
+        return ImageInfo(fmt, w, h, nbytes)
+    finally:
+        os.close(fd)
+
+
+def image_size(path: PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image from its header, without decoding pixels (raises :class:`ImageError`)."""
+    info = probe(path, check_truncation=False)
+    return info.width, info.height
+
+
+def check_image(path: PathLike) -> Optional[str]:
+    """``None`` if ``path`` is a readable, complete image; otherwise a short reason ("file not found",
+    "truncated PNG: ...", "not an image ..."). Cheap: header and tail reads only."""
+    try:
+        probe(path)
+    except ImageError as e:
+        return e.message
+    return None
+
+
+# --------------------------------------------------------------------------------------------- parsers
+def _need(head: bytes, n: int, fmt: str) -> None:
+    if len(head) < n:
+        raise ImageError(f"truncated {fmt}: header cut short ({len(head)} bytes)")
+
+
+def _tail(fd: int, nbytes: int, n: int) -> bytes:
+    return os.pread(fd, n, max(0, nbytes - n))
+
+
+def _png(fd: int, head: bytes, nbytes: int, check: bool):
+    if not head.startswith(_PNG_SIG):
+        raise ImageError("not an image (bad PNG signature)")
+    _need(head, 24, "PNG")
+    if head[12:16] != b"IHDR":
+        raise ImageError("corrupt PNG: first chunk is not IHDR")
+    w, h = struct.unpack(">II", head[16:24])
+    if check and _tail(fd, nbytes, 12) != _PNG_IEND:
+        raise ImageError(f"truncated PNG: does not end with the IEND chunk ({nbytes} bytes)")
+    return "png", w, h
+
+
+def _jpeg(fd: int, head: bytes, nbytes: int, check: bool):
+    buf, base = head, 0  # buf holds file bytes [base, base + len(buf))
+
+    def read(pos: int, n: int) -> bytes:
+        nonlocal buf, base
+        if not (base <= pos and pos + n <= base + len(buf)):
+            buf, base = os.pread(fd, max(n, 65536), pos), pos
+        return buf[pos - base: pos - base + n]
+
+    pos, size = 2, None
+    while True:
+        b = read(pos, 4)
+        if len(b) < 2:
+            raise ImageError(f"truncated JPEG: file ends inside the header ({nbytes} bytes)")
+        if b[0] != 0xFF:
+            raise ImageError(f"corrupt JPEG: expected a marker at byte {pos}")
+        marker = b[1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _JPEG_NO_LENGTH:
+            pos += 2
+            continue
+        if len(b) < 4:
+            raise ImageError(f"truncated JPEG: file ends inside the header ({nbytes} bytes)")
+        seglen = (b[2] << 8) | b[3]
+        if marker in _JPEG_SOF:
+            sof = read(pos + 5, 4)
+            if len(sof) < 4:
+                raise ImageError(f"truncated JPEG: file ends inside the frame header ({nbytes} bytes)")
+            h, w = struct.unpack(">HH", sof)
+            size = (w, h)
+            if not check:
+                return "jpeg", w, h
+        elif marker == 0xDA:  # start of scan: entropy-coded data follows
+            break
+        elif marker == 0xD9:
+            break
+        pos += 2 + seglen
+    if size is None:
+        raise ImageError("corrupt JPEG: no frame header (SOF) before the image data")
+    if check:
+        tail_start = max(pos, nbytes - _JPEG_TAIL)
+        tail = os.pread(fd, nbytes - tail_start, tail_start)
+        # Inside entropy-coded data every 0xFF is stuffed (FF00), so FFD9 after the scan start is the real EOI.
+        if b"\xff\xd9" not in tail:
+            raise ImageError(f"truncated JPEG: no end-of-image marker (FFD9) ({nbytes} bytes)")
+    return "jpeg", size[0], size[1]
+
+
+def _gif(fd: int, head: bytes, nbytes: int, check: bool):
+    if head[:6] not in (b"GIF87a", b"GIF89a"):
+        raise ImageError("not an image (bad GIF signature)")
+    _need(head, 10, "GIF")
+    w, h = struct.unpack("<HH", head[6:10])
+    if check and _tail(fd, nbytes, 1) != b"\x3b":
+        raise ImageError(f"truncated GIF: does not end with the trailer byte 0x3B ({nbytes} bytes)")
+    return "gif", w, h
+
+
+def _bmp(fd: int, head: bytes, nbytes: int, check: bool):
+    _need(head, 26, "BMP")
+    declared, = struct.unpack("<I", head[2:6])
+    offset, = struct.unpack("<I", head[10:14])
+    dib, = struct.unpack("<I", head[14:18])
+    if dib == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+        w, h = struct.unpack("<HH", head[18:22])
+    elif dib >= 40:
+        w, h = struct.unpack("<ii", head[18:26])
+    else:
+        raise ImageError(f"not an image (unknown BMP header size {dib})")
+    if check and (offset > nbytes or (declared and nbytes < declared)):
+        raise ImageError(f"truncated BMP: header declares {declared or offset} bytes, file has {nbytes}")
+    return "bmp", w, abs(h)  # negative height = top-down rows
+
+
+def _riff(fd: int, head: bytes, nbytes: int, check: bool):
+    if head[8:12] != b"WEBP":
+        raise ImageError("not an image (a RIFF file that is not WebP)")
+    _need(head, 30, "WebP")
+    riff_size, = struct.unpack("<I", head[4:8])
+    chunk = head[12:16]
+    if chunk == b"VP8X":
+        w = 1 + int.from_bytes(head[24:27], "little")
+        h = 1 + int.from_bytes(head[27:30], "little")
+    elif chunk == b"VP8 ":
+        if head[23:26] != b"\x9d\x01\x2a":
+            raise ImageError("corrupt WebP: bad VP8 start code")
+        w, h = (v & 0x3FFF for v in struct.unpack("<HH", head[26:30]))
+    elif chunk == b"VP8L":
+        if head[20] != 0x2F:
+            raise ImageError("corrupt WebP: bad VP8L signature")
+        bits, = struct.unpack("<I", head[21:25])
+        w, h = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    else:
+        raise ImageError(f"corrupt WebP: unknown first chunk {chunk!r}")
+    if check and nbytes < riff_size + 8:
+        raise ImageError(f"truncated WebP: header declares {riff_size + 8} bytes, file has {nbytes}")
+    return "webp", w, h
+
+
+def _probe_pil(path: PathLike, nbytes: int) -> ImageInfo:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:  # lazy: reads the header only
+            w, h = im.size
+            fmt = (im.format or "unknown").lower()
+    except UnidentifiedImageError:
+        raise ImageError("not an image (unrecognised format)") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ImageError(f"unreadable image: {e}") from None
+    if w <= 0 or h <= 0:
+        raise ImageError(f"{fmt} header declares an empty image ({w}x{h})")
+    return ImageInfo(fmt, w, h, nbytes)
+
+
+_PARSERS = {b"\x89P": _png, b"\xff\xd8": _jpeg, b"GI": _gif, b"BM": _bmp, b"RI": _riff}
