@@ -1,19 +1,97 @@
 """The adapter contract: what one backend (trainer) must implement. Everything else — convert-all, dry-run,
-run records, compare, the backend × feature matrix — is built once on top (DESIGN.md §5).
+run records, the backend × feature matrix — is built once on top (bridge.runs, bridge.commands.*; DESIGN.md §5).
 
-An adapter is a small class declaring its name, methods and capabilities *as data*, plus a few primitives:
-export data, render config (Jinja templates in bridge/templates/<name>/), reward hook, launch command,
-backend-side check, metrics parsing. Adapters are registered by dotted path and loaded lazily
-(bridge.adapters.registry) so that importing one never imports a trainer.
+An adapter is a small class declaring its name, methods and :class:`Capabilities` *as data*, plus a few
+primitives:
+
+* :meth:`Adapter.export` — write the backend's data files (+ registration such as ``dataset_info.json``),
+* :meth:`Adapter.render_config` — render its config from Jinja templates in ``bridge/templates/<name>/``,
+* :meth:`Adapter.reward_hook` — write the module through which the backend calls ``bridge.rewards`` (GRPO),
+* :meth:`Adapter.command` — the launch command (argument list) run with the backend env's interpreter,
+* :meth:`Adapter.parse_metrics` / :meth:`Adapter.metrics_log` — per-step metrics from the backend's own logs.
+
+Capabilities drive :meth:`Adapter.recipe_problems` (a recipe setting the backend cannot honour is an error
+naming the backend) and ``bridge backends``. Adapters are registered by dotted path and loaded lazily
+(:mod:`bridge.adapters`) so importing the registry never imports a trainer; an adapter module itself must not
+import its trainer either — trainer code runs only in the backend's environment (``bridge/launchers/``).
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional, Union
 
-from ..samples import Sample
+from ..errors import Problem
+
+if TYPE_CHECKING:  # the recipe module is light, but keep adapters importable without pydantic work
+    from ..recipe import Recipe
+    from ..samples import Sample
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, as data. Read by recipe checks and rendered by ``bridge backends``.
+
+    A tuple field lists the accepted values; an empty tuple means "not supported at all"."""
+
+    finetune: tuple[str, ...] = ("full", "lora")
+    lora_vision: bool = False          # LoRA adapters on the vision tower
+    train_vision_tower: bool = False   # vision tower weights can train (full FT) / be unfrozen
+    train_projector: bool = False      # projector (merger) can train
+    freeze_language_model: bool = False  # language model can be frozen (train only vision parts)
+    explicit_targets: bool = True      # user-given LoRA target module names are honoured
+    multi_image: bool = True           # several images per sample (e.g. previous screenshot)
+    system_prompt: bool = True
+    precision: tuple[str, ...] = ("fp32", "bf16", "fp16")
+    gradient_checkpointing: bool = True
+    deepspeed: tuple[str, ...] = ()    # subset of ("zero2", "zero3")
+    multi_node: Optional[str] = None   # "torchrun" | "accelerate" | "ray" | None
+    cpu: bool = False                  # trains on a CPU-only machine (smoke runs)
+    rollout_engines: tuple[str, ...] = ()   # GRPO generation engines: "hf", "vllm", "sglang"
+    grpo_loss_types: tuple[str, ...] = ()   # accepted grpo.loss_type values (empty: no loss_type knob)
+    grpo_max_prompt_length: bool = False    # honours grpo.max_prompt_length
+    grpo_epsilon_high: bool = False         # honours grpo.epsilon_high (asymmetric clip)
+    grpo_top_p: bool = True
+    requires_gpu: bool = False         # refuses to launch without a GPU (checked before launching)
+
+    @classmethod
+    def of(cls, value: Union["Capabilities", dict[str, Any]]) -> "Capabilities":
+        """Accept a Capabilities or a plain dict (unknown keys are a programming error)."""
+        if isinstance(value, Capabilities):
+            return value
+        known = {f.name for f in fields(cls)}
+        bad = set(value) - known
+        if bad:
+            raise TypeError(f"unknown capability key(s) {sorted(bad)}; known: {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+#: human labels of the capability fields, in the order ``bridge backends`` prints them
+FEATURE_LABELS: dict[str, str] = {
+    "finetune": "fine-tuning types",
+    "lora_vision": "LoRA on vision tower",
+    "train_vision_tower": "train vision tower",
+    "train_projector": "train projector",
+    "freeze_language_model": "freeze language model",
+    "explicit_targets": "explicit LoRA targets",
+    "multi_image": "multi-image samples",
+    "system_prompt": "system prompt",
+    "precision": "precision",
+    "gradient_checkpointing": "gradient checkpointing",
+    "deepspeed": "DeepSpeed",
+    "multi_node": "multi-node",
+    "cpu": "CPU training (smoke)",
+    "rollout_engines": "GRPO rollout engines",
+    "grpo_loss_types": "GRPO loss types",
+    "grpo_max_prompt_length": "GRPO max_prompt_length",
+    "grpo_epsilon_high": "GRPO epsilon_high",
+    "grpo_top_p": "GRPO top_p",
+    "requires_gpu": "needs a GPU",
+}
 
 
 @dataclass
@@ -27,6 +105,15 @@ class ExportResult:
     refused: dict[str, int] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "method": self.method, "files": {k: str(v) for k, v in self.files.items()},
+                "samples": self.samples, "refused": dict(self.refused), "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ExportResult":
+        return cls(out=Path(d["out"]), method=d["method"], files={k: Path(v) for k, v in d["files"].items()},
+                   samples=int(d["samples"]), refused=dict(d.get("refused", {})), meta=dict(d.get("meta", {})))
+
 
 @dataclass
 class LaunchSpec:
@@ -38,26 +125,114 @@ class LaunchSpec:
 
 
 class Adapter(ABC):
+    """Base class of every backend adapter. Subclasses set the class attributes and implement the primitives.
+
+    Class attributes:
+        name: registry name (``trl``, ``llamafactory``, ...); also the name of its environment.
+        methods: subset of ``{"sft", "grpo"}``.
+        capabilities: a :class:`Capabilities` (or a dict of its fields).
+        version: bumped whenever the export format changes (part of the export cache key).
+        packages: distributions whose versions a run record reports (read in the backend env).
+    """
+
     name: ClassVar[str]
-    methods: ClassVar[frozenset[str]]              # subset of {"sft", "grpo"}
-    capabilities: ClassVar[dict[str, Any]] = {}    # e.g. {"lora": True, "freeze_vision": True, "multi_node": "torchrun"}
+    methods: ClassVar[frozenset[str]]
+    capabilities: ClassVar[Union[Capabilities, dict[str, Any]]] = Capabilities()
+    version: ClassVar[str] = "1"
+    packages: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+
+    @classmethod
+    def caps(cls) -> Capabilities:
+        return Capabilities.of(cls.capabilities)
+
+    # -- primitives ---------------------------------------------------------------------------------------
+    @abstractmethod
+    def export(self, samples: Iterable["Sample"], out: Path, method: str, recipe: Optional["Recipe"]) -> ExportResult:
+        """Write the backend's data files (and registration such as dataset_info.json) under ``out``.
+
+        ``recipe`` is None for ``bridge convert`` (no recipe); adapters then use neutral defaults."""
 
     @abstractmethod
-    def export(self, samples: Iterable[Sample], out: Path, method: str, recipe: Any) -> ExportResult:
-        """Write the backend's data files (and registration such as dataset_info.json) under ``out``."""
-
-    @abstractmethod
-    def render_config(self, recipe: Any, export: ExportResult, run_dir: Path) -> dict[str, Path]:
+    def render_config(self, recipe: "Recipe", export: ExportResult, run_dir: Path) -> dict[str, Path]:
         """Render the backend's config files from Jinja templates into ``run_dir``; return role -> path."""
 
-    def reward_hook(self, recipe: Any, run_dir: Path) -> Optional[Path]:
+    def reward_hook(self, recipe: "Recipe", run_dir: Path) -> Optional[Path]:
         """Write the module the backend loads to call bridge.rewards (GRPO only); None when not needed."""
         return None
 
     @abstractmethod
-    def command(self, recipe: Any, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
+    def command(self, recipe: "Recipe", export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         """The launch command, run with the backend environment's interpreter ``python``."""
 
     def parse_metrics(self, run_dir: Path) -> list[dict[str, Any]]:
         """Per-step metrics read from the backend's own logs (step, loss, reward, ...)."""
         return []
+
+    def metrics_log(self, run_dir: Path) -> Optional[Path]:
+        """Path of the backend's metrics log inside ``run_dir`` (recorded in run.json), if it has one."""
+        return None
+
+    def output_dir(self, run_dir: Path) -> Path:
+        """Where the backend writes checkpoints / the trained adapter."""
+        return run_dir / "output"
+
+    def preflight(self, recipe: "Recipe", python: str) -> None:
+        """Last checks before launching (e.g. a GPU is present); raise BridgeError to stop. Default: none."""
+
+    # -- recipe compatibility (built on capabilities) -------------------------------------------------------
+    def recipe_problems(self, recipe: "Recipe", file: str = "<recipe>") -> list[Problem]:
+        """Every recipe setting this backend cannot honour, as located problems naming the backend.
+
+        The default covers the capability fields; subclasses extend it for backend-specific rules."""
+        c = self.caps()
+        out: list[Problem] = []
+
+        def bad(field: str, msg: str, expected: Any = None, found: Any = None) -> None:
+            out.append(Problem(file, f"{self.name}: {msg}", field=field,
+                               expected=None if expected is None else str(expected), found=found))
+
+        if recipe.method not in self.methods:
+            bad("method", "method not supported", " | ".join(sorted(self.methods)), recipe.method)
+        ft = recipe.finetune
+        if ft.type not in c.finetune:
+            bad("finetune.type", "fine-tuning type not supported", " | ".join(c.finetune) or "none", ft.type)
+        parts = ft.train
+        if parts.vision_tower and not (c.lora_vision if ft.type == "lora" else c.train_vision_tower):
+            bad("finetune.train.vision_tower", "cannot train the vision tower" +
+                (" with LoRA" if ft.type == "lora" else ""), "false", True)
+        if parts.projector and not c.train_projector:
+            bad("finetune.train.projector", "cannot train the projector", "false", True)
+        if not parts.language_model and not c.freeze_language_model:
+            bad("finetune.train.language_model", "cannot freeze the language model", "true", False)
+        if ft.type == "lora" and isinstance(ft.target_modules, list) and not c.explicit_targets:
+            bad("finetune.target_modules", "ignores explicit LoRA target modules", "all-linear", ft.target_modules)
+        tr = recipe.train
+        if tr.precision not in c.precision:
+            bad("train.precision", "precision not supported", " | ".join(c.precision), tr.precision)
+        if tr.gradient_checkpointing and not c.gradient_checkpointing:
+            bad("train.gradient_checkpointing", "gradient checkpointing not supported", "false", True)
+        if (recipe.data.prev_image) and not c.multi_image:
+            bad("data.prev_image", "supports one image per sample only", "false", True)
+        dist = recipe.distributed
+        if dist.deepspeed != "none" and dist.deepspeed not in c.deepspeed:
+            bad("distributed.deepspeed", "DeepSpeed stage not supported", " | ".join(c.deepspeed) or "none",
+                dist.deepspeed)
+        if dist.nnodes > 1 and not c.multi_node:
+            bad("distributed.nnodes", "multi-node training not supported", 1, dist.nnodes)
+        g = recipe.grpo
+        if recipe.method == "grpo" and g is not None:
+            if g.rollout.engine not in c.rollout_engines:
+                bad("grpo.rollout.engine", "rollout engine not supported", " | ".join(c.rollout_engines) or "none",
+                    g.rollout.engine)
+            if g.loss_type is not None and g.loss_type not in c.grpo_loss_types:
+                bad("grpo.loss_type", "loss type not supported",
+                    " | ".join(c.grpo_loss_types) or "unset (no loss_type knob)", g.loss_type)
+            if g.max_prompt_length is not None and not c.grpo_max_prompt_length:
+                bad("grpo.max_prompt_length", "has no prompt-length limit (remove the key)", "unset",
+                    g.max_prompt_length)
+            if g.epsilon_high is not None and not c.grpo_epsilon_high:
+                bad("grpo.epsilon_high", "has no asymmetric clip", "unset", g.epsilon_high)
+            if g.top_p != 1.0 and not c.grpo_top_p:
+                bad("grpo.top_p", "has no top_p setting", 1.0, g.top_p)
+        return out

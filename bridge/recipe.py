@@ -1,0 +1,440 @@
+"""Recipes: one YAML file that says what to train, on which data, how — for every backend (DESIGN.md §6).
+
+A recipe is validated in full before anything runs. :func:`load_recipe` reports *every* problem at once —
+unknown keys, wrong types, inconsistent combinations — each located by file, line and dotted key path
+(``grpo.rewards[1].weight``). Whether a *backend* can honour a valid recipe is a second check,
+:func:`check_backend`, driven by the adapter's declared capabilities: a setting the backend cannot honour is
+an error naming the backend, never a silent drop.
+
+Relative paths (``data.train``, ``data.eval``, a local ``model`` directory, ``backends.*.python``/``root``)
+resolve against the directory of the recipe file, so a recipe and its data can move together.
+
+Minimal example::
+
+    name: demo-sft
+    model: tiny:qwen2_vl                  # a local dir, a hub id, or tiny:<arch> (built offline)
+    data: {train: ../data/synth, style: qwen2vl}
+    method: sft
+    finetune: {type: lora, rank: 8, alpha: 16}
+    train: {lr: 1.0e-4, max_steps: 2}
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import BridgeError, Problem
+
+TINY_PREFIX = "tiny:"
+TINY_ARCHS = ("qwen2_vl", "qwen2_5_vl")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSpec(_Strict):
+    """Which canonical datasets and how the style shows a step (history window, previous screenshot, think)."""
+
+    train: str = Field(description="canonical dataset directory (bridge import/synth output)")
+    eval: Optional[str] = None
+    style: str = Field(description="style name, e.g. qwen2vl, qwen25vl, gui-r1 (bridge styles)")
+    history: int = Field(4, ge=0, description="previous steps described in the prompt")
+    prev_image: bool = False
+    think: bool = False
+    min_pixels: Optional[int] = Field(None, gt=0)
+    max_pixels: Optional[int] = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _pixels(self):
+        if self.min_pixels and self.max_pixels and self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) is larger than max_pixels ({self.max_pixels})")
+        return self
+
+
+class TrainParts(_Strict):
+    """Which parts of the VLM train. Defaults: the language model only (the common GUI-agent recipe)."""
+
+    language_model: bool = True
+    vision_tower: bool = False
+    projector: bool = False
+
+    @model_validator(mode="after")
+    def _something(self):
+        if not (self.language_model or self.vision_tower or self.projector):
+            raise ValueError("nothing would train: enable at least one of language_model, vision_tower, projector")
+        return self
+
+
+class FinetuneSpec(_Strict):
+    type: Literal["full", "lora"] = "lora"
+    rank: int = Field(8, gt=0)
+    alpha: Optional[int] = Field(None, gt=0, description="default 2 x rank")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    train: TrainParts = Field(default_factory=TrainParts)
+    #: "all-linear" (restricted to the parts that train) or explicit module names / suffixes
+    target_modules: Union[Literal["all-linear"], list[str]] = "all-linear"
+
+    @property
+    def lora_alpha(self) -> int:
+        return self.alpha if self.alpha is not None else 2 * self.rank
+
+    @field_validator("target_modules")
+    @classmethod
+    def _targets(cls, v):
+        if isinstance(v, list) and (not v or any(not s.strip() for s in v)):
+            raise ValueError("target_modules must be 'all-linear' or a non-empty list of module names")
+        return v
+
+
+class SaveSpec(_Strict):
+    strategy: Literal["end", "steps", "epoch", "no"] = "end"
+    steps: Optional[int] = Field(None, gt=0)
+    total_limit: Optional[int] = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _steps(self):
+        if self.strategy == "steps" and self.steps is None:
+            raise ValueError("save.strategy 'steps' needs save.steps")
+        return self
+
+
+class TrainSpec(_Strict):
+    lr: float = Field(1e-4, gt=0)
+    epochs: Optional[float] = Field(None, gt=0, description="default 1 when max_steps is not set")
+    max_steps: Optional[int] = Field(None, gt=0)
+    per_device_batch: int = Field(1, gt=0)
+    grad_accum: int = Field(1, gt=0)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
+    seed: int = 42
+    precision: Literal["fp32", "bf16", "fp16"] = "bf16"
+    gradient_checkpointing: bool = False
+    max_length: Optional[int] = Field(None, gt=0, description="None = never truncate (image tokens count)")
+    logging_steps: int = Field(1, gt=0)
+    save: SaveSpec = Field(default_factory=SaveSpec)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="after")
+    def _length(self):
+        if self.epochs is not None and self.max_steps is not None:
+            raise ValueError("give either epochs or max_steps, not both")
+        return self
+
+    @property
+    def num_epochs(self) -> float:
+        return self.epochs if self.epochs is not None else 1.0
+
+
+class RewardSpec(_Strict):
+    """One reward component: ``{preset: gui-r1}`` or ``{name: point_in_box, weight: 1.0, options: {...}}``."""
+
+    preset: Optional[str] = None
+    name: Optional[str] = None
+    weight: float = 1.0
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.preset is None) == (self.name is None):
+            raise ValueError("give exactly one of 'preset' or 'name'")
+        if self.preset is not None and self.options:
+            raise ValueError("a preset takes no options (use named components to change constants)")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.preset if self.preset is not None else self.name  # type: ignore[return-value]
+
+
+class RolloutSpec(_Strict):
+    engine: Literal["hf", "vllm", "sglang"] = "hf"
+    gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
+    tensor_parallel_size: int = Field(1, gt=0)
+
+
+class GrpoSpec(_Strict):
+    num_generations: int = Field(8, ge=2, description="completions per prompt (>= 2: advantages are relative)")
+    beta: float = Field(0.0, ge=0, description="KL coefficient (0 = no reference model)")
+    epsilon: float = Field(0.2, gt=0)
+    epsilon_high: Optional[float] = Field(None, gt=0)
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_prompt_length: Optional[int] = Field(None, gt=0, description="counts image tokens; None = no limit")
+    max_completion_length: int = Field(256, gt=0)
+    loss_type: Optional[str] = Field(None, description="backend loss variant (grpo, dapo, dr_grpo, bnpo, ...)")
+    rewards: list[RewardSpec] = Field(default_factory=lambda: [RewardSpec(preset="gui-r1")], min_length=1)
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+
+    @model_validator(mode="after")
+    def _eps(self):
+        if self.epsilon_high is not None and self.epsilon_high < self.epsilon:
+            raise ValueError(f"epsilon_high ({self.epsilon_high}) is smaller than epsilon ({self.epsilon})")
+        return self
+
+
+class DistributedSpec(_Strict):
+    nnodes: int = Field(1, gt=0)
+    nproc_per_node: int = Field(1, gt=0)
+    node_rank: Optional[int] = Field(None, ge=0, description="default: $NODE_RANK or 0")
+    master_addr: str = "127.0.0.1"
+    master_port: int = Field(29500, gt=0, lt=65536)
+    deepspeed: Literal["none", "zero2", "zero3"] = "none"
+
+    @property
+    def world_size(self) -> int:
+        return self.nnodes * self.nproc_per_node
+
+
+class BackendSettings(_Strict):
+    """Per-backend escape hatches: interpreter, checkout root (VLM-R1), raw key overrides."""
+
+    python: Optional[str] = Field(None, description="interpreter to use instead of bridge's env for this backend")
+    root: Optional[str] = Field(None, description="backend source checkout (VLM-R1)")
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class Recipe(_Strict):
+    name: str
+    model: str = Field(description="local directory, hub id, or tiny:<arch> (arch in %s)" % ", ".join(TINY_ARCHS))
+    data: DataSpec
+    method: Literal["sft", "grpo"] = "sft"
+    finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    grpo: Optional[GrpoSpec] = None
+    distributed: DistributedSpec = Field(default_factory=DistributedSpec)
+    backends: dict[str, BackendSettings] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        if not _NAME.match(v):
+            raise ValueError("use letters, digits, '.', '_' and '-' only (it names the run directory)")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v):
+        if v.startswith(TINY_PREFIX) and v[len(TINY_PREFIX):] not in TINY_ARCHS:
+            raise ValueError(f"unknown tiny architecture {v[len(TINY_PREFIX):]!r} (known: {', '.join(TINY_ARCHS)})")
+        return v
+
+    @model_validator(mode="after")
+    def _method(self):
+        if self.method == "grpo" and self.grpo is None:
+            self.__dict__["grpo"] = GrpoSpec()   # all defaults; bypass validate_assignment recursion
+        return self
+
+    # -- helpers used by adapters -------------------------------------------------------------------------
+    @property
+    def is_tiny(self) -> bool:
+        return self.model.startswith(TINY_PREFIX)
+
+    def backend(self, name: str) -> BackendSettings:
+        """Settings for backend ``name`` (defaults when the recipe has none)."""
+        return self.backends.get(name) or BackendSettings()
+
+    def model_family(self) -> Optional[str]:
+        """``qwen2_vl`` | ``qwen2_5_vl`` | ``qwen3_vl`` | None, from ``tiny:``, a local config.json or the name."""
+        return model_family(self.model)
+
+
+def model_family(model: str) -> Optional[str]:
+    """The architecture family of a model reference (tiny:<arch>, local dir with config.json, or hub id)."""
+    if model.startswith(TINY_PREFIX):
+        return model[len(TINY_PREFIX):]
+    cfg = Path(model) / "config.json"
+    if cfg.is_file():
+        import json
+
+        try:
+            mt = json.loads(cfg.read_text()).get("model_type", "")
+        except (OSError, ValueError):
+            mt = ""
+        if mt in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
+            return mt
+    low = Path(model).name.lower().replace("_", "-")
+    for pat, fam in (("qwen3-vl", "qwen3_vl"), ("qwen2.5-vl", "qwen2_5_vl"), ("qwen2-5-vl", "qwen2_5_vl"),
+                     ("qwen2-vl", "qwen2_vl"), ("ui-tars-1.5", "qwen2_5_vl"), ("ui-tars", "qwen2_vl"),
+                     ("gui-r1", "qwen2_5_vl")):
+        if pat in low:
+            return fam
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------
+# Loading: YAML -> located problems -> Recipe
+# --------------------------------------------------------------------------------------------------------
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Dotted key path -> 1-based line of that key in the YAML text (best effort, for error locations)."""
+    import yaml
+
+    lines: dict[str, int] = {}
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = str(k.value)
+                p = f"{path}.{key}" if path else key
+                lines[p] = k.start_mark.line + 1
+                walk(v, p)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                p = f"{path}[{i}]"
+                lines[p] = item.start_mark.line + 1
+                walk(item, p)
+
+    try:
+        walk(yaml.compose(text, Loader=yaml.SafeLoader), "")
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+def _line_for(lines: dict[str, int], field: Optional[str]) -> Optional[int]:
+    while field:
+        if field in lines:
+            return lines[field]
+        cut = max(field.rfind("."), field.rfind("["))
+        field = field[:cut] if cut > 0 else ""
+    return None
+
+
+def _resolve(base: Path, value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    p = Path(os.path.expanduser(value))
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _looks_local(base: Path, model: str) -> bool:
+    if model.startswith(TINY_PREFIX):
+        return False
+    if model.startswith(("/", "./", "../", "~")):
+        return True
+    return (base / model).exists()
+
+
+def parse_recipe(data: Any, file: str = "<recipe>", base: Optional[Path] = None, text: str = "") -> Recipe:
+    """Validate an already-parsed recipe mapping; raise one :class:`BridgeError` listing every problem."""
+    from .dataset import validation_problems
+
+    if not isinstance(data, dict):
+        raise BridgeError(f"{file}: a recipe must be a YAML mapping (name:, model:, data:, ...)",
+                          problems=[Problem(file, "not a mapping", expected="a mapping", found=type(data).__name__)])
+    base = base or Path.cwd()
+    data = dict(data)
+    problems: list[Problem] = []
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as err:
+        problems = validation_problems(err, file)
+        recipe = None
+    lines = _key_lines(text) if text else {}
+    if data.get("method", "sft") == "sft" and "grpo" in data:
+        # checked on the raw mapping so it is reported together with field errors
+        problems.append(Problem(file, "a 'grpo' section is only used with method: grpo (remove it or set "
+                                "method: grpo)", field="grpo"))
+    if recipe is not None:
+        problems += _semantic_problems(recipe, file)
+    if problems:
+        located = [Problem(p.file, p.message.removeprefix("Value error, "), line=p.line or _line_for(lines, p.field),
+                           field=p.field, expected=p.expected,
+                           found=None if isinstance(p.found, (dict, list)) else p.found) for p in problems]
+        located.sort(key=lambda p: (p.line or 0, p.field or ""))
+        raise BridgeError(f"{file}: {len(located)} problem(s) in the recipe", problems=located)
+    assert recipe is not None
+    # Resolve relative paths against the recipe's directory (assignment re-validates each field).
+    d = recipe.data
+    d.train = _resolve(base, d.train)  # type: ignore[assignment]
+    d.eval = _resolve(base, d.eval)
+    if _looks_local(base, recipe.model):
+        recipe.model = _resolve(base, recipe.model)  # type: ignore[assignment]
+    for b in recipe.backends.values():
+        if b.python and ("/" in b.python or b.python.startswith("~")):
+            b.python = _resolve(base, b.python)
+        b.root = _resolve(base, b.root)
+    return recipe
+
+
+def _semantic_problems(recipe: Recipe, file: str) -> list[Problem]:
+    """Checks that need registries (style names, reward names, backend names); skipped if a registry is absent."""
+    out: list[Problem] = []
+    styles = _names("bridge.styles", ("available_styles", "style_names", "STYLES"))
+    if styles is not None and recipe.data.style not in styles:
+        out.append(Problem(file, "unknown style", field="data.style", expected=" | ".join(sorted(styles)),
+                           found=recipe.data.style))
+    if recipe.grpo is not None:
+        presets = _names("bridge.rewards", ("available_presets", "preset_names", "PRESETS"))
+        comps = _names("bridge.rewards", ("available_rewards", "reward_names", "REWARDS"))
+        for i, r in enumerate(recipe.grpo.rewards):
+            if r.preset is not None and presets is not None and r.preset not in presets:
+                out.append(Problem(file, "unknown reward preset", field=f"grpo.rewards[{i}].preset",
+                                   expected=" | ".join(sorted(presets)), found=r.preset))
+            if r.name is not None and comps is not None and r.name not in comps:
+                out.append(Problem(file, "unknown reward", field=f"grpo.rewards[{i}].name",
+                                   expected=" | ".join(sorted(comps)), found=r.name))
+    from .adapters import adapter_names
+
+    known = adapter_names()
+    for b in recipe.backends:
+        if b not in known:
+            out.append(Problem(file, "unknown backend", field=f"backends.{b}", expected=" | ".join(known), found=b))
+    return out
+
+
+def _names(module: str, attrs: tuple[str, ...]) -> Optional[set[str]]:
+    """Names from a registry if that registry exists yet (callable or mapping), else None (check skipped)."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    for a in attrs:
+        obj = getattr(mod, a, None)
+        if obj is None:
+            continue
+        obj = obj() if callable(obj) else obj
+        return set(obj)
+    return None
+
+
+def load_recipe(path: Union[str, os.PathLike]) -> Recipe:
+    """Read and validate a recipe file; relative paths resolve against its directory.
+
+    Raises :class:`BridgeError` listing every problem (file:line, dotted key, expected/found)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise BridgeError(f"recipe not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise BridgeError(f"{p}: not valid YAML", problems=[
+            Problem(str(p), str(getattr(e, "problem", None) or e), line=mark.line + 1 if mark else None)]) from None
+    return parse_recipe(data, file=str(p), base=p.parent.resolve(), text=text)
+
+
+def check_backend(recipe: Recipe, adapter: Any, file: str = "<recipe>") -> None:
+    """Raise a :class:`BridgeError` naming the backend for every recipe setting it cannot honour."""
+    problems = adapter.recipe_problems(recipe, file)
+    if problems:
+        raise BridgeError(f"backend {adapter.name!r} cannot honour {len(problems)} setting(s) of this recipe",
+                          problems=problems, hint=f"change the recipe or pick another backend (bridge backends)")
+
+
+def recipe_dump(recipe: Recipe) -> dict[str, Any]:
+    """The resolved recipe as plain JSON-able data (what run.json records)."""
+    return recipe.model_dump(mode="json")
