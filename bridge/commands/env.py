@@ -1,0 +1,56 @@
+import click
+
+
+@click.group("env")
+def command() -> None:
+    """Backend environments: one isolated virtualenv per trainer, built from pinned requirements.
+
+    \b
+      bridge env install trl             # create/update (no-op when current)
+      bridge env install trl swift --force
+      bridge env list
+      bridge env path trl [--python]
+    Location: $BRIDGE_HOME/envs/<backend> (default ~/.cache/gui-bridge/envs/<backend>).
+    """
+
+
+@command.command("install")
+@click.argument("backends", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Rebuild from scratch even when up to date.")
+def install(backends: tuple[str, ...], force: bool) -> None:
+    """Create or update the environment of each BACKEND."""
+    from .. import envs
+
+    for name in backends:
+        envs.requirements_file(name)  # unknown names fail before anything is built
+    for name in backends:
+        envs.install(name, force=force, echo=lambda s: click.echo(s, err=True))
+
+
+@command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_(as_json: bool) -> None:
+    """Known environments and their state (ok / outdated / missing)."""
+    import json
+
+    from .. import envs
+
+    rows = [envs.status(n) for n in envs.env_names()]
+    if as_json:
+        click.echo(json.dumps([{"name": s.name, "state": s.state, "path": str(s.path),
+                                "installed_at": s.stamp.get("installed_at")} for s in rows], indent=2))
+        return
+    for s in rows:
+        note = "" if s.state == "ok" else f"   -> {envs.install_command(s.name)}"
+        click.echo(f"{s.name:<14}{s.state:<10}{s.path}{note}")
+
+
+@command.command("path")
+@click.argument("backend")
+@click.option("--python", "python", is_flag=True, help="Print the interpreter instead of the directory.")
+def path(backend: str, python: bool) -> None:
+    """Print where BACKEND's environment lives (error with the fix command when it is not installed)."""
+    from .. import envs
+
+    exe = envs.resolve_python(backend)
+    click.echo(exe if python else str(envs.env_dir(backend)))

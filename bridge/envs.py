@@ -1,0 +1,217 @@
+"""Backend environments: one isolated virtualenv per backend (DESIGN.md §6).
+
+Trainers pin incompatible stacks (LLaMA-Factory 0.9.5 needs transformers<=5.6, verl 0.9.1 <5.11, TRL 1.16
+pulls 5.23), so each backend gets ``$BRIDGE_HOME/envs/<name>`` (default ``~/.cache/gui-bridge/envs/<name>``),
+built from the pinned requirement file shipped as ``bridge/envs/<name>.txt``. gui-bridge itself is installed
+into every environment (editable from a checkout, else the same released version) so backend-side code — reward
+hooks, launchers — can ``import bridge``.
+
+Installs are idempotent: a stamp records the hash of the requirement file's pins; an unchanged file is a no-op,
+a changed file triggers a reinstall, ``force`` rebuilds from scratch. A failed first install removes the
+half-built environment. A recipe's ``backends.<name>.python`` replaces the environment entirely.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from .errors import BridgeError
+
+STAMP = ".gui-bridge-env.json"
+REQUIREMENTS_DIR = Path(__file__).with_name("envs")
+
+
+def bridge_home() -> Path:
+    """Root of gui-bridge's caches: ``$BRIDGE_HOME`` or ``~/.cache/gui-bridge``."""
+    return Path(os.environ.get("BRIDGE_HOME") or Path.home() / ".cache" / "gui-bridge").expanduser()
+
+
+def env_names() -> list[str]:
+    """Backends that have a shipped requirement file."""
+    return sorted(p.stem for p in REQUIREMENTS_DIR.glob("*.txt"))
+
+
+def requirements_file(name: str) -> Path:
+    p = REQUIREMENTS_DIR / f"{name}.txt"
+    if not p.is_file():
+        raise BridgeError(f"no environment definition for backend {name!r} (bridge/envs/{name}.txt)",
+                          hint="known environments: " + ", ".join(env_names()) +
+                          f"; or name an interpreter in the recipe: backends.{name}.python")
+    return p
+
+
+def requirements_hash(name: str) -> str:
+    """Hash of the pins only (comments and blank lines do not count), so editing a comment is not a change."""
+    lines = []
+    for raw in requirements_file(name).read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            lines.append(line)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def env_dir(name: str) -> Path:
+    return bridge_home() / "envs" / name
+
+
+def env_python(name: str) -> Path:
+    d = env_dir(name)
+    return d / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+@dataclass
+class EnvStatus:
+    name: str
+    path: Path
+    state: str            # "ok" | "outdated" | "missing"
+    stamp: dict
+
+    @property
+    def python(self) -> Path:
+        return env_python(self.name)
+
+
+def status(name: str) -> EnvStatus:
+    """Whether the environment exists and matches its requirement file."""
+    requirements_file(name)
+    d = env_dir(name)
+    stamp: dict = {}
+    try:
+        stamp = json.loads((d / STAMP).read_text())
+    except (OSError, ValueError):
+        pass
+    if not stamp or not env_python(name).exists():
+        state = "missing"
+    elif stamp.get("requirements_sha256") != requirements_hash(name):
+        state = "outdated"
+    elif stamp.get("bridge_source") != _bridge_source():
+        state = "outdated"   # e.g. a new checkout elsewhere: the env would import the old tree
+    else:
+        state = "ok"
+    return EnvStatus(name, d, state, stamp)
+
+
+def install_command(name: str) -> str:
+    return f"bridge env install {name}"
+
+
+def source_checkout() -> Optional[Path]:
+    """The gui-bridge source tree when running from a checkout (editable install), else None."""
+    root = Path(__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file() and 'name = "gui-bridge"' in pyproject.read_text(encoding="utf-8"):
+        return root
+    return None
+
+
+def _bridge_source() -> str:
+    return str(source_checkout() or "dist")
+
+
+def core_requirements() -> list[str]:
+    """gui-bridge's own runtime dependencies (no extras), from its installed metadata."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        reqs = requires("gui-bridge") or []
+    except PackageNotFoundError:
+        reqs = []
+    return [r for r in reqs if "extra ==" not in r]
+
+
+def _run(argv: list[str], echo: Callable[[str], None]) -> None:
+    echo("$ " + " ".join(argv))
+    proc = subprocess.run(argv)
+    if proc.returncode != 0:
+        raise BridgeError(f"command failed with exit code {proc.returncode}: {' '.join(argv)}")
+
+
+def install(name: str, force: bool = False, echo: Callable[[str], None] = print) -> EnvStatus:
+    """Create or update the environment of backend ``name``; returns its status (``ok``)."""
+    req = requirements_file(name)
+    st = status(name)
+    if st.state == "ok" and not force:
+        echo(f"{name}: up to date ({st.path})")
+        return st
+    d = st.path
+    fresh = force or not env_python(name).exists()
+    if fresh and d.exists():
+        shutil.rmtree(d)
+    t0 = time.time()
+    try:
+        # An update that fails half-way must not look current: drop the stamp first.
+        (d / STAMP).unlink(missing_ok=True)
+        if fresh:
+            d.parent.mkdir(parents=True, exist_ok=True)
+            _run([sys.executable, "-m", "venv", str(d)], echo)
+        py = str(env_python(name))
+        pip = [py, "-m", "pip", "install", "--disable-pip-version-check"]
+        # One resolver pass over the backend pins and bridge's own deps keeps them consistent.
+        _run(pip + ["-r", str(req)] + core_requirements(), echo)
+        checkout = source_checkout()
+        if checkout is not None:
+            _run(pip + ["--no-deps", "-e", str(checkout)], echo)
+        else:
+            from . import __version__
+
+            _run(pip + ["--no-deps", f"gui-bridge=={__version__}"], echo)
+    except BaseException:
+        if fresh:
+            shutil.rmtree(d, ignore_errors=True)  # never leave a half-built env that looks usable
+        raise
+    stamp = {"requirements": str(req), "requirements_sha256": requirements_hash(name),
+             "bridge_source": _bridge_source(), "python": sys.version.split()[0],
+             "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(time.time() - t0, 1)}
+    (d / STAMP).write_text(json.dumps(stamp, indent=2))
+    echo(f"{name}: installed in {stamp['seconds']} s ({d})")
+    return status(name)
+
+
+def resolve_python(backend: str, override: Optional[str] = None) -> str:
+    """The interpreter that runs ``backend``: a recipe's ``backends.<name>.python`` or bridge's environment.
+
+    Raises a :class:`BridgeError` with the exact command to fix a missing or outdated environment."""
+    if override:
+        exe = shutil.which(override) if os.sep not in override else override
+        if not exe or not Path(exe).exists():
+            raise BridgeError(f"backends.{backend}.python: interpreter not found: {override}")
+        return str(exe)
+    st = status(backend)
+    if st.state == "missing":
+        raise BridgeError(f"the {backend} environment is not installed ({st.path})",
+                          hint=f"fix: {install_command(backend)}   (or set backends.{backend}.python in the recipe)")
+    if st.state == "outdated":
+        raise BridgeError(f"the {backend} environment is out of date: bridge/envs/{backend}.txt or the gui-bridge "
+                          f"source changed since it was built ({st.path})", hint=f"fix: {install_command(backend)}")
+    return str(st.python)
+
+
+_VERSIONS_SNIPPET = """
+import json, sys
+from importlib.metadata import version, PackageNotFoundError
+out = {"python": sys.version.split()[0]}
+for name in sys.argv[1:]:
+    try:
+        out[name] = version(name)
+    except PackageNotFoundError:
+        out[name] = None
+print(json.dumps(out))
+"""
+
+
+def package_versions(python: str, packages: list[str] | tuple[str, ...]) -> dict[str, Optional[str]]:
+    """Versions of ``packages`` as installed for interpreter ``python`` (read with that interpreter)."""
+    try:
+        proc = subprocess.run([python, "-c", _VERSIONS_SNIPPET, *packages], capture_output=True, text=True,
+                              timeout=120)
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as e:
+        return {"error": f"could not read versions: {e}"}
