@@ -1,0 +1,275 @@
+"""Tiny random Qwen-VL models, built offline, for the demo, ``--smoke`` runs and the tests.
+
+``build_tiny_model(out, arch="qwen2_vl", seed=0)`` writes a directory that loads like a real checkpoint with
+``AutoProcessor.from_pretrained`` + ``AutoModelForImageTextToText.from_pretrained`` (safetensors weights,
+config, generation config, tokenizer, chat template, image *and* video processor configs), and ``generate()``
+runs on CPU. Nothing is downloaded:
+
+* the architecture is the real one (``Qwen2VLForConditionalGeneration`` / ``Qwen2_5_VLForConditionalGeneration``)
+  at toy size — text hidden 64, 2 layers, 4 heads (2 KV heads), a 2-block ViT of width 32 — with random weights
+  drawn from ``torch.manual_seed(seed)`` (same seed → identical tensors);
+* the tokenizer is a byte-level BPE *trained from scratch* on :func:`corpus` with the Qwen2 pre-tokenizer, its
+  vocabulary padded with ``[unusedN]`` fillers so that the Qwen special tokens keep their **real ids**
+  (:data:`SPECIAL_TOKENS`; ms-swift hard-codes ``<|image_pad|>`` = 151655 and silently drops images otherwise);
+  ``vocab_size`` is 151936 as in the real configs;
+* the chat template renders the Qwen2-VL format (default system prompt, ``<|im_start|>role\\n…<|im_end|>\\n``,
+  images as ``<|vision_start|><|image_pad|><|vision_end|>``, ``add_generation_prompt``);
+* the image processor is ``Qwen2VLImageProcessor`` with small ``min_pixels``/``max_pixels`` (:data:`MIN_PIXELS`,
+  :data:`MAX_PIXELS`) so a 270x540 phone screenshot becomes 10 image tokens; ``video_preprocessor_config.json``
+  is written too (transformers 5 always builds a video processor; LLaMA-Factory fails without that file).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Union
+
+ARCHS = ("qwen2_vl", "qwen2_5_vl")
+VOCAB_SIZE = 151936
+#: Smart-resize bounds of the tiny processors: 4 and 16 merged 28x28 patches (a phone screenshot -> 10 tokens).
+MIN_PIXELS = 56 * 56
+MAX_PIXELS = 16 * 28 * 28
+FACTOR = 28
+#: Trained BPE entries (bytes + merges) before the filler padding.
+BPE_SIZE = 2048
+HIDDEN = 64
+
+#: (id, content, special) of the Qwen2-VL / Qwen2.5-VL added tokens, with their real ids.
+SPECIAL_TOKENS: tuple[tuple[int, str, bool], ...] = (
+    (151643, "<|endoftext|>", True), (151644, "<|im_start|>", True), (151645, "<|im_end|>", True),
+    (151646, "<|object_ref_start|>", True), (151647, "<|object_ref_end|>", True),
+    (151648, "<|box_start|>", True), (151649, "<|box_end|>", True),
+    (151650, "<|quad_start|>", True), (151651, "<|quad_end|>", True),
+    (151652, "<|vision_start|>", True), (151653, "<|vision_end|>", True), (151654, "<|vision_pad|>", True),
+    (151655, "<|image_pad|>", True), (151656, "<|video_pad|>", True),
+    (151657, "<tool_call>", False), (151658, "</tool_call>", False),
+    (151659, "<|fim_prefix|>", False), (151660, "<|fim_middle|>", False), (151661, "<|fim_suffix|>", False),
+    (151662, "<|fim_pad|>", False), (151663, "<|repo_name|>", False), (151664, "<|file_sep|>", False),
+)
+FIRST_SPECIAL_ID = SPECIAL_TOKENS[0][0]
+TOKEN_IDS = {content: i for i, content, _ in SPECIAL_TOKENS}
+
+#: Qwen2's pre-tokenizer split (a fact of the format: digits one by one, letters runs, punctuation runs).
+PRETOKENIZE_REGEX = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+                     r"""|\s*[\r\n]+|\s+(?!\S)|\s+""")
+
+DEFAULT_SYSTEM = "You are a helpful assistant."
+#: Renders the Qwen2-VL chat format. Parts are dispatched on ``type`` when present (a datasets-made row can
+#: carry ``image: None`` on a text part), else on which key they have.
+CHAT_TEMPLATE = (
+    "{%- set counts = namespace(image=0, video=0) -%}"
+    "{%- for message in messages -%}"
+    "{%- if loop.first and message['role'] != 'system' -%}"
+    "{{- '<|im_start|>system\\n" + DEFAULT_SYSTEM + "<|im_end|>\\n' -}}"
+    "{%- endif -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
+    "{%- if message['content'] is string -%}"
+    "{{- message['content'] -}}"
+    "{%- else -%}"
+    "{%- for part in message['content'] -%}"
+    "{%- set kind = part['type'] if part['type'] is defined and part['type'] else "
+    "('image' if ('image' in part or 'image_url' in part) else ('video' if 'video' in part else 'text')) -%}"
+    "{%- if kind == 'image' or kind == 'image_url' -%}"
+    "{%- set counts.image = counts.image + 1 -%}"
+    "{%- if add_vision_id -%}{{- 'Picture ' ~ counts.image ~ ': ' -}}{%- endif -%}"
+    "{{- '<|vision_start|><|image_pad|><|vision_end|>' -}}"
+    "{%- elif kind == 'video' -%}"
+    "{%- set counts.video = counts.video + 1 -%}"
+    "{%- if add_vision_id -%}{{- 'Video ' ~ counts.video ~ ': ' -}}{%- endif -%}"
+    "{{- '<|vision_start|><|video_pad|><|vision_end|>' -}}"
+    "{%- elif part['text'] is defined and part['text'] is not none -%}"
+    "{{- part['text'] -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- endif -%}"
+    "{{- '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
+
+
+def corpus() -> list[str]:
+    """The built-in training text of the tiny tokenizer: GUI instructions, action JSON in the project's styles,
+    think/answer/tool-call wrappers, coordinates and digits. Deterministic (no randomness)."""
+    from .schema import ACTION_TYPES
+    from .synth import FIRST_NAMES, MESSAGES, PRODUCTS, SETTINGS_ROWS, SONGS
+
+    lines = [
+        "You are a GUI agent. You are given a task and a screenshot of the screen. Decide the next action.",
+        "You are a helpful assistant.",
+        "Output the thinking process in <think> </think> and the final answer in <answer> </answer> tags.",
+        "<think>The Send button is at the bottom right of the screen.</think><answer>[{'action': 'click', "
+        "'point': [240, 498], 'input_text': 'no input text'}]</answer>",
+        '<tool_call>\n{"name": "mobile_use", "arguments": {"action": "click", "coordinate": [135, 270]}}\n'
+        '</tool_call>',
+        '{"name": "mobile_use", "arguments": {"action": "swipe", "coordinate": [200, 300], '
+        '"coordinate2": [70, 300]}}',
+        '{"name": "mobile_use", "arguments": {"action": "type", "text": "hello"}}',
+        '{"name": "mobile_use", "arguments": {"action": "terminate", "status": "success"}}',
+        '{"POINT": [512, 384], "duration": 200, "TYPE": "hello", "PRESS": "HOME", "STATUS": "finish", '
+        '"to": "up"}',
+        '{"action_type": "click", "action_parameter": {"click": "10,20,110,60"}, "action_description": "tap"}',
+        "Thought: I should tap the search field first.\nAction: click(start_box='(120,245)')",
+        "Action: type(content='blue backpack')  Action: scroll(direction='down')  Action: press_home()",
+        "Task: Open the Settings app and turn on dark mode. Previous actions: Step 1: open app Settings.",
+        "Instruction: find the price of the item. History: none. Screen size 270 x 540 pixels.",
+        "The quick brown fox jumps over the lazy dog. Click, tap, press, long press, swipe up, swipe down.",
+        "status complete impossible interrupt need_feedback answer ask_user open_app navigate_back "
+        "navigate_home double_click right_click long_press key enter select wait drag scroll swipe type",
+        "up down left right point bbox end_point direction text app key duration_ms status",
+    ]
+    lines += [f"{{\"action\": \"{t}\"}} {t.replace('_', ' ')}" for t in ACTION_TYPES]
+    lines += [f"Send a message to {n} saying \"{m}\"" for n, m in zip(FIRST_NAMES, MESSAGES * 2)]
+    lines += [f"The {p.lower()} costs ${c:.2f}." for p, c in PRODUCTS]
+    lines += [f"Open {r} in Settings. Play {s}." for r, s in zip(SETTINGS_ROWS, SONGS * 2)]
+    lines += [f"[{x}, {y}] ({x},{y}) [{x}, {y}, {x + 40}, {y + 20}] 0.{x:03d}"
+              for x, y in zip(range(0, 1000, 7), range(999, 0, -11))]
+    lines += [" ".join(str(i) for i in range(k, k + 50)) for k in range(0, 1000, 50)]
+    return lines
+
+
+def _train_bpe():
+    """Train the byte-level BPE and return (vocab, merges) padded so specials land on their real ids."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=BPE_SIZE, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=[], show_progress=False)
+    tok.train_from_iterator(corpus(), trainer)
+    model = json.loads(tok.to_str())["model"]
+    vocab: dict[str, int] = dict(model["vocab"])
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in model["merges"]]
+    # Fillers are never produced by encoding (no merge builds them); they only keep the real ids free.
+    for i in range(len(vocab), FIRST_SPECIAL_ID):
+        vocab[f"[unused{i}]"] = i
+    for i, content, _ in SPECIAL_TOKENS:
+        vocab[content] = i
+    return vocab, merges
+
+
+def build_tokenizer():
+    """The tiny Qwen2 tokenizer (a ``Qwen2Tokenizer``) with the real special-token ids and the chat template."""
+    from tokenizers import AddedToken
+    from transformers import Qwen2Tokenizer
+
+    vocab, merges = _train_bpe()
+    extra = [c for _, c, special in SPECIAL_TOKENS if special and c not in ("<|endoftext|>", "<|im_end|>")]
+    tok = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None, bos_token=None, eos_token="<|im_end|>",
+                         pad_token="<|endoftext|>", extra_special_tokens=extra, model_max_length=32768,
+                         errors="replace", clean_up_tokenization_spaces=False, split_special_tokens=False)
+    tok.add_tokens([AddedToken(c, special=s, normalized=False) for _, c, s in SPECIAL_TOKENS])
+    tok.chat_template = CHAT_TEMPLATE
+    for i, content, _ in SPECIAL_TOKENS:  # cheap insurance: a wrong id here breaks ms-swift silently
+        assert tok.convert_tokens_to_ids(content) == i, (content, tok.convert_tokens_to_ids(content), i)
+    return tok
+
+
+def _config(arch: str):
+    common_text = dict(
+        vocab_size=VOCAB_SIZE, hidden_size=HIDDEN, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32768, rms_norm_eps=1e-6,
+        tie_word_embeddings=True, bos_token_id=151643, eos_token_id=151645, pad_token_id=151643,
+        # head_dim 16 -> 8 rotary frequencies, split over (temporal, height, width) like the real [16, 24, 24]
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]})
+    ids = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652,
+               vision_end_token_id=151653, tie_word_embeddings=True)
+    if arch == "qwen2_vl":
+        from transformers import Qwen2VLConfig
+
+        vision = dict(depth=2, embed_dim=32, hidden_size=HIDDEN, num_heads=2, mlp_ratio=2, patch_size=14,
+                      spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
+        return Qwen2VLConfig(text_config=common_text, vision_config=vision, **ids)
+    from transformers import Qwen2_5_VLConfig
+
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=HIDDEN,
+                  patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+                  fullatt_block_indexes=[1], tokens_per_second=2, in_channels=3)
+    return Qwen2_5_VLConfig(text_config=common_text, vision_config=vision, **ids)
+
+
+def build_processor(arch: str = "qwen2_vl", tokenizer=None):
+    """The processor of the tiny model: tiny tokenizer + small-pixel image and video processors."""
+    from transformers import Qwen2VLImageProcessor
+
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    tokenizer = tokenizer or build_tokenizer()
+    size = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
+    image = Qwen2VLImageProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2)
+    video = Qwen2VLVideoProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2)
+    if arch == "qwen2_vl":
+        from transformers import Qwen2VLProcessor as cls
+    else:
+        from transformers import Qwen2_5_VLProcessor as cls
+    return cls(image_processor=image, tokenizer=tokenizer, video_processor=video, chat_template=CHAT_TEMPLATE)
+
+
+def build_tiny_model(out: Union[str, os.PathLike], arch: str = "qwen2_vl", seed: int = 0,
+                     overwrite: bool = False) -> Path:
+    """Write a tiny random ``arch`` model (weights, configs, tokenizer, processor) to ``out`` and return it.
+
+    Deterministic in (arch, seed); takes a few seconds on CPU. The directory is written next to ``out`` and
+    renamed into place, so a failure leaves nothing behind. Raises BridgeError for an unknown ``arch`` or an
+    existing non-empty ``out`` without ``overwrite``.
+    """
+    import shutil
+
+    from .errors import BridgeError
+
+    if arch not in ARCHS:
+        raise BridgeError(f"unknown architecture {arch!r} (expected one of {', '.join(ARCHS)})")
+    out = Path(out)
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise BridgeError(f"{out}: already exists and is not empty (use --overwrite to replace it)")
+    try:
+        import torch
+        from transformers import AutoModelForImageTextToText, GenerationConfig
+    except ImportError as e:
+        raise BridgeError(f"building a tiny model needs torch and transformers ({e})",
+                          hint="install the model extra: pip install 'gui-bridge[model]' torch torchvision") from None
+
+    tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        processor = build_processor(arch)
+        config = _config(arch)
+        torch.manual_seed(seed)
+        model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+        model.generation_config = GenerationConfig(
+            bos_token_id=151643, eos_token_id=[151645, 151643], pad_token_id=151643, do_sample=False)
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        # transformers 5.23 nests both sub-processors in processor_config.json; older 5.x releases (the ones
+        # LLaMA-Factory, verl and ms-swift pin) look for the separate files, so write those too.
+        processor.image_processor.save_pretrained(tmp)
+        processor.video_processor.save_pretrained(tmp)
+        _add_pixel_keys(tmp)
+        (tmp / "README.md").write_text(
+            f"# tiny {arch} (random weights, seed {seed})\n\nBuilt offline by `bridge tiny-model` for tests and "
+            f"smoke runs: it produces noise. Special tokens keep the real Qwen ids; vocab_size {VOCAB_SIZE}; "
+            f"image processor min_pixels {MIN_PIXELS}, max_pixels {MAX_PIXELS}.\n", encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _add_pixel_keys(model_dir: Path) -> None:
+    """Also state the pixel bounds as ``min_pixels``/``max_pixels``: older readers (transformers < 5,
+    qwen-vl-utils style code) look for those keys rather than ``size``."""
+    for name in ("preprocessor_config.json", "video_preprocessor_config.json"):
+        path = model_dir / name
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data.setdefault("min_pixels", MIN_PIXELS)
+            data.setdefault("max_pixels", MAX_PIXELS)
+            path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,0 +1,52 @@
+"""Shared, session-scoped test fixtures. Each is built lazily — only when a test asks for it — and once per
+test session, in a pytest temporary directory. Treat them as READ-ONLY: copy before modifying.
+
+``synth_dataset`` -> Path
+    A canonical dataset made by ``bridge.synth.make_dataset(episodes=6, seed=0, platform="mixed")``:
+    6 episodes (android, desktop, android, ...; 33 steps, phone 270x540 and desktop 640x400 PNGs) that together
+    use every action type of ``bridge.schema.ACTION_TYPES`` and both ``complete`` and ``impossible`` statuses.
+    Point actions carry the target's exact ``bbox`` and ``point`` = its centre; every step has ``elements``,
+    ``thought``, ``low_instruction`` and (from the second step on) the previous screenshot in ``extra_images``.
+    Builds in well under a second.
+
+``tiny_model_dir`` -> Path
+    ``bridge.tiny.build_tiny_model(arch="qwen2_vl", seed=0)``: a random Qwen2VLForConditionalGeneration (hidden 64,
+    2 layers, 2-block ViT), BPE tokenizer trained from scratch with the real Qwen special-token ids
+    (``<|image_pad|>`` = 151655, ...), vocab_size 151936, Qwen2-VL chat template, Qwen2VLProcessor with
+    min_pixels 3136 / max_pixels 12544 (``bridge.tiny.MIN_PIXELS``/``MAX_PIXELS``: a 270x540 screenshot -> 10 image
+    tokens, 640x400 -> 15), video_preprocessor_config.json and generation_config.json. ~40 MB, ~4 s to build.
+    Loads with ``AutoProcessor`` + ``AutoModelForImageTextToText``; skipped when torch/transformers are missing.
+
+``tiny_model_25_dir`` -> Path
+    The same for ``arch="qwen2_5_vl"`` (Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def synth_dataset(tmp_path_factory) -> Path:
+    from bridge.synth import make_dataset
+
+    return make_dataset(tmp_path_factory.mktemp("synth") / "dataset", episodes=6, seed=0, platform="mixed")
+
+
+def _tiny(tmp_path_factory, arch: str) -> Path:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from bridge.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / arch, arch=arch, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return _tiny(tmp_path_factory, "qwen2_vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_25_dir(tmp_path_factory) -> Path:
+    return _tiny(tmp_path_factory, "qwen2_5_vl")
