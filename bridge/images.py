@@ -116,51 +116,49 @@ def _png(fd: int, head: bytes, nbytes: int, check: bool):
 
 
 def _jpeg(fd: int, head: bytes, nbytes: int, check: bool):
-    buf, base = head, 0  # buf holds file bytes [base, base + len(buf))
-
-    def read(pos: int, n: int) -> bytes:
-        nonlocal buf, base
-        if not (base <= pos and pos + n <= base + len(buf)):
-            buf, base = os.pread(fd, max(n, 65536), pos), pos
-        return buf[pos - base: pos - base + n]
-
-    pos, size = 2, None
+    # Walk the marker segments up to the start of scan (SOS); buf holds file bytes [base, base + len(buf)).
+    buf, base, pos, size = head, 0, 2, None
     while True:
-        b = read(pos, 4)
-        if len(b) < 2:
+        i = pos - base
+        if i + 4 > len(buf) and base + len(buf) < nbytes:  # segment header beyond what we hold: read on
+            buf, base, i = os.pread(fd, 65536, pos), pos, 0
+        if i + 2 > len(buf):
             raise ImageError(f"truncated JPEG: file ends inside the header ({nbytes} bytes)")
-        if b[0] != 0xFF:
+        if buf[i] != 0xFF:
             raise ImageError(f"corrupt JPEG: expected a marker at byte {pos}")
-        marker = b[1]
+        marker = buf[i + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
         if marker in _JPEG_NO_LENGTH:
             pos += 2
             continue
-        if len(b) < 4:
+        if marker == 0xDA or marker == 0xD9:  # start of scan (entropy-coded data follows) / early end
+            break
+        if i + 4 > len(buf):
             raise ImageError(f"truncated JPEG: file ends inside the header ({nbytes} bytes)")
-        seglen = (b[2] << 8) | b[3]
         if marker in _JPEG_SOF:
-            sof = read(pos + 5, 4)
-            if len(sof) < 4:
-                raise ImageError(f"truncated JPEG: file ends inside the frame header ({nbytes} bytes)")
-            h, w = struct.unpack(">HH", sof)
+            if i + 9 > len(buf):
+                buf, base, i = os.pread(fd, 65536, pos), pos, 0
+                if i + 9 > len(buf):
+                    raise ImageError(f"truncated JPEG: file ends inside the frame header ({nbytes} bytes)")
+            h, w = struct.unpack_from(">HH", buf, i + 5)
             size = (w, h)
             if not check:
                 return "jpeg", w, h
-        elif marker == 0xDA:  # start of scan: entropy-coded data follows
-            break
-        elif marker == 0xD9:
-            break
-        pos += 2 + seglen
+        pos += 2 + ((buf[i + 2] << 8) | buf[i + 3])
     if size is None:
         raise ImageError("corrupt JPEG: no frame header (SOF) before the image data")
     if check:
-        tail_start = max(pos, nbytes - _JPEG_TAIL)
-        tail = os.pread(fd, nbytes - tail_start, tail_start)
         # Inside entropy-coded data every 0xFF is stuffed (FF00), so FFD9 after the scan start is the real EOI.
-        if b"\xff\xd9" not in tail:
+        # Usually it is the last two bytes: look there first, then in a wider window (padding, trailers).
+        found = False
+        for window in (64, _JPEG_TAIL):
+            tail_start = max(pos, nbytes - window)
+            if b"\xff\xd9" in os.pread(fd, nbytes - tail_start, tail_start):
+                found = True
+                break
+        if not found:
             raise ImageError(f"truncated JPEG: no end-of-image marker (FFD9) ({nbytes} bytes)")
     return "jpeg", size[0], size[1]
 

@@ -20,6 +20,7 @@ Rules checked per episode (each documented in docs/format.md):
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,18 +41,25 @@ def path_problem(rel: Any) -> Optional[str]:
     """Why an image path stored in a step is not a safe dataset-relative path, or None if it is."""
     if not isinstance(rel, str) or not rel.strip():
         return "empty image path"
-    if rel.startswith(("/", "\\")) or _WINDOWS_ABS.match(rel):
+    if rel[0] in "/\\" or _WINDOWS_ABS.match(rel):
         return "absolute path (image paths are relative to the dataset root)"
-    if ".." in re.split(r"[\\/]", rel):
+    if ".." in rel and ".." in re.split(r"[\\/]", rel):
         return "path escapes the dataset root ('..')"
     return None
+
+
+class _PathProblem(str):
+    """A path_problem() message (cached apart from image errors, which are reported differently)."""
+
+
+_UNCHECKED = object()
 
 
 class _Checker:
     """Collects the problems of one episode; ``loc`` arguments are dotted field paths."""
 
     def __init__(self, root: Path, file: str, line: Optional[int], record: Optional[str], check_images: bool):
-        self.root, self.file, self.line, self.record = root, file, line, record
+        self.root, self.file, self.line, self.record = str(root), file, line, record
         self.check_images = check_images
         self.problems: list[Problem] = []
         self._images: dict[str, Any] = {}  # rel path -> ImageInfo | error text (one episode: bounded)
@@ -62,23 +70,26 @@ class _Checker:
 
     # ---------------------------------------------------------------------------------- images
     def image(self, loc: str, rel: str, what: str) -> Optional[ImageInfo]:
-        why = path_problem(rel)
-        if why:
-            self.add(loc, why, "a relative path inside the dataset, e.g. images/…", rel)
-            return None
-        if not self.check_images:
-            return None
         info = self._images.get(rel)
-        if info is None:
-            try:
-                info = probe(self.root / rel)
-            except ImageError as e:
-                info = e.message
+        if info is None:  # not seen in this episode yet (the previous screenshot usually has been)
+            why = path_problem(rel)
+            if why:
+                info = _PathProblem(why)
+            elif not self.check_images:
+                info = _UNCHECKED
+            else:
+                try:
+                    info = probe(os.path.join(self.root, rel))
+                except ImageError as e:
+                    info = e.message
             self._images[rel] = info
-        if isinstance(info, str):
+        if isinstance(info, ImageInfo):
+            return info
+        if isinstance(info, _PathProblem):
+            self.add(loc, str(info), "a relative path inside the dataset, e.g. images/…", rel)
+        elif info is not _UNCHECKED:
             self.add(loc, f"{what}: {info}", "a readable, complete image file", rel)
-            return None
-        return info
+        return None
 
     # ----------------------------------------------------------------------------- geometry
     def point(self, loc: str, p, w: int, h: int) -> bool:
@@ -162,7 +173,7 @@ def check_episode(episode: Episode, root: Path, *, file: str, line: Optional[int
     Field paths are dotted, e.g. ``steps[2].action.point``. With ``check_images=False`` the image files are not
     opened (paths are still checked). Never raises on bad data.
     """
-    c = _Checker(Path(root), file, line, episode.episode_id, check_images)
+    c = _Checker(root, file, line, episode.episode_id, check_images)
     if not episode.steps:
         c.add("steps", "episode has no steps", "at least one step", [])
     for i, step in enumerate(episode.steps):

@@ -1,0 +1,288 @@
+"""Convert benchmark: seed per-step layout -> canonical dataset, against the tutorials' plain script.
+
+Synthesises N steps in the seed "ui-doctor" layout (numeric episode folders with step_N.json files and real
+1080x2400 PNG/JPEG screenshots, hard-linked from two small files so generation is fast), then times, each in a
+fresh subprocess (so peak RSS is per measurement):
+
+* ``anchor``  — the seed tutorials' plain script: json.load each step file, json.dumps one JSONL line
+  (no validation, no image reads);
+* ``import``  — ``bridge import seed-steps`` (Python API: every step checked, every screenshot's header read,
+  images hard-linked into the dataset, written atomically);
+* ``validate``— ``bridge validate`` on the result (every record parsed and checked, every image header read
+  and checked for truncation);
+* ``import+validate`` — both, end to end in one process.
+
+It prints steps/s and peak RSS for each N: memory must not grow with N (streaming).
+
+    python bench/convert_bench.py                      # N = 2000 and 20000, best of 3
+    python bench/convert_bench.py --steps 2000 --repeat 1 --profile   # + a cProfile of import+validate
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+W, H = 1080, 2400
+STEPS_PER_EPISODE = 10
+APPS = ["淘宝", "微信", "设置", "美团", "高德地图"]
+
+
+# ------------------------------------------------------------------------------------------- synthesis
+def _step_output(i: int, last: bool) -> dict:
+    """Cycle through the seed action types; coordinates inside the 1080x2400 screenshot."""
+    if last:
+        return {"action_type": "task_completed", "action_parameter": {"task_completed": "已完成任务"},
+                "action_description": "任务完成"}
+    kind = ["open_app", "click", "type", "swipe", "long_click", "wait", "click", "back", "inquiry"][i % 9]
+    value = {
+        "open_app": APPS[i % len(APPS)],
+        "click": f"{49 + i},{721 + i},{1068 - i},{1008 + i}",
+        "type": "蓝牙耳机",
+        "swipe": "540,1800,540,600",
+        "long_click": "100,200,400,500",
+        "wait": "",
+        "back": "",
+        "inquiry": json.dumps({"Question": "选择哪个颜色？", "CandidatesList": ["黑色", "白色"],
+                               "PicDescribe": "商品详情页", "AnswerIndex": 0}, ensure_ascii=False),
+    }[kind]
+    return {"action_type": kind, "action_parameter": {kind: value}, "action_description": f"第{i + 1}步 {kind}"}
+
+
+def synthesise(root: Path, n_steps: int) -> Path:
+    """Write ``n_steps`` steps (episodes of STEPS_PER_EPISODE) under ``root/src``; returns the source dir."""
+    from PIL import Image
+
+    src = root / "src"
+    src.mkdir(parents=True)
+    proto = {}
+    for ext, fmt in (("png", "PNG"), ("jpg", "JPEG")):
+        proto[ext] = root / f"proto.{ext}"
+        Image.new("RGB", (W, H), (240, 240, 240)).save(proto[ext], fmt)
+    action_types = {"open_app": "打开应用", "click": "点击", "long_click": "长按", "type": "输入", "swipe": "滑动",
+                    "task_completed": "任务完成", "task_impossible": "任务无法完成", "inquiry": "询问",
+                    "wait": "等待", "back": "返回"}
+    n_eps = -(-n_steps // STEPS_PER_EPISODE)
+    done = 0
+    for e in range(n_eps):
+        name = str(10000 + e)
+        d = src / name
+        d.mkdir()
+        ext = "png" if e % 2 == 0 else "jpg"
+        k = min(STEPS_PER_EPISODE, n_steps - done)
+        plan = {str(j + 1): f"计划步骤{j + 1}" for j in range(k)}
+        history: list[str] = []
+        for j in range(k):
+            shot = f"{name}_{j + 1}.{ext}"
+            os.link(proto[ext], d / shot)
+            out = _step_output(j, last=(j == k - 1))
+            step = {"input": {"task_content": f"任务{e}：在{APPS[e % len(APPS)]}里搜索蓝牙耳机并加入购物车",
+                              "task_path": plan,
+                              "screen_path1": f"{name}_{j}.{ext}" if j else "",
+                              "screen_path2": shot,
+                              "history_path_all": list(history),
+                              "app_name": APPS[e % len(APPS)],
+                              "action_type_list": action_types},
+                    "output": out}
+            (d / f"step_{j + 1}.json").write_text(json.dumps(step, ensure_ascii=False, indent=1), encoding="utf-8")
+            history.append(out["action_description"])
+        done += k
+    return src
+
+
+# -------------------------------------------------------------------------------------- measured phases
+def anchor(src: Path, out: Path) -> int:
+    """The tutorials' plain conversion: one JSONL line per step file, nothing checked."""
+    n = 0
+    with open(out, "w", encoding="utf-8") as fh:
+        for ep in sorted(os.listdir(src)):
+            ep_dir = os.path.join(src, ep)
+            for name in sorted(os.listdir(ep_dir)):
+                if name.startswith("step_") and name.endswith(".json"):
+                    with open(os.path.join(ep_dir, name), encoding="utf-8") as f:
+                        rec = json.load(f)
+                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    n += 1
+    return n
+
+
+def components(src: Path, scratch: Path) -> dict:
+    """Time the primitive operations the import must do at least once per step, each alone (no profiler
+    inflation): reading + parsing the step JSON, reading one screenshot header (with the truncation check),
+    hard-linking one screenshot into the dataset, creating one images/<episode>/ folder."""
+    from bridge.images import probe
+
+    step_files, shots = [], []
+    for ep in sorted(os.listdir(src)):
+        d = os.path.join(src, ep)
+        for name in sorted(os.listdir(d)):
+            (step_files if name.endswith(".json") else shots).append(os.path.join(d, name))
+    out = {"steps": len(step_files)}
+    t = time.perf_counter()
+    for f in step_files:
+        with open(f, "rb") as fh:
+            json.loads(fh.read())
+    out["json_read_us"] = (time.perf_counter() - t) / len(step_files) * 1e6
+    t = time.perf_counter()
+    for f in shots:
+        probe(f)
+    out["header_probe_us"] = (time.perf_counter() - t) / len(shots) * 1e6
+    dirs = sorted({os.path.join(scratch, os.path.basename(os.path.dirname(f))) for f in shots})
+    os.makedirs(scratch, exist_ok=True)
+    t = time.perf_counter()
+    for d in dirs:
+        os.mkdir(d)
+    out["mkdir_us"] = (time.perf_counter() - t) / len(dirs) * 1e6
+    out["mkdir_per_step_us"] = (time.perf_counter() - t) / len(step_files) * 1e6
+    t = time.perf_counter()
+    for f in shots:
+        os.link(f, os.path.join(scratch, os.path.basename(os.path.dirname(f)), os.path.basename(f)))
+    out["link_us"] = (time.perf_counter() - t) / len(shots) * 1e6
+    return out
+
+
+def child(phase: str, src: str, out: str, profile: str | None) -> None:
+    """Run one phase in this (fresh) process and print its timings and peak RSS as JSON."""
+    result: dict = {"phase": phase}
+    prof = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    if phase == "anchor":
+        result["steps"] = anchor(Path(src), Path(out))
+    elif phase == "components":
+        result.update(components(Path(src), Path(out)))
+    else:
+        from bridge.importers import import_dataset
+        from bridge.importers import seed_steps  # noqa: F401  (module imports are startup, timed apart)
+        from bridge.validate import validate_dataset
+
+        result["startup_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if prof:
+            prof.enable()
+        if phase in ("import", "import+validate"):
+            rep = import_dataset("seed-steps", src, out)
+            result["steps"] = rep.steps
+            result["import_s"] = time.perf_counter() - t0
+        if phase in ("validate", "import+validate"):
+            t1 = time.perf_counter()
+            report = validate_dataset(out)
+            if not report.ok:
+                raise SystemExit(f"validation failed: {report.problems[:3]}")
+            result["steps"] = report.steps
+            result["validate_s"] = time.perf_counter() - t1
+        if prof:
+            prof.disable()
+    result["seconds"] = time.perf_counter() - t0
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    if prof:
+        prof.dump_stats(profile)
+    print(json.dumps(result))
+
+
+def run_child(phase: str, src: Path, out: Path, profile: str | None = None) -> dict:
+    args = [sys.executable, __file__, "--child", phase, str(src), str(out)] + (["--profile-out", profile]
+                                                                               if profile else [])
+    res = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    if res.returncode != 0:
+        raise SystemExit(f"{phase} failed:\n{res.stderr}{res.stdout}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _clean(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def bench(n: int, work: Path, repeat: int, profile: bool) -> list[dict]:
+    root = work / f"n{n}"
+    _clean(root)
+    t0 = time.perf_counter()
+    src = synthesise(root, n)
+    print(f"# N={n}: synthesised {n} steps in {time.perf_counter() - t0:.1f}s under {src}", file=sys.stderr)
+    rows = []
+    for phase in ("anchor", "import", "validate", "import+validate"):
+        best = None
+        for _ in range(repeat):
+            out = root / ("anchor.jsonl" if phase == "anchor" else "dataset")
+            if phase != "validate":
+                _clean(out)
+            elif not (root / "dataset").exists():
+                run_child("import", src, root / "dataset")
+            r = run_child(phase, src, out)
+            if best is None or r["seconds"] < best["seconds"]:
+                best = r
+        best["n"] = n
+        rows.append(best)
+    _clean(root / "scratch")
+    parts = run_child("components", src, root / "scratch")
+    parts["n"] = n
+    rows.append(parts)
+    if profile:
+        out = root / "dataset"
+        _clean(out)
+        prof_file = str(root / "import_validate.prof")
+        run_child("import+validate", src, out, profile=prof_file)
+        import pstats
+
+        print(f"\n# cProfile of import+validate, N={n} (top 25 by own time)")
+        pstats.Stats(prof_file).sort_stats("tottime").print_stats(25)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, nargs="+", default=[2000, 20000])
+    ap.add_argument("--repeat", type=int, default=3, help="best of R runs per measurement")
+    ap.add_argument("--workdir", type=Path, default=None, help="where to synthesise (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the synthesised data")
+    ap.add_argument("--profile", action="store_true", help="also print a cProfile of import+validate")
+    ap.add_argument("--child", nargs=3, metavar=("PHASE", "SRC", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--profile-out", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child, profile=args.profile_out)
+        return
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="convert_bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        rows = [r for n in args.steps for r in bench(n, work, args.repeat, args.profile)]
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    import bridge
+
+    print(f"# convert_bench  gui-bridge {bridge.__version__}  python {platform.python_version()}  "
+          f"{platform.machine()}  cpus={os.cpu_count()}  best of {args.repeat}; one process per row, one core")
+    print(f"# {W}x{H} PNG/JPEG screenshots, {STEPS_PER_EPISODE} steps per episode, previous screenshot as extra image")
+    print(f"{'N':>7}  {'phase':<16} {'seconds':>8} {'steps/s':>9} {'vs anchor':>9} {'peak RSS MB':>11}")
+    anchors = {r["n"]: r["seconds"] for r in rows if r["phase"] == "anchor"}
+    parts = [r for r in rows if r["phase"] == "components"]
+    rows = [r for r in rows if r["phase"] != "components"]
+    for r in rows:
+        speed = r["steps"] / r["seconds"]
+        rel = anchors[r["n"]] / r["seconds"]
+        print(f"{r['n']:>7}  {r['phase']:<16} {r['seconds']:>8.3f} {speed:>9.0f} {rel:>8.2f}x {r['peak_rss_mb']:>11.1f}"
+              + (f"   (+{r['startup_s']:.2f}s module imports, once)" if "startup_s" in r else ""))
+    print("# per-step cost of primitives (each timed alone, microseconds): anchor = whole plain script")
+    for r in parts:
+        print(f"{r['n']:>7}  anchor {1e6 * anchors[r['n']] / r['steps']:.1f}  |  json read+parse {r['json_read_us']:.1f}"
+              f"  header probe {r['header_probe_us']:.1f}  hard link {r['link_us']:.1f}"
+              f"  mkdir {r['mkdir_us']:.0f} per episode folder = {r['mkdir_per_step_us']:.1f} per step")
+
+
+if __name__ == "__main__":
+    main()
