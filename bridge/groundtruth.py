@@ -28,8 +28,11 @@ class GroundTruth:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form. ``model_size`` (the [W, H] of the space model coordinates live in: the smart-resized
+        size for resized frames) is derived, written for readers that do not recompute smart_resize."""
         d = {"v": GT_VERSION, "action": self.action.compact(), "width": self.width, "height": self.height,
-             "style": self.style, "frame": self.frame.to_dict()}
+             "style": self.style, "frame": self.frame.to_dict(),
+             "model_size": list(self.frame.model_size(self.width, self.height))}
         if self.elements is not None:
             d["elements"] = [list(b) for b in self.elements]
         if self.meta:
@@ -46,9 +49,24 @@ class GroundTruth:
         if isinstance(value, GroundTruth):
             return value
         d = json.loads(value) if isinstance(value, (str, bytes)) else dict(value)
+        if not isinstance(d, dict):
+            raise ValueError(f"ground truth must be a JSON object, got {type(d).__name__}")
         if d.get("v", 0) > GT_VERSION:
             raise ValueError(f"ground truth version {d.get('v')} is newer than this gui-bridge understands")
         elements = d.get("elements")
         return cls(action=Action.model_validate(d["action"]), width=int(d["width"]), height=int(d["height"]),
                    style=d["style"], frame=Frame.from_dict(d["frame"]),
                    elements=[tuple(b) for b in elements] if elements is not None else None, meta=d.get("meta", {}))
+
+    def make_style(self, **options: Any):
+        """The style this ground truth was exported with, configured with the same processor limits (so that
+        parsing inverts exactly the transform used for the target); ``options`` override PromptOptions fields."""
+        from .styles import get_style
+        from .styles.base import PromptOptions
+
+        return get_style(self.style, PromptOptions(**{"min_pixels": self.frame.min_pixels,
+                                                      "max_pixels": self.frame.max_pixels, **options}))
+
+    def parse(self, text: str):
+        """Parse a completion with :meth:`make_style` at this ground truth's screen size (a ``Parsed``)."""
+        return self.make_style().parse_action(text, self.width, self.height)

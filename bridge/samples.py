@@ -5,11 +5,15 @@ recipe" mean the same prompt text, pixels, target and reward on every backend (D
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .groundtruth import GroundTruth
+
+#: how many refused step ids per action type an ExportReport keeps (for messages; the counts are complete)
+REFUSED_EXAMPLES = 5
 
 
 @dataclass
@@ -22,14 +26,22 @@ class Sample:
 
     @property
     def prompt_text(self) -> str:
-        """All text blocks of the prompt joined (for cross-backend fidelity checks)."""
-        return "\n".join(b["text"] for m in self.messages for b in m["content"] if b["type"] == "text")
+        """The prompt's text for cross-backend fidelity checks: the text blocks of each message concatenated
+        verbatim (as the neutral form defines), messages separated by a newline."""
+        return "\n".join("".join(b["text"] for b in m["content"] if b["type"] == "text") for m in self.messages)
 
 
 @dataclass
 class ExportReport:
     samples: int = 0
     refused: Counter = field(default_factory=Counter)   # action type -> steps the style cannot express
+    refused_examples: dict[str, list[str]] = field(default_factory=dict)  # action type -> a few "id: reason"
+
+    def refuse(self, action_type: str, sample_id: str, reason: str) -> None:
+        self.refused[action_type] += 1
+        examples = self.refused_examples.setdefault(action_type, [])
+        if len(examples) < REFUSED_EXAMPLES:
+            examples.append(f"{sample_id}: {reason}")
 
     def summary(self) -> str:
         text = f"{self.samples} samples"
@@ -40,5 +52,46 @@ class ExportReport:
 
 def build_samples(dataset, style, report: ExportReport | None = None) -> Iterator[Sample]:
     """Yield one :class:`Sample` per step of ``dataset`` rendered with ``style``; steps whose action the style
-    cannot express are counted in ``report.refused`` (never remapped, never silently dropped)."""
-    raise NotImplementedError  # implemented with the styles (issue 3)
+    cannot express are counted in ``report.refused`` (never remapped, never silently dropped).
+
+    ``dataset``: a :class:`~bridge.dataset.Dataset` or a path to one; ``style``: a Style or a style name.
+    The target carries the step's thought when ``style.options.think`` is on (an empty thought if the step has
+    none). A missing screenshot or a screen size the style's frame cannot handle raises a located
+    :class:`~bridge.errors.BridgeError` — checked before the sample is yielded.
+    """
+    from .dataset import open_dataset
+    from .errors import BridgeError, Problem
+    from .styles import Unsupported, get_style
+
+    ds = dataset if hasattr(dataset, "episodes_path") else open_dataset(dataset)
+    if isinstance(style, str):
+        style = get_style(style)
+    report = report if report is not None else ExportReport()
+    root = str(ds.root.absolute())
+    source = str(ds.episodes_path)
+    frame = style.frame()
+    think = style.options.think
+    for episode in ds:
+        for i, step in enumerate(episode.steps):
+            sid = f"{episode.episode_id}/{step.index}"
+            try:
+                target = style.render_step(step, thought=(step.thought or "") if think else None)
+            except Unsupported as e:
+                report.refuse(step.action.type, sid, str(e))
+                continue
+            except ValueError as e:  # e.g. smart_resize on an aspect ratio beyond 200
+                raise BridgeError(f"{source}: cannot render step {sid} with style {style.name}",
+                                  [Problem(source, str(e), record=episode.episode_id, field=f"steps[{i}]")]) from None
+            messages = style.messages(episode, i, root)
+            images = [b["image"] for m in messages for b in m["content"] if b["type"] == "image"]
+            missing = [p for p in images if not os.path.isfile(p)]
+            if missing:
+                raise BridgeError(f"{source}: step {sid} refers to missing images",
+                                  [Problem(source, "image file not found", record=episode.episode_id,
+                                           field=f"steps[{i}]", found=p) for p in missing],
+                                  hint=f"run `bridge validate {ds.root}` to list every problem")
+            elements = [tuple(e.bbox) for e in step.elements] if step.elements else None
+            gt = GroundTruth(action=step.action, width=step.width, height=step.height, style=style.name,
+                             frame=frame, elements=elements, meta={"id": sid})
+            report.samples += 1
+            yield Sample(id=sid, messages=messages, target=target, images=images, ground_truth=gt)

@@ -1,0 +1,204 @@
+"""GUI-R1 style (gui.md §1.2, §4.1; backends.md §6.1): the R1 ``<think>…</think><answer>[…]</answer>`` format.
+
+Output (a Python literal, single-quoted, as GUI-R1's reward expects — its action regex needs ``'action': '…'``)::
+
+    <think>{thought}</think><answer>[{'action': 'click', 'point': [x, y], 'input_text': 'no input text'}]</answer>
+
+``point`` is in pixels of the smart-resized image (factor 28); ``[-100, -100]`` for actions without a point;
+``input_text`` is ``'no input text'`` unless the action carries text. Without a thought the target is the
+``<answer>`` part alone and the prompt asks for the answer only (GUI-R1's no-think template).
+
+Vocabulary (GUI-R1 "high" task): complete, close/delete, press_home, click, press_back, type, select, scroll,
+enter. Canonical mapping: click; status complete → complete; key "close/delete" → close/delete (how the
+importers keep it); navigate_home/back → press_home/back; enter; type/select (text; the point, if any, is not
+carried); swipe and scroll → scroll with the direction in ``input_text`` in GUI-R1's *content* convention
+(a finger swipe up scrolls content down: ``'down'``); the start point is not carried, a swipe parses back
+as a scroll. Everything else is refused.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..frames import Frame, flip_direction
+from ..schema import Action, Episode
+from . import _parse as P
+from .base import (Parsed, Style, Unsupported, image_block, merge_roles, never_raises, project, text_block)
+from .qwen import QWEN2_MAX_PIXELS, QWEN2_MIN_PIXELS
+
+NO_TEXT = "no input text"
+NO_POINT = [-100, -100]
+ACTIONS = ("complete", "close/delete", "press_home", "click", "press_back", "type", "select", "scroll", "enter")
+_SIMPLE = {"navigate_home": "press_home", "navigate_back": "press_back", "enter": "enter"}
+_SIMPLE_BACK = {v: k for k, v in _SIMPLE.items()}
+_DIRECTIONS = ("up", "down", "left", "right")
+
+_ENUM = "enum['complete', 'close/delete', 'press_home', 'click', 'press_back', 'type', 'select', 'scroll', 'enter']"
+_FORMAT = f"[{{'action': {_ENUM}, 'point': [x, y], 'input_text': 'no input text [default]'}}]"
+_NOTE = ("Note:\n specific input text (no default) is necessary for actions enum['type', 'select', 'scroll'] \n "
+         "Example:\n"
+         "[{'action': enum['complete', 'close/delete', 'press_home', 'press_back', 'enter'], 'point': [-100, -100], "
+         "'input_text': 'no input text'}]\n"
+         "[{'action': enum['click'], 'point': [123, 300], 'input_text': 'no input text'}]\n"
+         "[{'action': enum['type', 'select'], 'point': [-100, -100], 'input_text': 'shanghai shopping mall'}]\n"
+         "[{'action': enum['scroll'], 'point': [-100, -100], 'input_text': enum['up', 'left', 'right', 'down']}]")
+
+
+def instructions(think: bool) -> str:
+    """The part of GUI-R1's "high" prompt after the command sentence (think / no-think variant)."""
+    head = ("Please provide the action to perform (enumerate from ['complete', 'close/delete', 'press_home', 'click', "
+            "'press_back', 'type', 'select', 'scroll', 'enter']), the point where the cursor is moved to (integer) "
+            "if a click is performed, and any input text required to complete the action.\n")
+    if think:
+        out = ("Output the thinking process in <think> </think> tags, and the final answer in <answer> </answer> "
+               f"tags as follows:\n<think> ... </think> <answer>{_FORMAT}</answer>\n")
+    else:
+        out = f"Output the final answer in <answer> </answer> tags as follows:\n<answer>{_FORMAT}</answer>\n"
+    return head + out + _NOTE
+
+
+def py_str(text: str) -> str:
+    """A single-quoted Python string literal (control characters escaped; never uses double quotes)."""
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "'":
+            out.append("\\'")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "'" + "".join(out) + "'"
+
+
+class GuiR1Style(Style):
+    name = "gui-r1"
+
+    def frame(self) -> Frame:
+        return Frame("resized", 28, self.options.min_pixels or QWEN2_MIN_PIXELS,
+                     self.options.max_pixels or QWEN2_MAX_PIXELS)
+
+    # ---------------------------------------------------------------- prompt
+
+    def messages(self, episode: Episode, step_index: int, image_root: str) -> list[dict[str, Any]]:
+        step = episode.steps[step_index]
+        history = self.history(episode, step_index)
+        hist = "".join(f"Step {step_index - len(history) + k + 1}: {h}; " for k, h in enumerate(history)) or "None"
+        low = self.low_instruction(step)
+        command = f"'{episode.instruction}'" + (f" with the current step instruction '{low}'" if low else "")
+        prev, cur = self.screens(episode, step_index, image_root)
+        content = []
+        if prev:
+            content += [text_block("Previous screenshot: "), image_block(prev), text_block("\n")]
+        content += [text_block("You are GUI-R1, a reasoning GUI Agent Assistant. In this UI screenshot "),
+                    image_block(cur),
+                    text_block(f", I want you to continue executing the command {command}, with the action history "
+                               f"being '{hist}'.\n" + instructions(self.options.think))]
+        return merge_roles([{"role": "user", "content": content}])
+
+    def history_item(self, step) -> str:
+        if step.low_instruction:
+            return step.low_instruction
+        try:
+            return self._answer(step.action, step.width, step.height)
+        except Unsupported:
+            return super().history_item(step)
+
+    # ---------------------------------------------------------------- render
+
+    def _fields(self, action: Action, width: int, height: int) -> tuple[str, list, str]:
+        t = action.type
+        if t == "click":
+            return "click", self.model_point(action.point, width, height), NO_TEXT
+        if t == "status" and action.status == "complete":
+            return "complete", NO_POINT, NO_TEXT
+        if t == "key" and action.key == "close/delete":
+            return "close/delete", NO_POINT, NO_TEXT
+        if t in _SIMPLE:
+            return _SIMPLE[t], NO_POINT, NO_TEXT
+        if t in ("type", "select"):
+            if action.text == NO_TEXT:
+                raise Unsupported(f"gui-r1: {t} of the literal text {NO_TEXT!r} is indistinguishable from no text")
+            return t, NO_POINT, action.text
+        if t in ("swipe", "scroll"):
+            direction = action.direction
+            if direction is None and action.point is not None and action.end_point is not None:
+                from ..frames import finger_direction
+                direction = finger_direction(action.point, action.end_point)
+            if direction is None:
+                raise Unsupported(f"gui-r1: {t} without a direction")
+            return "scroll", NO_POINT, flip_direction(direction)
+        what = f"status {action.status}" if t == "status" else (f"key {action.key!r}" if t == "key" else t)
+        raise Unsupported(f"gui-r1: no GUI-R1 action for {what}")
+
+    def _answer(self, action: Action, width: int, height: int) -> str:
+        kind, point, text = self._fields(action, width, height)
+        return f"[{{'action': {py_str(kind)}, 'point': [{point[0]}, {point[1]}], 'input_text': {py_str(text)}}}]"
+
+    def render_action(self, action: Action, width: int, height: int, thought: Optional[str] = None) -> str:
+        answer = f"<answer>{self._answer(action, width, height)}</answer>"
+        return answer if thought is None else f"<think>{thought}</think>{answer}"
+
+    def normalize(self, action: Action, width: int, height: int) -> Action:
+        kind, _, text = self._fields(action, width, height)
+        if kind == "scroll":
+            return Action(type="scroll", direction=flip_direction(text))
+        if kind in ("type", "select"):
+            return project(action, "text")
+        if kind == "complete":
+            return Action(type="status", status="complete")
+        return super().normalize(action, width, height)
+
+    # ---------------------------------------------------------------- parse
+
+    @never_raises
+    def parse_action(self, text: str, width: int, height: int) -> Parsed:
+        thought, rest = P.split_think(text)
+        a = rest.find("<answer>")
+        start = a + len("<answer>") if a >= 0 else 0
+        end = rest.find("</answer>", start)
+        try:
+            value = P.first_literal(rest, "[{", start, end if end >= 0 else None)
+        except P.ParseError as e:
+            return Parsed(None, thought, f"no answer list: {e}")
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if not isinstance(value, dict):
+            return Parsed(None, thought, "answer is not a list of dicts")
+        action, error = self._from_dict(value, width, height)
+        return Parsed(action, thought, error, {"answer": value, "model_point": P.point(value.get("point"))})
+
+    def _from_dict(self, d: dict, width: int, height: int) -> tuple[Optional[Action], Optional[str]]:
+        kind = d.get("action")
+        if not isinstance(kind, str):
+            return None, "missing action"
+        kind = kind.strip().lower()
+        text = d.get("input_text")
+        text = text if isinstance(text, str) else None
+        if kind == "click":
+            mp = P.point(d.get("point"))
+            if mp is None:
+                return None, "click needs point [x, y]"
+            return Action(type="click", point=self.from_model(mp, width, height)), None
+        if kind == "complete":
+            return Action(type="status", status="complete"), None
+        if kind == "close/delete":
+            return Action(type="key", key="close/delete"), None
+        if kind in _SIMPLE_BACK:
+            return Action(type=_SIMPLE_BACK[kind]), None
+        if kind in ("type", "select"):
+            if text is None or text == NO_TEXT:
+                return None, f"{kind} needs input_text"
+            return Action(type=kind, text=text), None
+        if kind == "scroll":
+            direction = text.strip().lower() if text else ""
+            if direction not in _DIRECTIONS:
+                return None, "scroll needs input_text up/down/left/right"
+            return Action(type="scroll", direction=flip_direction(direction)), None
+        return None, f"unknown action {kind[:40]!r}"
