@@ -137,18 +137,27 @@ class RewardSpec(_Strict):
     name: Optional[str] = None
     weight: float = 1.0
     options: dict[str, Any] = Field(default_factory=dict)
+    key: Optional[str] = Field(None, description="name of this component in logs (default: the reward name)")
 
     @model_validator(mode="after")
     def _one(self):
         if (self.preset is None) == (self.name is None):
             raise ValueError("give exactly one of 'preset' or 'name'")
-        if self.preset is not None and self.options:
-            raise ValueError("a preset takes no options (use named components to change constants)")
         return self
 
     @property
     def label(self) -> str:
-        return self.preset if self.preset is not None else self.name  # type: ignore[return-value]
+        return self.key or self.preset or self.name  # type: ignore[return-value]
+
+    def to_spec(self) -> dict[str, Any]:
+        """The entry in bridge.rewards' spec format (what reward hooks are built from)."""
+        d: dict[str, Any] = {"preset": self.preset} if self.preset is not None else {"name": self.name}
+        d["weight"] = self.weight
+        if self.options:
+            d["options"] = self.options
+        if self.key:
+            d["key"] = self.key
+        return d
 
 
 class RolloutSpec(_Strict):
@@ -373,15 +382,7 @@ def _semantic_problems(recipe: Recipe, file: str) -> list[Problem]:
         out.append(Problem(file, "unknown style", field="data.style", expected=" | ".join(sorted(styles)),
                            found=recipe.data.style))
     if recipe.grpo is not None:
-        presets = _names("bridge.rewards", ("available_presets", "preset_names", "PRESETS"))
-        comps = _names("bridge.rewards", ("available_rewards", "reward_names", "REWARDS"))
-        for i, r in enumerate(recipe.grpo.rewards):
-            if r.preset is not None and presets is not None and r.preset not in presets:
-                out.append(Problem(file, "unknown reward preset", field=f"grpo.rewards[{i}].preset",
-                                   expected=" | ".join(sorted(presets)), found=r.preset))
-            if r.name is not None and comps is not None and r.name not in comps:
-                out.append(Problem(file, "unknown reward", field=f"grpo.rewards[{i}].name",
-                                   expected=" | ".join(sorted(comps)), found=r.name))
+        out += reward_problems(recipe, file)
     from .adapters import adapter_names
 
     known = adapter_names()
@@ -389,6 +390,25 @@ def _semantic_problems(recipe: Recipe, file: str) -> list[Problem]:
         if b not in known:
             out.append(Problem(file, "unknown backend", field=f"backends.{b}", expected=" | ".join(known), found=b))
     return out
+
+
+def reward_problems(recipe: Recipe, file: str) -> list[Problem]:
+    """The reward library's own validation of ``grpo.rewards`` (names, options, weights), re-located."""
+    try:
+        from .rewards import build_scorer
+    except ImportError:
+        return []
+    try:
+        build_scorer(reward_spec(recipe), source=file)
+    except BridgeError as e:
+        return [Problem(file, p.message, field="grpo.rewards" + (p.field or ""), expected=p.expected, found=p.found)
+                for p in e.problems] or [Problem(file, e.message, field="grpo.rewards")]
+    return []
+
+
+def reward_spec(recipe: Recipe) -> list[dict[str, Any]]:
+    """``grpo.rewards`` in bridge.rewards' spec format (empty for SFT)."""
+    return [r.to_spec() for r in recipe.grpo.rewards] if recipe.grpo is not None else []
 
 
 def _names(module: str, attrs: tuple[str, ...]) -> Optional[set[str]]:

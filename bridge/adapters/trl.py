@@ -1,0 +1,231 @@
+"""TRL 1.16 adapter — the embedded default backend (SFTTrainer + PEFT LoRA, GRPOTrainer + bridge rewards).
+
+Export: JSON Lines loadable by ``datasets.load_dataset("json", ...)``, one record per sample::
+
+    {"id": "...", "prompt": [{"role": "system", "content": [{"type": "text", "text": "..."}]},
+                             {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "..."}]}],
+     "completion": [{"role": "assistant", "content": [{"type": "text", "text": "<target>"}]}],   # SFT only
+     "images": ["/abs/screenshot.png"], "ground_truth": "{...}", "target": "<target>"}
+
+* Conversational prompt/completion (not ``messages``) for SFT too, so TRL masks the loss to the completion —
+  the same label mask the other backends apply (train on the assistant turn only).
+* Images are typed ``{"type": "image"}`` blocks in the style's position — never a ``<image>`` text marker —
+  and are filled in order by TRL's ``prepare_multimodal_messages`` from the ``images`` column.
+* ``images`` holds absolute paths (zero-copy); TRL does not open path strings, so the launcher casts the column to
+  the ``datasets.Image`` feature, which decodes PIL images lazily.
+* ``ground_truth`` is the canonical GroundTruth JSON: GRPO passes every extra column to reward functions.
+
+The launcher (``bridge/launchers/trl_train.py``) runs inside the TRL environment and owns everything that imports
+torch/trl; this module only writes files and builds the command.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from .base import Adapter, Capabilities, ExportResult, LaunchSpec
+
+TRL_LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
+CONFIG_FILE = "trl_config.yaml"
+TRAINER_LOG = "trainer_log.jsonl"
+RESOLVED_FILE = "trl_resolved.json"
+
+
+def _blocks(content: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """Neutral content -> TRL typed blocks (image payloads removed) + the image paths in order."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}], []
+    blocks, images = [], []
+    for b in content:
+        if b["type"] == "image":
+            blocks.append({"type": "image"})
+            images.append(str(b["image"]))
+        elif b["type"] == "text":
+            blocks.append({"type": "text", "text": b["text"]})
+        else:
+            raise ValueError(f"unsupported content block type {b['type']!r}")
+    return blocks, images
+
+
+def sample_record(sample: Any, method: str) -> dict[str, Any]:
+    """One exported TRL record for ``sample`` (see the module docstring)."""
+    prompt, images = [], []
+    for m in sample.messages:
+        blocks, imgs = _blocks(m["content"])
+        prompt.append({"role": m["role"], "content": blocks})
+        images += imgs
+    if images != [str(p) for p in sample.images]:
+        raise ValueError(f"sample {sample.id}: image blocks {images} disagree with sample.images {sample.images}")
+    rec: dict[str, Any] = {"id": sample.id, "prompt": prompt}
+    if method == "sft":
+        rec["completion"] = [{"role": "assistant", "content": [{"type": "text", "text": sample.target}]}]
+    rec["images"] = images
+    rec["ground_truth"] = sample.ground_truth.to_json()
+    rec["target"] = sample.target
+    return rec
+
+
+class TrlAdapter(Adapter):
+    name = "trl"
+    methods = frozenset({"sft", "grpo"})
+    version = "1"
+    description = "Hugging Face TRL 1.16 (SFTTrainer / GRPOTrainer, PEFT LoRA, accelerate)"
+    packages = ("trl", "transformers", "peft", "accelerate", "datasets", "torch", "torchvision")
+    capabilities = Capabilities(
+        finetune=("full", "lora"), lora_vision=True, train_vision_tower=True, train_projector=True,
+        freeze_language_model=True, explicit_targets=True, multi_image=True, system_prompt=True,
+        precision=("fp32", "bf16", "fp16"), gradient_checkpointing=True, deepspeed=("zero2", "zero3"),
+        multi_node="accelerate", cpu=True, rollout_engines=("hf", "vllm"), grpo_loss_types=TRL_LOSS_TYPES,
+        grpo_max_prompt_length=False,   # GRPOConfig 1.x has no max_prompt_length (passing it is a TypeError)
+        grpo_epsilon_high=True, grpo_top_p=True, requires_gpu=False)
+
+    # -- export ---------------------------------------------------------------------------------------------
+    def export(self, samples: Iterable[Any], out: Path, method: str, recipe: Any = None) -> ExportResult:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "train.jsonl"
+        n = 0
+        frame: Optional[dict[str, Any]] = None
+        with open(path, "w", encoding="utf-8") as f:
+            for s in samples:
+                f.write(json.dumps(sample_record(s, method), ensure_ascii=False) + "\n")
+                if frame is None:
+                    frame = s.ground_truth.frame.to_dict()
+                n += 1
+        return ExportResult(out=out, method=method, files={"train": path}, samples=n,
+                            meta={"format": "trl-jsonl", "frame": frame})
+
+    # -- config -----------------------------------------------------------------------------------------------
+    def trainer_args(self, recipe: Any) -> dict[str, Any]:
+        """Keyword arguments of SFTConfig / GRPOConfig mapped from the recipe (before backend overrides)."""
+        t = recipe.train
+        args: dict[str, Any] = {
+            "learning_rate": t.lr,
+            "per_device_train_batch_size": t.per_device_batch,
+            "gradient_accumulation_steps": t.grad_accum,
+            "lr_scheduler_type": t.scheduler,
+            "seed": t.seed,
+            "bf16": t.precision == "bf16",
+            "fp16": t.precision == "fp16",
+            "logging_steps": t.logging_steps,
+            "report_to": "none",
+            "dataloader_num_workers": 0,
+        }
+        if t.max_steps is not None:
+            args["max_steps"] = t.max_steps
+        else:
+            args["num_train_epochs"] = t.num_epochs
+        if t.warmup_ratio:
+            args["warmup_steps"] = t.warmup_ratio   # transformers 5: a float in [0, 1) is a ratio
+        if t.gradient_checkpointing:
+            args["gradient_checkpointing"] = True
+            args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+        s = t.save
+        args["save_strategy"] = {"end": "no", "no": "no", "steps": "steps", "epoch": "epoch"}[s.strategy]
+        if s.steps is not None:
+            args["save_steps"] = s.steps
+        if s.total_limit is not None:
+            args["save_total_limit"] = s.total_limit
+        if recipe.method == "sft":
+            args["max_length"] = t.max_length          # None: never cut image tokens (SFTConfig default is 1024)
+            args["completion_only_loss"] = True
+        else:
+            g = recipe.grpo
+            args.update({
+                "num_generations": g.num_generations, "beta": g.beta, "epsilon": g.epsilon,
+                "temperature": g.temperature, "top_p": g.top_p, "max_completion_length": g.max_completion_length,
+                "log_completions": False,
+            })
+            if g.epsilon_high is not None:
+                args["epsilon_high"] = g.epsilon_high
+            if g.loss_type is not None:
+                args["loss_type"] = g.loss_type
+            if g.rollout.engine == "vllm":
+                args.update({"use_vllm": True, "vllm_mode": "colocate",
+                             "vllm_gpu_memory_utilization": g.rollout.gpu_memory_utilization,
+                             "vllm_tensor_parallel_size": g.rollout.tensor_parallel_size})
+        args.update(recipe.backend(self.name).overrides)
+        return args
+
+    def render_config(self, recipe: Any, export: ExportResult, run_dir: Path) -> dict[str, Path]:
+        from .. import __version__
+        from ..recipe import reward_spec
+        from ..runs import render_template
+
+        frame = export.meta.get("frame") or {}
+        d = recipe.data
+        ft = recipe.finetune
+        ctx = {
+            "bridge_version": __version__, "recipe_name": recipe.name, "method": recipe.method,
+            "model": recipe.model, "train_file": str(export.files["train"]),
+            "eval_file": str(export.files["eval"]) if "eval" in export.files else None,
+            "output_dir": str(self.output_dir(run_dir)), "metrics_file": str(run_dir / TRAINER_LOG),
+            "resolved_file": str(run_dir / RESOLVED_FILE), "device": recipe.train.device,
+            "smoke": bool(export.meta.get("smoke", False)), "save_final": recipe.train.save.strategy != "no",
+            "min_pixels": d.min_pixels or frame.get("min_pixels"),
+            "max_pixels": d.max_pixels or frame.get("max_pixels"),
+            "finetune": {"type": ft.type, "rank": ft.rank, "alpha": ft.lora_alpha, "dropout": ft.dropout,
+                         "target_modules": ft.target_modules, "train": ft.train.model_dump()},
+            "rewards": reward_spec(recipe),
+            "args": self.trainer_args(recipe),
+        }
+        path = run_dir / CONFIG_FILE
+        path.write_text(render_template("trl/config.yaml.j2", ctx), encoding="utf-8")
+        return {"config": path}
+
+    def command(self, recipe: Any, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
+        config = run_dir / CONFIG_FILE
+        script = ["-m", "bridge.launchers.trl_train", "--config", str(config)]
+        dist = recipe.distributed
+        env = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        if dist.world_size == 1 and dist.deepspeed == "none":
+            return LaunchSpec([python, *script], env=env, cwd=run_dir)
+        argv = [python, "-m", "accelerate.commands.launch",
+                "--num_processes", str(dist.world_size), "--num_machines", str(dist.nnodes),
+                "--machine_rank", "${NODE_RANK}" if dist.node_rank is None else str(dist.node_rank),
+                "--main_process_ip", dist.master_addr, "--main_process_port", str(dist.master_port),
+                "--mixed_precision", {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[recipe.train.precision]]
+        if dist.deepspeed != "none":
+            argv += ["--use_deepspeed", "--zero_stage", dist.deepspeed[-1]]
+        elif dist.world_size > 1:
+            argv += ["--multi_gpu"]
+        argv += ["--module", "bridge.launchers.trl_train", "--config", str(config)]
+        return LaunchSpec(argv, env=env, cwd=run_dir)
+
+    # -- metrics ----------------------------------------------------------------------------------------------
+    def metrics_log(self, run_dir: Path) -> Optional[Path]:
+        return Path(run_dir) / TRAINER_LOG
+
+    def parse_metrics(self, run_dir: Path) -> list[dict[str, Any]]:
+        """Training-step rows of the launcher's log, in compare's vocabulary (loss, reward, reward/<c>, ...)."""
+        path = Path(run_dir) / TRAINER_LOG
+        if not path.is_file():
+            return []
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            raw = json.loads(line)
+            if "loss" not in raw and "reward" not in raw:
+                continue                       # the end-of-training summary row
+            rows.append(normalise_log_row(raw))
+        return rows
+
+
+_RENAMES = {"learning_rate": "lr", "step": "step", "loss": "loss", "reward": "reward", "kl": "kl",
+            "grad_norm": "grad_norm", "step_time": "step_time", "peak_mem_mb": "peak_mem_mb",
+            "epoch": "epoch", "reward_std": "reward_std", "entropy": "entropy"}
+
+
+def normalise_log_row(raw: dict[str, Any]) -> dict[str, Any]:
+    """TRL log keys -> compare's normalised keys: ``rewards/<c>/mean`` becomes ``reward/<c>``."""
+    row: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k in _RENAMES:
+            row[_RENAMES[k]] = v
+        elif k.startswith("rewards/") and k.endswith("/mean"):
+            row["reward/" + k[len("rewards/"):-len("/mean")]] = v
+    if "samples" in raw and raw.get("step_time"):
+        row["samples_per_s"] = raw["samples"] / raw["step_time"]
+    return row

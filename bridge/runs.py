@@ -1,0 +1,499 @@
+"""Shared run machinery built once on top of the adapter primitives: export (cached by content), smoke
+recipes, rendering, launching a backend in its environment, and the run record (DESIGN.md §6).
+
+A run directory ``runs/<name>-<backend>-<YYYYmmdd-HHMMSS>/`` holds:
+
+* ``run.json``      — the record: resolved recipe, backend config, versions, command, status, wall time, ...
+* ``backend.log``   — everything the backend printed (also streamed to the terminal),
+* the rendered config files and reward hook, the backend's own metrics log, ``metrics.jsonl`` (normalised
+  rows for ``bridge compare``) and ``output/`` (checkpoints / the trained adapter).
+
+Exports are cached under ``$BRIDGE_HOME/exports/<backend>-<method>-<key>`` where the key hashes the episodes
+file(s), the style and its options, the method, the adapter name and version and the smoke limit, so a re-run
+with the same data reuses the export and changed data never does.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .errors import BridgeError
+
+SMOKE_STEPS = 2
+SMOKE_SAMPLES = 16
+SMOKE_GENERATIONS = 2
+SMOKE_COMPLETION_TOKENS = 24
+INTERRUPT_GRACE_S = 30.0     # after forwarding SIGINT, wait this long before SIGTERM
+TERMINATE_GRACE_S = 10.0     # then this long before SIGKILL
+EXPORT_META = "export.json"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# templates
+# ---------------------------------------------------------------------------------------------------------------
+
+def render_template(name: str, context: dict[str, Any]) -> str:
+    """Render ``bridge/templates/<name>`` with Jinja2 (undefined variables are errors, not empty strings)."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    return env.get_template(name).render(**context)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# styles and samples
+# ---------------------------------------------------------------------------------------------------------------
+
+def prompt_options(data: Any):
+    """:class:`PromptOptions` from a recipe's ``data`` section."""
+    from .styles.base import PromptOptions
+
+    return PromptOptions(history=data.history, prev_image=data.prev_image, think=data.think,
+                         min_pixels=data.min_pixels, max_pixels=data.max_pixels)
+
+
+def make_style(name: str, options: Any):
+    """The style ``name`` with ``options`` (a BridgeError listing known styles when unknown)."""
+    from . import styles
+
+    getter = getattr(styles, "get_style", None)
+    if getter is None:
+        raise BridgeError("no style registry available (bridge.styles.get_style)")
+    return getter(name, options)
+
+
+def file_digest(path: Path, h: Optional["hashlib._Hash"] = None) -> str:
+    """sha256 of a file, streamed."""
+    h = h or hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def dataset_digest(root: str | Path) -> str:
+    """Content hash of a canonical dataset: its episodes file (images are referenced, not hashed)."""
+    from .dataset import EPISODES_FILE
+
+    p = Path(root)
+    f = p / EPISODES_FILE
+    if not f.is_file():
+        raise BridgeError(f"{p}: not a canonical dataset (no {EPISODES_FILE})",
+                          hint="create one with `bridge import ...` or `bridge synth ...`")
+    return file_digest(f)
+
+
+def export_key(adapter: Any, method: str, train: str, eval_: Optional[str], style: str, options: Any,
+               limit: Optional[int]) -> str:
+    """The cache key of one export (see the module docstring)."""
+    from dataclasses import asdict
+
+    from . import __version__
+
+    parts = {"adapter": adapter.name, "adapter_version": adapter.version, "bridge": __version__, "method": method,
+             "train": dataset_digest(train), "eval": dataset_digest(eval_) if eval_ else None,
+             "style": style, "options": asdict(options), "limit": limit}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def export_dataset(adapter: Any, dataset: str | Path, style: Any, method: str, out: Path,
+                   recipe: Any = None, limit: Optional[int] = None):
+    """Build samples from ``dataset`` with ``style`` and let ``adapter`` write them to ``out``.
+
+    Returns ``(ExportResult, ExportReport)``. Writes into a temporary sibling renamed into place only on
+    success (no partial export is ever left behind); ``out`` must not exist."""
+    from .dataset import open_dataset
+    from .samples import ExportReport, build_samples
+
+    out = Path(out)
+    if out.exists():
+        raise BridgeError(f"{out} already exists", hint="choose another --out or remove it")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    report = ExportReport()
+    try:
+        samples = build_samples(open_dataset(dataset), style, report)
+        if limit is not None:
+            samples = itertools.islice(samples, limit)
+        result = adapter.export(samples, tmp, method, recipe)
+        result.refused = dict(report.refused)
+        if result.samples == 0:
+            raise BridgeError(f"{dataset}: no sample to export for style {getattr(style, 'name', style)!r}",
+                              hint=report.summary())
+        _relocate(result, tmp, out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    (out / EXPORT_META).write_text(json.dumps(result.to_dict(), indent=2))
+    return result, report
+
+
+def _relocate(result: Any, old: Path, new: Path) -> None:
+    """Point the result's paths at the final directory (files are written under the temporary one)."""
+    def move(p: Path) -> Path:
+        try:
+            return new / Path(p).relative_to(old)
+        except ValueError:
+            return Path(p)
+
+    result.out = new
+    result.files = {k: move(v) for k, v in result.files.items()}
+
+
+def cached_export(adapter: Any, recipe: Any, smoke: bool = False, echo: Callable[[str], None] = print):
+    """The export for ``recipe`` on ``adapter``, reused when the same content was exported before."""
+    from .adapters.base import ExportResult
+    from .envs import bridge_home
+
+    options = prompt_options(recipe.data)
+    limit = SMOKE_SAMPLES if smoke else None
+    key = export_key(adapter, recipe.method, recipe.data.train, recipe.data.eval, recipe.data.style, options, limit)
+    root = bridge_home() / "exports" / f"{adapter.name}-{recipe.method}-{key[:16]}"
+    meta = root / EXPORT_META
+    if meta.is_file():
+        result = ExportResult.from_dict(json.loads(meta.read_text()))
+        if all(Path(p).exists() for p in result.files.values()):
+            echo(f"export: reusing {root} ({result.samples} samples)")
+            return result, key, True
+        shutil.rmtree(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    style = make_style(recipe.data.style, options)
+    tmp_root = root.with_name(root.name + f".build-{os.getpid()}")
+    shutil.rmtree(tmp_root, ignore_errors=True)
+    tmp_root.mkdir()
+    try:
+        train, report = export_dataset(adapter, recipe.data.train, style, recipe.method, tmp_root / "train",
+                                       recipe, limit)
+        files = dict(train.files)
+        if recipe.data.eval:
+            ev, _ = export_dataset(adapter, recipe.data.eval, style, recipe.method, tmp_root / "eval", recipe, limit)
+            files["eval"] = ev.files["train"]
+        train.files = files
+        train.meta["smoke"] = smoke
+        _relocate(train, tmp_root, root)
+        train.out = root
+        tmp_root.rename(root)
+    except BaseException:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+        raise
+    meta.write_text(json.dumps(train.to_dict(), indent=2))
+    echo(f"export: {train.samples} samples -> {root}" + (f"; {report.summary()}" if report.refused else ""))
+    return train, key, False
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# models and smoke recipes
+# ---------------------------------------------------------------------------------------------------------------
+
+def tiny_model(arch: str, echo: Callable[[str], None] = print) -> Path:
+    """A tiny random model of ``arch`` built offline once into ``$BRIDGE_HOME/tiny/<arch>-seed0``."""
+    from .envs import bridge_home
+
+    out = bridge_home() / "tiny" / f"{arch}-seed0"
+    if (out / "config.json").is_file():
+        return out
+    try:
+        from .tiny import build_tiny_model
+    except ImportError as e:   # torch/transformers are needed to build it (the `model` extra)
+        raise BridgeError(f"building the tiny {arch} model needs torch and transformers: {e}",
+                          hint="pip install 'gui-bridge[model]'") from None
+    tmp = out.with_name(out.name + f".build-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    echo(f"building tiny {arch} model -> {out}")
+    try:
+        build_tiny_model(tmp, arch=arch, seed=0)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def resolve_model(recipe: Any, echo: Callable[[str], None] = print) -> str:
+    """A model reference the backend can load: ``tiny:<arch>`` becomes a built directory."""
+    if recipe.is_tiny:
+        return str(tiny_model(recipe.model_family(), echo))
+    p = Path(recipe.model)
+    if p.is_absolute() and not p.exists():
+        raise BridgeError(f"model directory not found: {p}", hint="set `model:` to a local directory or a hub id")
+    return recipe.model
+
+
+def smoke_recipe(recipe: Any) -> Any:
+    """The same recipe shrunk to a CPU smoke test: tiny model of the same family, 2 steps, fp32, one process,
+    small batches and images (the tiny processor's pixel limits), few generations."""
+    from .recipe import TINY_ARCHS, TINY_PREFIX
+
+    fam = recipe.model_family()
+    if fam not in TINY_ARCHS:
+        raise BridgeError(f"--smoke: no tiny model for the family of {recipe.model!r} ({fam or 'unknown family'})",
+                          hint="tiny families: " + ", ".join(TINY_ARCHS))
+    from .tiny import MAX_PIXELS, MIN_PIXELS
+
+    data = recipe.model_dump()
+    data["model"] = TINY_PREFIX + fam
+    data["data"].update(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    t = data["train"]
+    t.update(max_steps=SMOKE_STEPS, epochs=None, per_device_batch=2, grad_accum=1, precision="fp32",
+             gradient_checkpointing=False, logging_steps=1, device="cpu", warmup_ratio=0.0,
+             save={"strategy": "end", "steps": None, "total_limit": None})
+    data["distributed"].update(nnodes=1, nproc_per_node=1, node_rank=None, deepspeed="none")
+    if recipe.method == "grpo":
+        g = data["grpo"]
+        g.update(num_generations=SMOKE_GENERATIONS, max_completion_length=SMOKE_COMPLETION_TOKENS,
+                 max_prompt_length=None)
+        g["rollout"].update(engine="hf", tensor_parallel_size=1)
+    from .recipe import Recipe
+
+    return Recipe.model_validate(data)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the run itself
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class RunPlan:
+    """Everything rendered for one run, before launching."""
+
+    recipe: Any
+    adapter: Any
+    run_dir: Path
+    export: Any
+    export_key: str
+    configs: dict[str, Path]
+    reward_hook: Optional[Path]
+    launch: Any
+    python: str
+    smoke: bool
+    recipe_file: Optional[str] = None
+    notes: list[str] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        from . import __version__
+        from .recipe import recipe_dump
+
+        spec = self.launch
+        return {
+            "name": self.recipe.name, "backend": self.adapter.name, "method": self.recipe.method,
+            "status": "prepared", "smoke": self.smoke, "recipe_file": self.recipe_file,
+            "recipe": recipe_dump(self.recipe), "bridge_version": __version__,
+            "export": {**self.export.to_dict(), "key": self.export_key},
+            "backend_config": {role: _read_config(p) for role, p in self.configs.items()},
+            "config_files": {role: str(p) for role, p in self.configs.items()},
+            "reward_hook": str(self.reward_hook) if self.reward_hook else None,
+            "python": self.python, "command": list(spec.argv), "env": dict(spec.env),
+            "cwd": str(spec.cwd) if spec.cwd else None,
+            "output_dir": str(self.adapter.output_dir(self.run_dir)),
+            "metrics_log": _str(self.adapter.metrics_log(self.run_dir)),
+            "metrics": str(self.run_dir / "metrics.jsonl"),
+            "effective": effective_settings(self.recipe, self.export),
+            "notes": self.notes,
+        }
+
+
+def _str(p: Optional[Path]) -> Optional[str]:
+    return str(p) if p is not None else None
+
+
+def _read_config(path: Path) -> Any:
+    """A rendered config as data when it parses (YAML/JSON), else its text."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        import yaml
+
+        return yaml.safe_load(text)
+    except Exception:
+        return text
+
+
+def effective_settings(recipe: Any, export: Any) -> dict[str, Any]:
+    """The settings ``bridge compare`` diffs between runs (one flat dict)."""
+    t, ft, d = recipe.train, recipe.finetune, recipe.distributed
+    out = {
+        "model": recipe.model, "method": recipe.method, "style": recipe.data.style,
+        "samples": export.samples, "lr": t.lr, "epochs": t.epochs, "max_steps": t.max_steps,
+        "effective_batch": t.per_device_batch * t.grad_accum * d.world_size,
+        "precision": t.precision, "finetune": ft.type,
+        "lora_rank": ft.rank if ft.type == "lora" else None, "lora_alpha": ft.lora_alpha if ft.type == "lora" else None,
+        "lora_targets": ft.target_modules if ft.type == "lora" else None,
+        "trains": [k for k, v in ft.train.model_dump().items() if v],
+        "min_pixels": recipe.data.min_pixels, "max_pixels": recipe.data.max_pixels,
+        "nodes_x_procs": f"{d.nnodes}x{d.nproc_per_node}", "deepspeed": d.deepspeed,
+    }
+    g = recipe.grpo
+    if recipe.method == "grpo" and g is not None:
+        out.update({"num_generations": g.num_generations, "beta": g.beta, "temperature": g.temperature,
+                    "max_completion_length": g.max_completion_length, "loss_type": g.loss_type,
+                    "rewards": [f"{r.label}*{r.weight:g}" for r in g.rewards], "rollout": g.rollout.engine})
+    return out
+
+
+def new_run_dir(runs_dir: Path, name: str, backend: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(runs_dir) / f"{name}-{backend}-{stamp}"
+    run_dir, n = base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = base.with_name(f"{base.name}-{n}")
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def prepare(recipe: Any, backend: str, runs_dir: Path, smoke: bool = False, dry_run: bool = False,
+            recipe_file: Optional[str] = None, echo: Callable[[str], None] = print) -> RunPlan:
+    """Check, export (cached), render and build the command for one run; nothing is launched."""
+    from .adapters import get_adapter
+    from .envs import env_python, resolve_python
+    from .recipe import check_backend
+
+    adapter = get_adapter(backend)
+    if smoke:
+        recipe = smoke_recipe(recipe)
+        if not adapter.caps().cpu:
+            raise BridgeError(f"--smoke: backend {backend!r} cannot train on CPU", hint="run it on a GPU machine")
+    check_backend(recipe, adapter, recipe_file or "<recipe>")
+    notes: list[str] = []
+    override = recipe.backend(backend).python
+    try:
+        python = resolve_python(backend, override)
+    except BridgeError as e:
+        if not dry_run:
+            raise
+        python = str(env_python(backend))
+        notes.append(f"environment not ready: {e.message}; {e.hint or ''}".strip())
+    model = resolve_model(recipe, echo)
+    recipe = recipe.model_copy(update={"model": model})
+    export, key, _ = cached_export(adapter, recipe, smoke=smoke, echo=echo)
+    run_dir = new_run_dir(runs_dir, recipe.name + ("-smoke" if smoke else ""), backend)
+    configs = adapter.render_config(recipe, export, run_dir)
+    hook = adapter.reward_hook(recipe, run_dir) if recipe.method == "grpo" else None
+    spec = adapter.command(recipe, export, run_dir, python)
+    plan = RunPlan(recipe, adapter, run_dir, export, key, configs, hook, spec, python, smoke, recipe_file, notes)
+    write_record(run_dir, plan.record())
+    return plan
+
+
+def write_record(run_dir: Path, record: dict[str, Any]) -> None:
+    """Write run.json atomically (a reader never sees half a record)."""
+    tmp = Path(run_dir) / ".run.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    tmp.replace(Path(run_dir) / "run.json")
+
+
+def format_command(spec: Any) -> str:
+    """The launch command as a copy-pasteable shell line (display only: never executed through a shell)."""
+    import shlex
+
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in spec.env.items())
+    cd = f"cd {shlex.quote(str(spec.cwd))} && " if spec.cwd else ""
+    return cd + (env + " " if env else "") + " ".join(shlex.quote(a) for a in spec.argv)
+
+
+def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> dict[str, Any]:
+    """Launch the backend, stream its output to ``stream`` (default stdout) and backend.log, and finish the record.
+
+    Ctrl-C (SIGINT) is forwarded to the backend's process group; if it has not exited after
+    :data:`INTERRUPT_GRACE_S` it is terminated (then killed). The record's status is ``ok``, ``failed`` or
+    ``interrupted``."""
+    from .envs import package_versions
+
+    stream = stream or sys.stdout
+    record = plan.record()
+    try:
+        plan.adapter.preflight(plan.recipe, plan.python)
+    except BridgeError:
+        record.update(status="refused")
+        write_record(plan.run_dir, record)
+        raise
+    from . import __version__
+
+    record["versions"] = {"gui-bridge": __version__,
+                          **package_versions(plan.python, list(plan.adapter.packages))}
+    spec = plan.launch
+    env = {**os.environ, **spec.env}
+    log_path = plan.run_dir / "backend.log"
+    t0 = time.time()
+    record.update(status="running", started_at=time.strftime("%Y-%m-%dT%H:%M:%S"), backend_log=str(log_path))
+    write_record(plan.run_dir, record)
+    interrupted = False
+    with open(log_path, "w", encoding="utf-8", errors="replace") as log:
+        try:
+            # Own session: the terminal's Ctrl-C reaches only us, and we decide how the backend stops.
+            proc = subprocess.Popen(spec.argv, env=env, cwd=str(spec.cwd) if spec.cwd else None,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as e:
+            record.update(status="failed", error=f"cannot start the backend: {e}", wall_time_s=0.0)
+            write_record(plan.run_dir, record)
+            raise BridgeError(f"cannot start the backend: {e}") from None
+
+        def forward(signum, frame):
+            nonlocal interrupted
+            if interrupted:           # a second Ctrl-C: do not wait for a clean stop
+                _signal_group(proc, signal.SIGTERM)
+                return
+            interrupted = True
+            _signal_group(proc, signal.SIGINT)
+            threading.Thread(target=_escalate, args=(proc,), daemon=True).start()
+
+        old = signal.signal(signal.SIGINT, forward)
+        try:
+            assert proc.stdout is not None
+            for raw in iter(proc.stdout.readline, b""):   # EOF when the backend (and its children) exit
+                line = raw.decode("utf-8", errors="replace")
+                log.write(line)
+                log.flush()
+                stream.write(line)
+                stream.flush()
+            rc = proc.wait()
+        finally:
+            signal.signal(signal.SIGINT, old)
+    wall = time.time() - t0
+    status = "interrupted" if interrupted else ("ok" if rc == 0 else "failed")
+    metrics = plan.adapter.parse_metrics(plan.run_dir)
+    if metrics:
+        with open(plan.run_dir / "metrics.jsonl", "w", encoding="utf-8") as f:
+            for row in metrics:
+                f.write(json.dumps(row) + "\n")
+    peaks = [r["peak_mem_mb"] for r in metrics if isinstance(r.get("peak_mem_mb"), (int, float))]
+    record.update(status=status, return_code=rc, wall_time_s=round(wall, 2),
+                  finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), steps_logged=len(metrics),
+                  peak_rss_mb=max(peaks) if peaks else None)
+    for p in sorted(plan.run_dir.glob("*_resolved.json")):   # what the backend resolved, read back by it
+        try:
+            record.setdefault("resolved", {})[p.stem] = json.loads(p.read_text())
+        except ValueError:
+            pass
+    write_record(plan.run_dir, record)
+    echo(f"run {status} (exit code {rc}, {wall:.1f} s) -> {plan.run_dir}")
+    return record
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _escalate(proc: subprocess.Popen) -> None:
+    """After SIGINT: wait :data:`INTERRUPT_GRACE_S`, then SIGTERM, then SIGKILL the backend's process group."""
+    for sig, grace in ((signal.SIGTERM, INTERRUPT_GRACE_S), (signal.SIGKILL, TERMINATE_GRACE_S)):
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, sig)
