@@ -5,18 +5,22 @@
 config, generation config, tokenizer, chat template, image *and* video processor configs), and ``generate()``
 runs on CPU. Nothing is downloaded:
 
-* the architecture is the real one (``Qwen2VLForConditionalGeneration`` / ``Qwen2_5_VLForConditionalGeneration``)
-  at toy size — text hidden 64, 2 layers, 4 heads (2 KV heads), a 2-block ViT of width 32 — with random weights
-  drawn from ``torch.manual_seed(seed)`` (same seed → identical tensors);
+* the architecture is the real one (``Qwen2VLForConditionalGeneration``, ``Qwen2_5_VLForConditionalGeneration``
+  or ``Qwen3VLForConditionalGeneration``) at toy size — text hidden 64, 2 layers, 4 heads (2 KV heads), a 2-block
+  ViT of width 32, tied embeddings — with random weights drawn from ``torch.manual_seed(seed)`` (same seed →
+  identical tensors), saved under the published checkpoints' tensor names;
 * the tokenizer is a byte-level BPE *trained from scratch* on :func:`corpus` with the Qwen2 pre-tokenizer, its
   vocabulary padded with ``[unusedN]`` fillers so that the Qwen special tokens keep their **real ids**
   (:data:`SPECIAL_TOKENS`; ms-swift hard-codes ``<|image_pad|>`` = 151655 and silently drops images otherwise);
-  ``vocab_size`` is 151936 as in the real configs;
-* the chat template renders the Qwen2-VL format (default system prompt, ``<|im_start|>role\\n…<|im_end|>\\n``,
-  images as ``<|vision_start|><|image_pad|><|vision_end|>``, ``add_generation_prompt``);
-* the image processor is ``Qwen2VLImageProcessor`` with small ``min_pixels``/``max_pixels`` (:data:`MIN_PIXELS`,
-  :data:`MAX_PIXELS`) so a 270x540 phone screenshot becomes 10 image tokens; ``video_preprocessor_config.json``
-  is written too (transformers 5 always builds a video processor; LLaMA-Factory fails without that file).
+  ``vocab_size`` is 151936 as in the real configs (Qwen3-VL adds ``<tool_response>``/``<think>`` at 151665-8);
+* the chat template renders the Qwen-VL format (``<|im_start|>role\\n…<|im_end|>\\n``, images as
+  ``<|vision_start|><|image_pad|><|vision_end|>``, ``add_generation_prompt``; Qwen2/2.5-VL add the default
+  system prompt when there is none, Qwen3-VL does not);
+* the image processor is ``Qwen2VLImageProcessor`` with small ``min_pixels``/``max_pixels`` (:data:`PIXELS`:
+  factor 28 and 3136..12544 for Qwen2/2.5-VL, factor 32 and 4096..16384 for Qwen3-VL) so a 270x540 phone
+  screenshot becomes 10 image tokens; ``video_preprocessor_config.json`` and ``preprocessor_config.json`` are
+  written next to transformers 5.23's combined ``processor_config.json`` (transformers 5 always builds a video
+  processor; LLaMA-Factory fails without that file).
 """
 from __future__ import annotations
 
@@ -25,12 +29,20 @@ import os
 from pathlib import Path
 from typing import Union
 
-ARCHS = ("qwen2_vl", "qwen2_5_vl")
+ARCHS = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 VOCAB_SIZE = 151936
-#: Smart-resize bounds of the tiny processors: 4 and 16 merged 28x28 patches (a phone screenshot -> 10 tokens).
+#: Smart-resize bounds of the Qwen2/2.5-VL tiny processors: 4 to 16 merged 28x28 patches (a 270x540 phone
+#: screenshot -> 10 image tokens, a 640x400 desktop one -> 15).
 MIN_PIXELS = 56 * 56
 MAX_PIXELS = 16 * 28 * 28
 FACTOR = 28
+#: Per architecture: (patch size, smart-resize factor, min_pixels, max_pixels). Qwen3-VL uses 16-pixel patches,
+#: so factor 32; its bounds are again 4 to 16 merged patches (270x540 -> 10 tokens).
+PIXELS: dict[str, tuple[int, int, int, int]] = {
+    "qwen2_vl": (14, 28, MIN_PIXELS, MAX_PIXELS),
+    "qwen2_5_vl": (14, 28, MIN_PIXELS, MAX_PIXELS),
+    "qwen3_vl": (16, 32, 64 * 64, 16 * 32 * 32),
+}
 #: Trained BPE entries (bytes + merges) before the filler padding.
 BPE_SIZE = 2048
 HIDDEN = 64
@@ -47,22 +59,41 @@ SPECIAL_TOKENS: tuple[tuple[int, str, bool], ...] = (
     (151659, "<|fim_prefix|>", False), (151660, "<|fim_middle|>", False), (151661, "<|fim_suffix|>", False),
     (151662, "<|fim_pad|>", False), (151663, "<|repo_name|>", False), (151664, "<|file_sep|>", False),
 )
+#: Qwen3-VL's tokenizer adds these after the Qwen2.5 ones (not special: they stay in decoded text).
+QWEN3_TOKENS: tuple[tuple[int, str, bool], ...] = (
+    (151665, "<tool_response>", False), (151666, "</tool_response>", False),
+    (151667, "<think>", False), (151668, "</think>", False),
+)
 FIRST_SPECIAL_ID = SPECIAL_TOKENS[0][0]
-TOKEN_IDS = {content: i for i, content, _ in SPECIAL_TOKENS}
+TOKEN_IDS = {content: i for i, content, _ in SPECIAL_TOKENS + QWEN3_TOKENS}
+
+
+def added_tokens(arch: str) -> tuple[tuple[int, str, bool], ...]:
+    """(id, content, special) of the added tokens of ``arch``'s real tokenizer."""
+    return SPECIAL_TOKENS + (QWEN3_TOKENS if arch == "qwen3_vl" else ())
+
 
 #: Qwen2's pre-tokenizer split (a fact of the format: digits one by one, letters runs, punctuation runs).
 PRETOKENIZE_REGEX = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
                      r"""|\s*[\r\n]+|\s+(?!\S)|\s+""")
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
-#: Renders the Qwen2-VL chat format. Parts are dispatched on ``type`` when present (a datasets-made row can
-#: carry ``image: None`` on a text part), else on which key they have.
-CHAT_TEMPLATE = (
+
+
+def chat_template(default_system: bool = True) -> str:
+    """The Qwen-VL chat format as a Jinja template. Qwen2/2.5-VL insert :data:`DEFAULT_SYSTEM` when the first
+    message is not a system one; Qwen3-VL does not. Parts are dispatched on ``type`` when present (a
+    datasets-made row can carry ``image: None`` on a text part), else on which key they have."""
+    system = ("{%- if loop.first and message['role'] != 'system' -%}"
+              "{{- '<|im_start|>system\\n" + DEFAULT_SYSTEM + "<|im_end|>\\n' -}}"
+              "{%- endif -%}") if default_system else ""
+    return _TEMPLATE_HEAD + system + _TEMPLATE_BODY
+
+
+_TEMPLATE_HEAD = (
     "{%- set counts = namespace(image=0, video=0) -%}"
-    "{%- for message in messages -%}"
-    "{%- if loop.first and message['role'] != 'system' -%}"
-    "{{- '<|im_start|>system\\n" + DEFAULT_SYSTEM + "<|im_end|>\\n' -}}"
-    "{%- endif -%}"
+    "{%- for message in messages -%}")
+_TEMPLATE_BODY = (
     "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
     "{%- if message['content'] is string -%}"
     "{{- message['content'] -}}"
@@ -87,6 +118,8 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
 )
+#: The Qwen2-VL / Qwen2.5-VL template (with the default system prompt).
+CHAT_TEMPLATE = chat_template(True)
 
 
 def corpus() -> list[str]:
@@ -129,8 +162,8 @@ def corpus() -> list[str]:
     return lines
 
 
-def _train_bpe():
-    """Train the byte-level BPE and return (vocab, merges) padded so specials land on their real ids."""
+def _train_bpe(tokens: tuple[tuple[int, str, bool], ...] = SPECIAL_TOKENS):
+    """Train the byte-level BPE and return (vocab, merges) padded so ``tokens`` land on their real ids."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -148,24 +181,25 @@ def _train_bpe():
     # Fillers are never produced by encoding (no merge builds them); they only keep the real ids free.
     for i in range(len(vocab), FIRST_SPECIAL_ID):
         vocab[f"[unused{i}]"] = i
-    for i, content, _ in SPECIAL_TOKENS:
+    for i, content, _ in tokens:
         vocab[content] = i
     return vocab, merges
 
 
-def build_tokenizer():
-    """The tiny Qwen2 tokenizer (a ``Qwen2Tokenizer``) with the real special-token ids and the chat template."""
+def build_tokenizer(arch: str = "qwen2_vl"):
+    """The tiny Qwen2 tokenizer (a ``Qwen2Tokenizer``) with ``arch``'s real added-token ids and chat template."""
     from tokenizers import AddedToken
     from transformers import Qwen2Tokenizer
 
-    vocab, merges = _train_bpe()
-    extra = [c for _, c, special in SPECIAL_TOKENS if special and c not in ("<|endoftext|>", "<|im_end|>")]
+    tokens = added_tokens(arch)
+    vocab, merges = _train_bpe(tokens)
+    extra = [c for _, c, special in tokens if special and c not in ("<|endoftext|>", "<|im_end|>")]
     tok = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None, bos_token=None, eos_token="<|im_end|>",
                          pad_token="<|endoftext|>", extra_special_tokens=extra, model_max_length=32768,
                          errors="replace", clean_up_tokenization_spaces=False, split_special_tokens=False)
-    tok.add_tokens([AddedToken(c, special=s, normalized=False) for _, c, s in SPECIAL_TOKENS])
-    tok.chat_template = CHAT_TEMPLATE
-    for i, content, _ in SPECIAL_TOKENS:  # cheap insurance: a wrong id here breaks ms-swift silently
+    tok.add_tokens([AddedToken(c, special=s, normalized=False) for _, c, s in tokens])
+    tok.chat_template = chat_template(default_system=arch != "qwen3_vl")
+    for i, content, _ in tokens:  # cheap insurance: a wrong id here breaks ms-swift silently
         assert tok.convert_tokens_to_ids(content) == i, (content, tok.convert_tokens_to_ids(content), i)
     return tok
 
@@ -179,6 +213,17 @@ def _config(arch: str):
         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]})
     ids = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652,
                vision_end_token_id=151653, tie_word_embeddings=True)
+    if arch == "qwen3_vl":
+        from transformers import Qwen3VLConfig
+
+        text = {k: v for k, v in common_text.items() if k not in ("bos_token_id", "eos_token_id")}
+        text.update(head_dim=16, rope_parameters={"rope_type": "default", "rope_theta": 5000000.0,
+                                                  "mrope_section": [2, 3, 3], "mrope_interleaved": True})
+        # num_position_embeddings must be a square (a learned grid, interpolated to each image's patch grid)
+        vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=HIDDEN,
+                      patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=256,
+                      deepstack_visual_indexes=[0], in_channels=3)
+        return Qwen3VLConfig(text_config=text, vision_config=vision, **ids)
     if arch == "qwen2_vl":
         from transformers import Qwen2VLConfig
 
@@ -197,17 +242,25 @@ def build_processor(arch: str = "qwen2_vl", tokenizer=None):
     """The processor of the tiny model: tiny tokenizer + small-pixel image and video processors."""
     from transformers import Qwen2VLImageProcessor
 
-    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+    tokenizer = tokenizer or build_tokenizer(arch)
+    patch, _, min_pixels, max_pixels = PIXELS[arch]
+    geometry = dict(size={"shortest_edge": min_pixels, "longest_edge": max_pixels}, patch_size=patch,
+                    temporal_patch_size=2, merge_size=2)
+    if arch == "qwen3_vl":
+        from transformers import Qwen3VLProcessor as cls
+        from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor as video_cls
 
-    tokenizer = tokenizer or build_tokenizer()
-    size = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
-    image = Qwen2VLImageProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2)
-    video = Qwen2VLVideoProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2)
-    if arch == "qwen2_vl":
-        from transformers import Qwen2VLProcessor as cls
+        geometry.update(image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])  # as the real Qwen3-VL config
     else:
-        from transformers import Qwen2_5_VLProcessor as cls
-    return cls(image_processor=image, tokenizer=tokenizer, video_processor=video, chat_template=CHAT_TEMPLATE)
+        from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor as video_cls
+
+        if arch == "qwen2_vl":
+            from transformers import Qwen2VLProcessor as cls
+        else:
+            from transformers import Qwen2_5_VLProcessor as cls
+    image, video = Qwen2VLImageProcessor(**geometry), video_cls(**geometry)
+    return cls(image_processor=image, tokenizer=tokenizer, video_processor=video,
+               chat_template=tokenizer.chat_template)
 
 
 def build_tiny_model(out: Union[str, os.PathLike], arch: str = "qwen2_vl", seed: int = 0,
@@ -249,11 +302,12 @@ def build_tiny_model(out: Union[str, os.PathLike], arch: str = "qwen2_vl", seed:
         # LLaMA-Factory, verl and ms-swift pin) look for the separate files, so write those too.
         processor.image_processor.save_pretrained(tmp)
         processor.video_processor.save_pretrained(tmp)
-        _add_pixel_keys(tmp)
+        _add_pixel_keys(tmp, *PIXELS[arch][2:])
         (tmp / "README.md").write_text(
             f"# tiny {arch} (random weights, seed {seed})\n\nBuilt offline by `bridge tiny-model` for tests and "
             f"smoke runs: it produces noise. Special tokens keep the real Qwen ids; vocab_size {VOCAB_SIZE}; "
-            f"image processor min_pixels {MIN_PIXELS}, max_pixels {MAX_PIXELS}.\n", encoding="utf-8")
+            f"image processor min_pixels {PIXELS[arch][2]}, max_pixels {PIXELS[arch][3]} "
+            f"(smart-resize factor {PIXELS[arch][1]}).\n", encoding="utf-8")
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(tmp, out)
@@ -263,13 +317,13 @@ def build_tiny_model(out: Union[str, os.PathLike], arch: str = "qwen2_vl", seed:
     return out
 
 
-def _add_pixel_keys(model_dir: Path) -> None:
+def _add_pixel_keys(model_dir: Path, min_pixels: int, max_pixels: int) -> None:
     """Also state the pixel bounds as ``min_pixels``/``max_pixels``: older readers (transformers < 5,
     qwen-vl-utils style code) look for those keys rather than ``size``."""
     for name in ("preprocessor_config.json", "video_preprocessor_config.json"):
         path = model_dir / name
         if path.is_file():
             data = json.loads(path.read_text(encoding="utf-8"))
-            data.setdefault("min_pixels", MIN_PIXELS)
-            data.setdefault("max_pixels", MAX_PIXELS)
+            data.setdefault("min_pixels", min_pixels)
+            data.setdefault("max_pixels", max_pixels)
             path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

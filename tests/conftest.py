@@ -19,6 +19,11 @@ test session, in a pytest temporary directory. Treat them as READ-ONLY: copy bef
 
 ``tiny_model_25_dir`` -> Path
     The same for ``arch="qwen2_5_vl"`` (Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor).
+
+``tiny_model_3_dir`` -> Path
+    The same for ``arch="qwen3_vl"`` (Qwen3VLForConditionalGeneration, Qwen3VLProcessor): 16-pixel patches, so
+    smart-resize factor 32 with min_pixels 4096 / max_pixels 16384 (``bridge.tiny.PIXELS``; 270x540 -> 10 image
+    tokens); added tokens up to ``</think>`` = 151668; no default system prompt in the chat template.
 """
 from __future__ import annotations
 
@@ -50,3 +55,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_25_dir(tmp_path_factory) -> Path:
     return _tiny(tmp_path_factory, "qwen2_5_vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_3_dir(tmp_path_factory) -> Path:
+    return _tiny(tmp_path_factory, "qwen3_vl")

@@ -111,21 +111,36 @@ def test_generate_on_a_synthetic_screenshot(loaded, synth_dataset, step, size, t
     assert isinstance(proc.batch_decode(out[:, ids.shape[0]:])[0], str)
 
 
-def test_qwen2_5_vl_loads_and_generates(tiny_model_25_dir, synth_dataset):
+@pytest.mark.parametrize("fixture,cls,factor,system", [
+    ("tiny_model_25_dir", "Qwen2_5_VL", 28, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"),
+    ("tiny_model_3_dir", "Qwen3VL", 32, ""),
+], ids=["qwen2_5_vl", "qwen3_vl"])
+def test_other_archs_load_and_generate(request, synth_dataset, fixture, cls, factor, system):
     import torch
     from PIL import Image
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    proc = AutoProcessor.from_pretrained(tiny_model_25_dir)
-    model = AutoModelForImageTextToText.from_pretrained(tiny_model_25_dir)
-    assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
-    assert type(proc).__name__ == "Qwen2_5_VLProcessor"
-    assert proc.tokenizer.convert_tokens_to_ids("<|image_pad|>") == 151655
-    image = Image.open(synth_dataset / "images/synth-0-00000/step_00.png").convert("RGB")  # phone 270x540
-    text = proc.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "go"}]}],
-                                    add_generation_prompt=True, tokenize=False)
-    inputs = proc(text=[text], images=[image], return_tensors="pt")
-    assert int((inputs["input_ids"][0] == 151655).sum()) == 10
+    from bridge.tiny import PIXELS
+
+    model_dir = request.getfixturevalue(fixture)
+    proc = AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir)
+    assert type(model).__name__ == f"{cls}ForConditionalGeneration" and type(proc).__name__ == f"{cls}Processor"
+    assert {t: proc.tokenizer.convert_tokens_to_ids(t) for t in REAL_IDS} == REAL_IDS
+    arch = json.loads((model_dir / "config.json").read_text())["model_type"]
+    assert PIXELS[arch][1] == factor
+    if arch == "qwen3_vl":
+        assert [proc.tokenizer.convert_tokens_to_ids(t) for t in ("<tool_response>", "</think>")] == [151665, 151668]
+        assert proc.tokenizer.tokenize("<think>a</think>") == ["<think>", "a", "</think>"]
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "go"}]}]
+    text = proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert text == system + "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>go<|im_end|>\n" \
+                            "<|im_start|>assistant\n"
+    for path, tokens in (("images/synth-0-00000/step_00.png", 10), ("images/synth-0-00001/step_00.png", 15)):
+        image = Image.open(synth_dataset / path).convert("RGB")  # phone 270x540, desktop 640x400
+        assert image_tokens(image.height, image.width, factor, *PIXELS[arch][2:]) == tokens  # hand-computed
+        inputs = proc(text=[text], images=[image], return_tensors="pt")
+        assert int((inputs["input_ids"][0] == 151655).sum()) == tokens
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=4, min_new_tokens=4, do_sample=False)
     assert out.shape[1] == inputs["input_ids"].shape[1] + 4
