@@ -1,0 +1,450 @@
+"""What every importer shares: the source-record contract, the import driver, streaming JSON readers and
+image-size probes.
+
+An importer is a generator ``records(src, ctx)`` that yields one :class:`SourceRecord` per *source record*
+(an episode folder, a JSONL line, a parquet row, ...). A record carries the canonical episode as a plain dict
+(validated once per episode by the driver, which is much cheaper than building pydantic models per step),
+the images to place in the dataset, and every located :class:`~bridge.errors.Problem` found while reading it.
+
+:func:`run_import` then validates each episode (``Episode.model_validate`` + ``bridge.validate.check_episode``),
+writes the good ones through :class:`~bridge.dataset.DatasetWriter` and either fails with *all* problems
+(nothing is left at OUT) or, with ``skip_invalid``, writes ``OUT/rejects.jsonl``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Union
+
+from ..errors import BridgeError, Problem
+
+REJECTS_FILE = "rejects.jsonl"
+
+ImageSource = Union[str, bytes]   # a source file path, or encoded image bytes to write into images/
+
+
+@dataclass
+class SourceRecord:
+    """One source record converted to a canonical episode (``episode``) or rejected (``problems``).
+
+    ``images``: ``(rel, source)`` pairs — ``rel`` is the path under the dataset's ``images/`` directory (the
+    episode already refers to it as ``images/<rel>``), ``source`` a file to link/copy or bytes to write.
+    ``step_locs``: per step, the ``(file, line)`` it came from, so that problems found later in the
+    canonical episode (``steps[3].action.point``) are reported at the source step, not just the record.
+    """
+
+    file: str
+    record: Optional[str] = None
+    line: Optional[int] = None
+    episode: Optional[dict[str, Any]] = None
+    images: list[tuple[str, ImageSource]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    step_locs: Optional[list[tuple[str, Optional[int]]]] = None
+
+    def problem(self, message: str, field: Optional[str] = None, expected: Optional[str] = None,
+                found: Any = None, file: Optional[str] = None, line: Optional[int] = None) -> None:
+        """Record a located problem of this record (``file``/``line`` default to the record's own)."""
+        self.problems.append(Problem(file or self.file, message, line=line if line is not None else self.line,
+                                     record=self.record, field=field, expected=expected, found=found))
+
+
+@dataclass
+class ImportContext:
+    """Options and per-run state handed to importers."""
+
+    platform: Optional[str] = None
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        """A remark for the user (printed after the import), e.g. entries that were not recognised."""
+        self.notes.append(text)
+
+
+@dataclass
+class ImportReport:
+    """What an import did (returned by :func:`run_import`, printed by ``bridge import``)."""
+
+    out: Path
+    episodes: int = 0
+    steps: int = 0
+    rejected: int = 0
+    problems: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rejects_path(self) -> Optional[Path]:
+        return self.out / REJECTS_FILE if self.rejected else None
+
+
+# --------------------------------------------------------------------------------------------------- images
+
+try:  # header-only reader with truncation checks (bridge.images); PIL's lazy open is the fallback
+    from ..images import probe as _probe
+
+    def image_size(path: str) -> tuple[int, int]:
+        """(width, height) from the file header; raises ``BridgeError`` for missing/non-image/truncated files."""
+        info = _probe(path)
+        return info.width, info.height
+except ImportError:  # pragma: no cover - only while bridge.images is absent
+    def image_size(path: str) -> tuple[int, int]:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                return im.size
+        except FileNotFoundError:
+            raise BridgeError("file not found") from None
+        except (OSError, UnidentifiedImageError) as e:
+            raise BridgeError(f"not a readable image ({e})") from None
+
+
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF8", "gif"), (b"BM", "bmp"))
+
+
+def bytes_image_info(data: bytes) -> tuple[str, int, int]:
+    """(extension, width, height) of encoded image bytes, from the header only (PIL's lazy open)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    ext = next((e for magic, e in _MAGIC if data.startswith(magic)), None)
+    if ext is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        ext = "webp"
+    if ext is None:
+        raise BridgeError("not an encoded PNG/JPEG/GIF/BMP/WebP image")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise BridgeError(f"unreadable {ext} bytes ({e})") from None
+    return ext, w, h
+
+
+def image_problem(rec: SourceRecord, path: str, err: BridgeError, field: str,
+                  file: Optional[str] = None, line: Optional[int] = None) -> None:
+    rec.problem(f"screenshot {err.message}", field=field, expected="a readable image file", found=path,
+                file=file, line=line)
+
+
+def rel_image_path(path: str, base: str) -> str:
+    """Where a source image goes under ``images/``: its path relative to ``base`` when inside it, else
+    ``abs/<absolute path>`` (both keep one file per source image, shared by every step that uses it)."""
+    ap = os.path.abspath(path)
+    rel = os.path.relpath(ap, base)
+    if rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
+        rel = "abs/" + ap.lstrip("/\\").replace(":", "")
+    return rel.replace(os.sep, "/")
+
+
+def safe_join(base: str, name: str) -> Optional[str]:
+    """``base/name`` for a relative ``name`` that stays inside ``base`` (None when it escapes or is absolute)."""
+    norm = os.path.normpath(name)
+    if os.path.isabs(norm) or norm == ".." or norm.startswith(".." + os.sep):
+        return None
+    return os.path.join(base, norm)
+
+
+# --------------------------------------------------------------------------------------------- JSON reading
+
+def read_json(path: str) -> Any:
+    """Load a whole JSON file (small per-step / per-episode files); raises JSONDecodeError/OSError."""
+    with open(path, "rb") as fh:
+        return json.loads(fh.read())
+
+
+def json_error(rec: SourceRecord, err: json.JSONDecodeError, file: Optional[str] = None,
+               line_offset: int = 0) -> None:
+    rec.problem(f"not valid JSON: {err.msg} (column {err.colno})", expected="valid JSON", file=file,
+                line=line_offset + err.lineno)
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def iter_json_values(path: str, chunk_size: int = 1 << 20) -> Iterator[tuple[int, Any, Optional[str]]]:
+    """Stream the elements of a top-level JSON array as ``(line, value, None)`` without loading the file; a
+    top-level object is yielded as a single value. A syntax error yields ``(line, None, message)`` and stops
+    (a JSON array cannot be re-synchronised after a broken element)."""
+    decoder = json.JSONDecoder()
+    with open(path, "r", encoding="utf-8") as fh:
+        buf, pos, line, eof = "", 0, 1, False
+
+        def more() -> bool:
+            nonlocal buf, pos, eof
+            if eof:
+                return False
+            data = fh.read(chunk_size)
+            if not data:
+                eof = True
+                return False
+            buf, pos = buf[pos:] + data, 0
+            return True
+
+        def skip_ws() -> None:
+            nonlocal pos, line
+            while True:
+                end = _WS.match(buf, pos).end()
+                line += buf.count("\n", pos, end)
+                pos = end
+                if pos < len(buf) or not more():
+                    return
+
+        skip_ws()
+        if pos >= len(buf):
+            return
+        if buf[pos] != "[":
+            rest = buf[pos:] + fh.read()
+            try:
+                yield line, json.loads(rest), None
+            except json.JSONDecodeError as e:
+                yield line + e.lineno - 1, None, f"not valid JSON: {e.msg} (column {e.colno})"
+            return
+        pos += 1
+        first = True
+        while True:
+            skip_ws()
+            if pos >= len(buf):
+                yield line, None, "not valid JSON: unterminated array (expected ']')"
+                return
+            if buf[pos] == "]":
+                return
+            if not first:
+                if buf[pos] != ",":
+                    yield line, None, f"not valid JSON: expected ',' or ']' between elements, found {buf[pos]!r}"
+                    return
+                pos += 1
+                skip_ws()
+            first = False
+            while True:
+                try:
+                    value, end = decoder.raw_decode(buf, pos)
+                    break
+                except json.JSONDecodeError as e:
+                    if not more():  # a genuine error (the element is complete in the buffer or the file ended)
+                        yield line + buf.count("\n", pos, e.pos), None, f"not valid JSON: {e.msg}"
+                        return
+            yield line, value, None
+            line += buf.count("\n", pos, end)
+            pos = end
+
+
+def iter_json_records(path: str) -> Iterator[tuple[int, Any, Optional[str]]]:
+    """``(line, value, error)`` for each record of a ``.jsonl`` file (one per non-blank line) or a ``.json``
+    file (array elements, or the single top-level object)."""
+    if path.endswith(".jsonl"):
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    yield lineno, json.loads(raw), None
+                except json.JSONDecodeError as e:
+                    yield lineno, None, f"not valid JSON: {e.msg} (column {e.colno})"
+                except UnicodeDecodeError:
+                    yield lineno, None, "not valid UTF-8"
+    else:
+        yield from iter_json_values(path)
+
+
+def json_files(src: Path, what: str, suffixes: tuple[str, ...] = (".json", ".jsonl")) -> list[str]:
+    """``src`` itself if it is a file, else the JSON/JSONL files under it (recursively, sorted)."""
+    if src.is_file():
+        return [str(src)]
+    if not src.is_dir():
+        raise BridgeError(f"{src}: no such file or directory")
+    files = sorted(str(p) for p in src.rglob("*") if p.suffix in suffixes and p.is_file())
+    if not files:
+        raise BridgeError(f"{src}: no {'/'.join(suffixes)} files with {what} found")
+    return files
+
+
+# ------------------------------------------------------------------------------------------ small helpers
+
+def num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def scalar(v: Any) -> Any:
+    """Unwrap one-element lists (TFRecord features exported as JSON are lists even for scalars)."""
+    return v[0] if isinstance(v, list) and len(v) == 1 else v
+
+
+def guarded(fn: Callable[..., SourceRecord], file: str, record: Optional[str], line: Optional[int],
+            *args: Any) -> SourceRecord:
+    """Run one record's conversion; an unexpected shape (a bug-prone corner of real data) becomes a located
+    problem of that record instead of a traceback that would abort the whole import."""
+    try:
+        return fn(*args)
+    except BridgeError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
+        rec = SourceRecord(file=file, record=record, line=line)
+        rec.problem(f"malformed record ({type(e).__name__}: {e})")
+        return rec
+
+
+_STEP_FIELD = re.compile(r"^steps\[(\d+)\]")
+
+
+def relocate(problems: list[Problem], rec: SourceRecord) -> list[Problem]:
+    """Point problems about ``steps[i]...`` of the canonical episode at the source file/line of step i."""
+    if not rec.step_locs:
+        return problems
+    out = []
+    for p in problems:
+        m = _STEP_FIELD.match(p.field or "")
+        if m and int(m.group(1)) < len(rec.step_locs):
+            file, line = rec.step_locs[int(m.group(1))]
+            p = replace(p, file=file, line=line, record=p.record or rec.record)
+        out.append(p)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- the driver
+
+def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLike], *, skip_invalid: bool = False,
+               overwrite: bool = False, images: str = "link", split: Optional[str] = None,
+               platform: Optional[str] = None) -> ImportReport:
+    """Import ``src`` (a source in format ``fmt``) into the canonical dataset ``out``.
+
+    Every source record is converted, validated (types, then ``bridge.validate.check_episode``) and written.
+    Without ``skip_invalid`` any problem raises :class:`BridgeError` listing *all* problems, and nothing is left
+    at ``out`` (an existing ``out`` replaced with ``overwrite`` survives too). With ``skip_invalid`` the valid
+    episodes are written and each rejected record goes to ``out/rejects.jsonl`` with its problems.
+    """
+    from pydantic import ValidationError
+
+    from ..dataset import validation_problems
+    from ..schema import Episode
+    from ..validate import check_episode
+    from . import get_importer
+
+    importer = get_importer(fmt)
+    src = Path(src)
+    if not src.exists():
+        raise BridgeError(f"{src}: no such file or directory")
+    ctx = ImportContext(platform=platform)
+    report = ImportReport(out=Path(out))
+    all_problems: list[Problem] = []
+    seen_ids: dict[str, str] = {}
+    seen_records = 0
+    writer = _writer_class()(out, source=importer.name, overwrite=overwrite, images=images,
+                             meta={"importer": importer.name, "source_path": str(src.absolute())})
+    with writer:
+        root = writer.tmp
+        image_dir = str(writer.image_dir())
+        rejects = None
+        for rec in importer.records(src, ctx):
+            seen_records += 1
+            problems = rec.problems
+            episode = None
+            if not problems and rec.episode is not None:
+                ep = rec.episode
+                ep["source"] = importer.name
+                if split is not None:
+                    ep["split"] = split
+                if platform is not None:
+                    ep["platform"] = platform
+                try:
+                    episode = Episode.model_validate(ep)
+                except ValidationError as e:
+                    problems = relocate(validation_problems(e, rec.file, rec.line, rec.record), rec)
+                else:
+                    problems = relocate(check_episode(episode, root, file=rec.file, line=rec.line,
+                                                      check_images=False), rec)
+                    first = seen_ids.get(episode.episode_id)
+                    if first is not None:
+                        problems = problems + [Problem(rec.file, "duplicate episode id", line=rec.line,
+                                                       record=rec.record, field="episode_id",
+                                                       expected=f"ids unique in the source (first seen at {first})",
+                                                       found=episode.episode_id)]
+                    elif not problems:
+                        seen_ids[episode.episode_id] = f"{rec.file}" + (f":{rec.line}" if rec.line else "")
+            elif not problems:
+                problems = [Problem(rec.file, "record produced no episode", line=rec.line, record=rec.record)]
+            if problems:
+                report.rejected += 1
+                report.problems += len(problems)
+                if skip_invalid:
+                    if rejects is None:
+                        rejects = open(root / REJECTS_FILE, "w", encoding="utf-8")
+                    rejects.write(json.dumps({"file": rec.file, "record": rec.record, "line": rec.line,
+                                              "problems": [p.to_dict() for p in problems]},
+                                             ensure_ascii=False, default=str) + "\n")
+                else:
+                    all_problems.extend(problems)
+                continue
+            if all_problems:  # the import fails anyway: keep checking, stop writing
+                continue
+            for rel, source in rec.images:
+                if isinstance(source, bytes):
+                    _write_bytes(os.path.join(image_dir, rel), source)
+                else:
+                    writer.add_image(source, rel)
+            writer.write(episode)
+            report.episodes += 1
+            report.steps += len(episode.steps)
+        if rejects is not None:
+            rejects.close()
+        report.notes = ctx.notes
+        if all_problems:
+            raise BridgeError(
+                f"{src}: {report.rejected} invalid source record(s) ({len(all_problems)} problem(s)); "
+                f"nothing was written to {out}", all_problems,
+                hint="Fix the source, or pass --skip-invalid to import the valid records and list the rejected "
+                     f"ones in {Path(out) / REJECTS_FILE}.")
+        if seen_records == 0:
+            raise BridgeError(f"{src}: no {importer.name} records found", hint=f"Expected: {importer.layout}")
+    return report
+
+
+def _writer_class():
+    """DatasetWriter whose ``add_image`` avoids per-image ``mkdir`` and pathlib work and keeps no set of all
+    placed images (memory flat): a rel path is derived from its source, so an existing file at that rel path *is*
+    that source, already placed. Same layout and image modes as the base class."""
+    import shutil
+
+    from ..dataset import IMAGES_DIR, DatasetWriter
+
+    class _Writer(DatasetWriter):
+        def __enter__(self):
+            super().__enter__()
+            self._root = str(self.tmp)
+            self._dirs: set[str] = {os.path.join(self._root, IMAGES_DIR)}
+            return self
+
+        def add_image(self, src, rel: str) -> str:
+            rel_path = f"{IMAGES_DIR}/{rel}"
+            dst = os.path.join(self._root, rel_path)
+            parent = os.path.dirname(dst)
+            if parent not in self._dirs:
+                os.makedirs(parent, exist_ok=True)
+                self._dirs.add(parent)
+            src = os.path.abspath(src)
+            try:
+                if self.images_mode == "copy":
+                    if not os.path.exists(dst):
+                        shutil.copyfile(src, dst)
+                elif self.images_mode == "symlink":
+                    os.symlink(src, dst)
+                else:
+                    try:
+                        os.link(src, dst)
+                    except FileExistsError:
+                        raise
+                    except OSError:  # other file system or no hard links: a symlink is still zero-copy
+                        os.symlink(src, dst)
+            except FileExistsError:
+                pass
+            return rel_path
+
+    return _Writer
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(data)

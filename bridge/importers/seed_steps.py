@@ -1,0 +1,323 @@
+"""Seed per-step JSON ("ui-doctor" layout; reference/gui.md §1.10, DESIGN.md §2).
+
+Accepted layout::
+
+    SRC/<episode>/step_<N>.json     numeric episode folders; steps ordered by N numerically (step_10 after step_9)
+    SRC/<episode>/<screenshots>     named by the steps' screen_path1 / screen_path2 (relative to the folder)
+
+SRC may also be one episode folder. A step file is ``{"input": {...}, "output": {...}}``.
+
+Mapping: ``task_content`` → instruction, ``app_name`` → app, ``task_path`` / ``action_type_list`` → episode
+meta (step meta when a later step differs), ``history_path_all`` → step ``meta.history``, ``screen_path2`` →
+screenshot (size from the image header), ``screen_path1`` → ``extra_images`` (the previous screenshot; when
+``screen_path2`` is empty the step's only screenshot is ``screen_path1``, recorded as
+``meta.screenshot_from``), ``action_description`` → ``low_instruction``, step number → ``meta.source_step``;
+unknown input keys → step meta, unknown output keys → action meta. Actions (pixels of the screenshot):
+click / long_click ``"x1,y1,x2,y2"`` → click / long_press with bbox and point = box centre; swipe
+``"x1,y1,x2,y2"`` (start → end) → swipe with point, end_point and finger direction; type → type(text);
+open_app → open_app(app); wait → wait; back → navigate_back; task_completed / task_impossible → status
+complete / impossible with text; inquiry (JSON string with Question, CandidatesList, PicDescribe, AnswerIndex)
+→ ask_user(text = question) with ``meta.candidates`` / ``answer_index`` / ``pic_describe``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from ..errors import BridgeError
+from ..frames import finger_direction
+from .base import ImportContext, SourceRecord, guarded, image_problem, image_size, json_error, read_json
+
+LAYOUT = ("SRC/<episode>/step_<N>.json with numeric episode folders (or SRC = one episode folder); each step "
+          "file is {\"input\": {task_content, screen_path1, screen_path2, ...}, \"output\": {action_type, "
+          "action_parameter, action_description}} and names screenshots relative to its folder")
+
+_STEP_FILE = re.compile(r"^step_(\d+)\.json$")
+_INPUT_KEYS = frozenset({"task_content", "app_name", "task_path", "action_type_list", "history_path_all",
+                         "screen_path1", "screen_path2"})
+_OUTPUT_KEYS = frozenset({"action_type", "action_parameter", "action_description"})
+_ACTIONS = ("click", "long_click", "swipe", "type", "open_app", "wait", "back", "task_completed",
+            "task_impossible", "inquiry")
+_QUAD = '"x1,y1,x2,y2" (4 numbers, screenshot pixels)'
+
+
+def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
+    """One record per episode folder, in numeric order."""
+    root = str(src)
+    if not os.path.isdir(root):
+        raise BridgeError(f"{src}: expected a directory of numeric episode folders holding step_N.json files")
+    episodes, ignored, root_has_steps = [], [], False
+    with os.scandir(root) as it:
+        for entry in it:
+            if entry.is_dir():
+                if entry.name.isascii() and entry.name.isdigit():
+                    episodes.append((int(entry.name), entry.name, entry.path))
+                else:
+                    ignored.append(entry.name)
+            elif _STEP_FILE.match(entry.name):
+                root_has_steps = True
+    if not episodes and root_has_steps:  # SRC is a single episode folder
+        name = os.path.basename(os.path.abspath(root))
+        episodes = [(0, name, root)]
+    elif ignored:
+        ctx.note(f"ignored {len(ignored)} non-numeric folder(s) in {src}: {', '.join(sorted(ignored)[:5])}"
+                 + (" ..." if len(ignored) > 5 else ""))
+    episodes.sort()
+    for _, name, path in episodes:
+        yield guarded(_episode, path, name, None, name, path)
+
+
+def _episode(name: str, ep_dir: str) -> SourceRecord:
+    rec = SourceRecord(file=ep_dir, record=name, step_locs=[])
+    step_files = []
+    with os.scandir(ep_dir) as it:
+        for entry in it:
+            fname = entry.name
+            if fname.startswith("step_") and fname.endswith(".json") and fname[5:-5].isascii() and fname[5:-5].isdigit():
+                step_files.append((int(fname[5:-5]), fname))
+    if not step_files:
+        rec.problem("episode folder has no step files", expected="step_1.json, step_2.json, ...")
+        return rec
+    step_files.sort()
+    placed: dict[str, Optional[tuple[str, int, int]]] = {}  # screenshot name -> (rel, w, h) or None (reported)
+    steps: list[dict[str, Any]] = []
+    episode: dict[str, Any] = {"episode_id": name, "platform": "android", "steps": steps}
+    first: dict[str, Any] = {}
+    for number, fname in step_files:
+        path = os.path.join(ep_dir, fname)
+        rec.step_locs.append((path, None))
+        try:
+            data = read_json(path)
+        except json.JSONDecodeError as e:
+            json_error(rec, e, file=path)
+            continue
+        except (OSError, UnicodeDecodeError) as e:
+            rec.problem(f"unreadable step file ({e})", file=path)
+            continue
+        step = _step(rec, name, ep_dir, path, number, len(steps), data, placed, first)
+        if step is not None:
+            steps.append(step)
+    if rec.problems:
+        return rec
+    episode["instruction"] = first["task_content"]
+    if first.get("app_name") is not None:
+        episode["app"] = first["app_name"]
+    meta = {k: first[k] for k in ("task_path", "action_type_list") if first.get(k) is not None}
+    if meta:
+        episode["meta"] = meta
+    rec.episode = episode
+    return rec
+
+
+def _step(rec: SourceRecord, name: str, ep_dir: str, path: str, number: int, index: int, data: Any,
+          placed: dict, first: dict) -> Optional[dict[str, Any]]:
+    if not isinstance(data, dict) or not isinstance(data.get("input"), dict) or not isinstance(data.get("output"), dict):
+        found = sorted(data) if isinstance(data, dict) else type(data).__name__
+        rec.problem("not a step record", expected='{"input": {...}, "output": {...}}', found=found, file=path)
+        return None
+    inp, out = data["input"], data["output"]
+    meta: dict[str, Any] = {"source_step": number}
+    ok = True
+    if index == 0:
+        goal = inp.get("task_content")
+        if not isinstance(goal, str) or not goal.strip():
+            rec.problem("missing goal", field="input.task_content", expected="a non-empty string", found=goal,
+                        file=path)
+            ok = False
+        first.update((k, inp.get(k)) for k in ("task_content", "app_name", "task_path", "action_type_list"))
+    else:  # the goal/app/plan normally repeat on every step; keep a step's own value only when it differs
+        for key in ("task_content", "app_name", "task_path", "action_type_list"):
+            value = inp.get(key)
+            if value is not None and value != first.get(key):
+                meta[key] = value
+    if inp.get("history_path_all") is not None:
+        meta["history"] = inp["history_path_all"]
+    for key, value in inp.items():
+        if key not in _INPUT_KEYS:
+            meta[key] = value
+
+    current, previous = inp.get("screen_path2") or "", inp.get("screen_path1") or ""
+    if not current and previous:
+        current, previous = previous, ""
+        meta["screenshot_from"] = "screen_path1"
+    step: dict[str, Any] = {"index": index}
+    if not current:
+        rec.problem("step has no screenshot", field="input.screen_path2", expected="an image file name",
+                    found=inp.get("screen_path2"), file=path)
+        ok = False
+    else:
+        shot = _image(rec, name, ep_dir, path, current, "input.screen_path2", placed)
+        if shot is None:
+            ok = False
+        else:
+            step["screenshot"], step["width"], step["height"] = shot
+    if previous:
+        shot = _image(rec, name, ep_dir, path, previous, "input.screen_path1", placed)
+        if shot is None:
+            ok = False
+        else:
+            step["extra_images"] = [shot[0]]
+    if isinstance(out.get("action_description"), str):
+        step["low_instruction"] = out["action_description"]
+    action = _action(rec, path, out)
+    if action is None or not ok:
+        return None
+    step["action"] = action
+    step["meta"] = meta
+    return step
+
+
+_MISSING = object()
+
+
+def _image(rec: SourceRecord, name: str, ep_dir: str, step_path: str, file_name: Any, field: str,
+           placed: dict) -> Optional[tuple[str, int, int]]:
+    """``("images/<episode>-<file>", w, h)`` for a screenshot named by a step, or None (problem recorded).
+    ``placed`` caches per episode by name: the previous screenshot is normally the last step's current one.
+
+    Images are stored flat as ``images/<episode>-<file>``: episode folder names are digits, so the first '-'
+    separates them and names cannot collide, and no directory is created per episode (a mkdir costs more than
+    converting a whole step on common file systems)."""
+    if type(file_name) is not str:
+        rec.problem("screenshot name is not a string", field=field, expected="a file name", found=file_name,
+                    file=step_path)
+        return None
+    hit = placed.get(file_name, _MISSING)
+    if hit is not _MISSING:
+        return hit
+    norm = os.path.normpath(file_name)
+    result = None
+    if os.path.isabs(norm) or norm == ".." or norm.startswith(".." + os.sep):
+        rec.problem("screenshot path escapes the episode folder", field=field,
+                    expected="a path relative to the episode folder", found=file_name, file=step_path)
+    else:
+        full = os.path.join(ep_dir, norm)
+        try:
+            w, h = image_size(full)
+        except BridgeError as e:
+            image_problem(rec, full, e, field, file=step_path)
+        else:
+            rel = f"{name}-{norm}" if os.sep == "/" else f"{name}-{norm}".replace(os.sep, "/")
+            rec.images.append((rel, full))
+            result = ("images/" + rel, w, h)
+    placed[file_name] = result
+    return result
+
+
+def _quad(value: Any) -> Optional[list[float]]:
+    """Four finite numbers from "x1,y1,x2,y2" (or a 4-number list), else None."""
+    if isinstance(value, str):
+        parts = value.replace("，", ",").split(",")
+        if len(parts) != 4:
+            return None
+        try:
+            nums = [float(p) for p in parts]
+        except ValueError:
+            return None
+    elif isinstance(value, (list, tuple)) and len(value) == 4 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        nums = [float(v) for v in value]
+    else:
+        return None
+    return nums if all(math.isfinite(v) for v in nums) else None
+
+
+def _action(rec: SourceRecord, path: str, out: dict) -> Optional[dict[str, Any]]:
+    kind = out.get("action_type")
+    if kind not in _ACTIONS:
+        rec.problem("unknown action type", field="output.action_type", expected="one of " + ", ".join(_ACTIONS),
+                    found=kind, file=path)
+        return None
+    params = out.get("action_parameter")
+    field = f"output.action_parameter.{kind}"
+    if isinstance(params, dict):
+        value = params.get(kind)
+        extra = {k: v for k, v in params.items() if k != kind}
+    elif params in (None, ""):
+        value, extra = None, {}
+    else:
+        rec.problem("action_parameter is not an object", field="output.action_parameter",
+                    expected=f'{{"{kind}": VALUE}}', found=params, file=path)
+        return None
+    action: dict[str, Any]
+    if kind in ("click", "long_click", "swipe"):
+        quad = _quad(value)
+        if quad is None:
+            rec.problem("malformed coordinates", field=field, expected=_QUAD, found=value, file=path)
+            return None
+        x1, y1, x2, y2 = quad
+        if kind == "swipe":
+            if (x1, y1) == (x2, y2):
+                rec.problem("swipe has the same start and end point", field=field,
+                            expected="start point != end point", found=value, file=path)
+                return None
+            action = {"type": "swipe", "point": [x1, y1], "end_point": [x2, y2],
+                      "direction": finger_direction((x1, y1), (x2, y2))}
+        else:
+            action = {"type": "click" if kind == "click" else "long_press", "bbox": quad,
+                      "point": [(x1 + x2) / 2.0, (y1 + y2) / 2.0]}
+    elif kind in ("type", "open_app"):
+        if not isinstance(value, str) or not value:
+            rec.problem(f"{kind} needs a non-empty string", field=field, expected="a non-empty string",
+                        found=value, file=path)
+            return None
+        action = {"type": "type", "text": value} if kind == "type" else {"type": "open_app", "app": value}
+    elif kind in ("wait", "back"):
+        action = {"type": "wait" if kind == "wait" else "navigate_back"}
+        if value not in (None, ""):
+            action["meta"] = {"value": value}
+    elif kind in ("task_completed", "task_impossible"):
+        action = {"type": "status", "status": "complete" if kind == "task_completed" else "impossible"}
+        if value not in (None, ""):
+            if not isinstance(value, str):
+                rec.problem("status text is not a string", field=field, expected="a string", found=value, file=path)
+                return None
+            action["text"] = value
+    else:  # inquiry
+        action = _inquiry(rec, path, field, value)
+        if action is None:
+            return None
+    meta = {k: v for k, v in out.items() if k not in _OUTPUT_KEYS}
+    if extra:
+        meta["action_parameter"] = extra
+    if meta:
+        action["meta"] = {**action.get("meta", {}), **meta}
+    return action
+
+
+def _inquiry(rec: SourceRecord, path: str, field: str, value: Any) -> Optional[dict[str, Any]]:
+    expected = 'a JSON object (or JSON string) with "Question", "CandidatesList", "PicDescribe", "AnswerIndex"'
+    data = value
+    if isinstance(value, str):
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError:
+            data = None
+    if not isinstance(data, dict):
+        rec.problem("malformed inquiry", field=field, expected=expected, found=value, file=path)
+        return None
+    question = data.get("Question")
+    if not isinstance(question, str) or not question:
+        rec.problem("inquiry has no question", field=field + ".Question", expected="a non-empty string",
+                    found=question, file=path)
+        return None
+    candidates = data.get("CandidatesList")
+    if candidates is not None and not isinstance(candidates, list):
+        rec.problem("inquiry candidates are not a list", field=field + ".CandidatesList", expected="a list",
+                    found=candidates, file=path)
+        return None
+    meta: dict[str, Any] = {}
+    for src_key, key in (("CandidatesList", "candidates"), ("AnswerIndex", "answer_index"),
+                         ("PicDescribe", "pic_describe")):
+        if data.get(src_key) is not None:
+            meta[key] = data[src_key]
+    meta.update((k, v) for k, v in data.items() if k not in ("Question", "CandidatesList", "AnswerIndex",
+                                                            "PicDescribe"))
+    action: dict[str, Any] = {"type": "ask_user", "text": question}
+    if meta:
+        action["meta"] = meta
+    return action
