@@ -173,3 +173,30 @@ def test_errors_leave_nothing_behind(tmp_path, tiny_model_dir):
         main(["tiny-model", str(tmp_path / "y"), "--arch", "llama"])
     assert e.value.code == 2
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists() and not list(tmp_path.glob("*partial*"))
+
+
+def test_one_training_step_moves_language_and_vision_weights(tiny_model_dir, synth_dataset):
+    """What smoke runs rely on: a labelled forward pass gives a finite loss near ln(vocab) and gradients reach
+    both the language model and the vision tower."""
+    import math
+
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    proc = AutoProcessor.from_pretrained(tiny_model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    model.train()
+    image = Image.open(synth_dataset / "images/synth-0-00000/step_01.png").convert("RGB")
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Tap New chat"}]},
+                {"role": "assistant", "content": "click(223, 483)"}]
+    text = proc.apply_chat_template(messages, tokenize=False)
+    inputs = proc(text=[text], images=[image], return_tensors="pt")
+    labels = inputs["input_ids"].clone()
+    labels[labels == 151655] = -100
+    loss = model(**inputs, labels=labels).loss
+    assert math.isfinite(loss.item()) and abs(loss.item() - math.log(151936)) < 1.0
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    assert any("visual" in n and g.abs().sum() > 0 for n, g in grads.items())
+    assert any("language_model" in n and g.abs().sum() > 0 for n, g in grads.items())
