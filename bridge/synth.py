@@ -392,7 +392,7 @@ def sc_messages(rng: random.Random, accent: Color) -> Scenario:
     ask = rng.choice((f'Send a message to {contact} saying "{text}"', f'Text {contact}: "{text}"',
                       f'Write "{text}" to {contact} in Messages'))
     sc = Scenario(ask, "Messages", "android")
-    s, icon = home_screen(rng, "Messages", accent)
+    s, _ = home_screen(rng, "Messages", accent)
     sc.step(s, {"type": "open_app", "app": "Messages"}, "Open the Messages app",
             "I am on the home screen. Messages is where I can write to " + contact + ", so I open it.")
     others = rng.sample([n for n in FIRST_NAMES if n != contact], 5)
