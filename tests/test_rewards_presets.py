@@ -197,7 +197,7 @@ R_SEGUI = re.compile(r"<tool_call>.*?\{.*\[\d+,\s*\d+\].*\}.*?</tool_call>", re.
 R_REC = re.compile(r"<think>.*?</think>\s*<answer>.*?\{.*\[\d+,\s*\d+,\s*\d+,\s*\d+\].*\}.*?</answer>", re.DOTALL)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(text)
 def test_matchers_equal_regexes(s):
     m = R_BODY.search(s)

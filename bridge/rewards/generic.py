@@ -27,9 +27,14 @@ TEXT_FIELD = {"type": "text", "select": "text", "answer": "text", "ask_user": "t
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+#: types a style may not tell apart: Qwen's mobile_use and AgentCPM speak every finger movement as a swipe
+SAME = {"scroll": "swipe"}
+
+
 def same_type(pred: Action, gt: Action) -> bool:
-    """Action types agree (for ``status`` the status value must agree too: complete ≠ impossible)."""
-    if pred.type != gt.type:
+    """Action types agree — scroll and swipe count as one (the direction rewards tell them apart); for
+    ``status`` the status value must agree too (complete ≠ impossible)."""
+    if SAME.get(pred.type, pred.type) != SAME.get(gt.type, gt.type):
         return False
     return gt.type != "status" or pred.status == gt.status
 

@@ -26,15 +26,10 @@ def get_style_for(name: str, frame: Frame):
     if style is None:
         try:
             from ..styles import get_style
+            from ..styles.base import PromptOptions
         except ImportError as e:  # the styles package is a separate deliverable
             raise BridgeError(f"cannot load style {name!r}: {e}") from None
-        obj = get_style(name)
-        if isinstance(obj, type):
-            from ..styles.base import PromptOptions
-
-            opts = (PromptOptions(min_pixels=frame.min_pixels, max_pixels=frame.max_pixels)
-                    if frame.kind == "resized" else PromptOptions())
-            obj = obj(opts)
+        obj = get_style(name, PromptOptions(min_pixels=frame.min_pixels, max_pixels=frame.max_pixels))
         try:
             if obj.frame() != frame:
                 log.warning("style %s speaks frame %s but the ground truth was exported with %s; parsing uses the "

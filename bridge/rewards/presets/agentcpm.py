@@ -171,7 +171,7 @@ def _table(gt) -> Optional[dict]:
         return {"POINT": _rel(gt, a.point), "duration": a.duration_ms or 1000}
     if a.type in ("swipe", "scroll", "drag"):
         start = _rel(gt, a.point) if a.point is not None else [500, 500]
-        if a.end_point is not None and a.type == "drag":
+        if a.end_point is not None:
             return {"POINT": start, "to": _rel(gt, a.end_point)}
         return {"POINT": start, "to": a.direction} if a.direction else None
     if a.type == "type":

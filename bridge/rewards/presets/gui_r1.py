@@ -140,11 +140,12 @@ def ground_truth_record(gt) -> dict[str, Any]:
     """The ``{"action", "gt_bbox", "input_text"}`` record GUI-R1's reward receives, for a canonical ground truth."""
     name, text = None, None
     rendered = optional_style_render("gui-r1", gt)
-    if rendered is not None:
-        name = extract_action(rendered)
-        text = extract_input_text(rendered)
-        if name == "no action":
-            name = None
+    body = answer_body(rendered) if rendered is not None else None
+    try:  # the style's own target is the truth the model was trained on (GUI-R1's gt_action/gt_input_text)
+        first = ast.literal_eval(body.strip())[0]
+        name, text = str(first["action"]), str(first["input_text"])
+    except Exception:
+        pass
     if name is None:
         name, text = _table(gt.action)
     a = gt.action
