@@ -179,7 +179,7 @@ def _table(gt) -> Optional[dict]:
     if a.type in ("navigate_home", "navigate_back", "enter"):
         return {"PRESS": {"navigate_home": "HOME", "navigate_back": "BACK", "enter": "ENTER"}[a.type]}
     if a.type == "wait":
-        return {"duration": a.duration_ms or 200}
+        return {"duration": a.duration_ms or 1000}
     if a.type == "status":
         return {"STATUS": {"complete": "finish"}.get(a.status, a.status)}
     return None
