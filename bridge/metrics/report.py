@@ -173,7 +173,14 @@ class Report:
 
     def render(self) -> str:
         """A plain-text table for the terminal (no colour, fixed width)."""
-        out = [f"profile {self.profile} · style {self.style} · {self.steps} steps in {self.episodes} episodes"]
+        out = [f"profile {self.profile} · style {self.style} · {_n(self.steps, 'step')} in "
+               f"{_n(self.episodes, 'episode')}"]
+        frame = self.meta.get("frame")
+        if frame and frame.get("kind") == "resized":   # what the model's coordinates were inverted with
+            out[0] += (f" · frame resized (factor {frame['factor']}, "
+                       f"pixels {frame['min_pixels']}..{frame['max_pixels']})")
+        elif frame:
+            out[0] += f" · frame {frame['kind']}"
         line = f"predictions: {self.predicted} for {self.steps} steps"
         line += f" · missing {self.missing} · parse failures {self.parse_failures}"
         if self.unexpected:
@@ -203,6 +210,10 @@ class Report:
         if self.unexpected_ids:
             out.append("prediction ids not in the dataset, e.g.: " + ", ".join(self.unexpected_ids))
         return "\n".join(out)
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _pct(v: Optional[float]) -> str:

@@ -1,0 +1,125 @@
+import click
+
+#: bridge.metrics.PROFILES, spelled out so that `bridge --help` does not import the metrics (checked by a test)
+PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", "gui-odyssey", "screenspot")
+
+
+@click.command("eval")
+@click.argument("dataset", type=click.Path(file_okay=False, path_type=str))
+@click.option("--style", "style_name", required=True, help="Style the completions are written in (e.g. qwen2vl).")
+@click.option("--profile", required=True, type=click.Choice(PROFILE_NAMES),
+              help="Published step-matching rule to apply (see reference/gui.md §3).")
+@click.option("--predictions", type=click.Path(dir_okay=False, path_type=str),
+              help='JSON Lines of {"id": "<episode_id>/<step>", "completion": "..."}.')
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=str),
+              help="Local transformers model directory to generate with (greedy).")
+@click.option("--endpoint", help="OpenAI-compatible server (http://host:port[/v1[/chat/completions]]).")
+@click.option("--save-predictions", type=click.Path(dir_okay=False, path_type=str),
+              help="Write what the model / endpoint produced (same format as --predictions).")
+@click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1), help="--model: prompts per batch.")
+@click.option("--max-new-tokens", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--device", default="auto", show_default=True, help="--model: auto, cpu, cuda, cuda:1, ...")
+@click.option("--model-name", help="--endpoint: served model name (default: the first one GET /v1/models lists).")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(min=1), help="--endpoint: requests in flight.")
+@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="--endpoint: seconds per request.")
+@click.option("--retries", default=2, show_default=True, type=click.IntRange(min=0),
+              help="--endpoint: retries of a request on connection errors, time-outs, 429 and 5xx.")
+@click.option("--api-key", envvar="OPENAI_API_KEY", help="--endpoint: bearer token (default $OPENAI_API_KEY).")
+@click.option("--history", default=None, type=click.IntRange(min=0), help="Prompt: previous steps described.")
+@click.option("--think/--no-think", default=None, help="Prompt: ask for <think>…</think> first.")
+@click.option("--prev-image/--no-prev-image", default=None, help="Prompt: also show the previous screenshot.")
+@click.option("--min-pixels", type=click.IntRange(min=1), help="Smart-resize bounds of the model's processor "
+              "(--model reads them from the processor).")
+@click.option("--max-pixels", type=click.IntRange(min=1))
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N episodes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
+@click.option("--per-step", is_flag=True, help="With --json: include one verdict per step.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+def command(dataset, style_name, profile, predictions, model_dir, endpoint, save_predictions, batch_size,
+            max_new_tokens, device, model_name, concurrency, timeout, retries, api_key, history, think,
+            prev_image, min_pixels, max_pixels, limit, as_json, per_step, progress):
+    """Offline metrics of a model on a canonical DATASET: type accuracy, grounding accuracy, step success,
+    per action type, episode success and goal progress under a published --profile.
+
+    \b
+    Completions come from exactly one of:
+      --predictions FILE.jsonl   saved completions
+      --model DIR                a local transformers model (batched greedy generate, CPU or GPU)
+      --endpoint URL             an OpenAI-compatible chat server (vLLM, ...), images as base64 data URLs
+    Missing and unparsable predictions count as wrong and are reported separately.
+    """
+    import itertools
+    import json
+
+    from ..dataset import open_dataset
+    from ..errors import BridgeError
+    from ..metrics import evaluate
+
+    sources = [n for n, v in (("--predictions", predictions), ("--model", model_dir), ("--endpoint", endpoint)) if v]
+    if len(sources) != 1:
+        raise BridgeError("give exactly one of --predictions, --model or --endpoint"
+                          + (f" (got {', '.join(sources)})" if sources else ""))
+    if save_predictions and predictions:
+        raise BridgeError("--save-predictions only applies to --model and --endpoint")
+    ds = open_dataset(dataset)
+
+    processor = None
+    if model_dir:
+        from ..evaluate import load_processor, processor_pixels
+
+        processor = load_processor(model_dir)
+        lo, hi = processor_pixels(processor)
+        min_pixels, max_pixels = min_pixels or lo, max_pixels or hi
+    style = _make_style(style_name, history=history, think=think, prev_image=prev_image,
+                        min_pixels=min_pixels, max_pixels=max_pixels)
+    episodes = list(itertools.islice(ds, limit)) if limit else None
+
+    failures: dict[str, str] = {}
+    if predictions:
+        from ..metrics.predictions import read_predictions
+
+        completions = read_predictions(predictions)
+    else:
+        from ..evaluate import build_jobs
+
+        jobs = build_jobs(episodes if episodes is not None else ds, style, str(ds.root.absolute()))
+        if model_dir:
+            from ..evaluate import generate_with_model
+
+            completions = generate_with_model(model_dir, jobs, processor=processor, batch_size=batch_size,
+                                              max_new_tokens=max_new_tokens, device=device, progress=progress)
+        else:
+            from ..evaluate import generate_with_endpoint, resolve_model_name
+
+            name = model_name or resolve_model_name(endpoint, api_key, min(timeout, 30.0))
+            completions, failures = generate_with_endpoint(
+                endpoint, jobs, model_name=name, concurrency=concurrency, max_new_tokens=max_new_tokens,
+                timeout=timeout, retries=retries, api_key=api_key, progress=progress)
+        if save_predictions:
+            from ..metrics.predictions import write_predictions
+
+            write_predictions(save_predictions, ((j.id, completions[j.id]) for j in jobs if j.id in completions))
+
+    report = evaluate(episodes if episodes is not None else ds, completions, style, profile)
+    report.meta = {"dataset": str(dataset), "source": sources[0].lstrip("-"), "frame": style.frame().to_dict(),
+                   **({"limit_episodes": limit} if limit else {}),
+                   **({"request_failures": len(failures)} if failures else {})}
+    if failures:
+        jid, err = next(iter(failures.items()))
+        click.echo(f"warning: {len(failures)} request(s) failed and count as missing; e.g. {jid}: {err}", err=True)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(per_step=per_step), indent=2, ensure_ascii=False))
+    else:
+        click.echo(report.render())
+
+
+def _make_style(name: str, **opts):
+    """A style instance from the registry, with the prompt options the user set (others keep the defaults)."""
+    import dataclasses
+
+    from ..styles import get_style
+    from ..styles.base import PromptOptions
+
+    given = {k: v for k, v in opts.items() if v is not None}
+    return get_style(name, dataclasses.replace(PromptOptions(), **given))   # BridgeError if unknown
