@@ -7,6 +7,7 @@ Heavy imports (torch, transformers, PIL) happen inside the functions that need t
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import mimetypes
 import sys
@@ -37,6 +38,17 @@ def build_jobs(episodes: Iterable, style, image_root: str) -> list[Job]:
     return jobs
 
 
+def check_images(jobs: list[Job]) -> None:
+    """Every image a prompt shows exists — checked before any generation, with every missing file listed."""
+    from .errors import Problem
+
+    problems = [Problem(path, "image does not exist", record=j.id)
+                for j in jobs for path in _images(j.messages) if not Path(path).is_file()]
+    if problems:
+        raise BridgeError(f"{len(problems)} image(s) of the prompts are missing", problems[:50],
+                          hint="run `bridge validate DATASET` to check the dataset's images")
+
+
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
@@ -65,6 +77,10 @@ def processor_pixels(processor) -> tuple[Optional[int], Optional[int]]:
 
 
 def load_processor(model_dir) -> Any:
+    """The model directory's processor; a local directory only (never a hub id: nothing is downloaded)."""
+    if not Path(model_dir).is_dir():
+        raise BridgeError(f"{model_dir}: not a model directory",
+                          hint="--model takes a local directory; serve hub models with vLLM and use --endpoint")
     from transformers import AutoProcessor
 
     try:
@@ -83,8 +99,7 @@ def generate_with_model(model_dir, jobs: list[Job], *, processor=None, batch_siz
     from PIL import Image
     from transformers import AutoModelForImageTextToText
 
-    if not Path(model_dir).is_dir():
-        raise BridgeError(f"{model_dir}: not a model directory")
+    check_images(jobs)
     processor = processor or load_processor(model_dir)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -185,7 +200,7 @@ def _with_retries(fn, retries: int, backoff: float):
             err = f"HTTP {e.code}: {detail or e.reason}"
             if e.code not in (408, 429) and e.code < 500:
                 raise _Fatal(err) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:   # refused, reset, time-out, ...
             err = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             err = f"response is not JSON: {e}"
@@ -240,20 +255,20 @@ def generate_with_endpoint(url: str, jobs: list[Job], *, model_name: str, concur
     every request failed, or after ``max_consecutive_failures`` transient failures in a row (a server that
     went away mid-run is not waited for request by request)."""
     _, chat_url = endpoint_urls(url)
+    check_images(jobs)
     check_reachable(url, api_key, min(timeout, 10.0))
-    cache: dict[str, str] = {}
-    bodies = {j.id: {"model": model_name, "messages": openai_messages(j.messages, cache),
-                     "max_tokens": max_new_tokens, "temperature": 0.0} for j in jobs}
-    cache.clear()
 
-    def one(jid: str) -> str:
-        return _content(_with_retries(lambda: _request(chat_url, bodies[jid], api_key, timeout), retries, backoff))
+    def one(job: Job) -> str:
+        # bodies are built per request (base64 screenshots of a whole dataset would not fit in memory)
+        body = {"model": model_name, "messages": openai_messages(job.messages), "max_tokens": max_new_tokens,
+                "temperature": 0.0}
+        return _content(_with_retries(lambda: _request(chat_url, body, api_key, timeout), retries, backoff))
 
     done: dict[str, str] = {}
     failed: dict[str, str] = {}
     streak = 0
     with _progress(len(jobs), "requests", progress) as bar, ThreadPoolExecutor(max(1, concurrency)) as pool:
-        futures = {pool.submit(one, j.id): j.id for j in jobs}
+        futures = {pool.submit(one, j): j.id for j in jobs}
         for fut in as_completed(futures):
             jid = futures[fut]
             try:

@@ -204,6 +204,13 @@ def test_generate_with_endpoint_gives_up_on_an_unreachable_server(tmp_path):
         generate_with_endpoint(url, jobs, model_name="m", retries=1, backoff=0.01, timeout=2, progress=False)
 
 
+def test_missing_images_are_reported_before_any_request(tmp_path):
+    jobs = [Job("e/0", _msg("go", tmp_path / "gone.png")), Job("e/1", _msg("go", tmp_path / "gone2.png"))]
+    with pytest.raises(BridgeError, match="2 image") as ei:
+        generate_with_endpoint("http://127.0.0.1:9", jobs, model_name="m", progress=False)
+    assert [(p.record, Path(p.file).name) for p in ei.value.problems] == [("e/0", "gone.png"), ("e/1", "gone2.png")]
+
+
 def test_generate_with_endpoint_stops_after_consecutive_transient_failures(tmp_path):
     imgs = [tmp_path / f"{i}.png" for i in range(30)]
     for i, p in enumerate(imgs):

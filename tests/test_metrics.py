@@ -362,3 +362,10 @@ def test_evaluate_survives_a_raising_parser():
 
     r = evaluate([_ep("A", [click(1, 1)])], {"A/0": "x"}, Boom(), "gui-r1")
     assert r.parse_failures == 1 and "RuntimeError" in r.parse_failure_examples[0]["error"]
+
+
+def test_token_f1_agrees_with_the_reward_library():
+    rewards = pytest.importorskip("bridge.rewards.generic")
+    cases = [("red shoes", "buy red shoes"), ("red", "buy red shoes"), ("shoe", "[Shoes]"), ("", "x"), ("", ""),
+             ("a b x y", "a b c d"), ("UP", "up"), ("open the app", "app")]
+    assert [token_f1(p, g) for p, g in cases] == [rewards.token_f1(p, g) for p, g in cases]
