@@ -346,6 +346,26 @@ def test_eval_argument_errors(hand_dataset, argv, message, capsys):
     assert code == 2 and message in err and "Traceback" not in err
 
 
+def test_eval_limit_keeps_unexpected_ids_meaningful(hand_dataset, capsys):
+    ds, pred = hand_dataset
+    code, out, _ = run_cli(["eval", str(ds), "--style", "agentcpm", "--profile", "aitw", "--predictions",
+                            str(pred), "--limit", "1", "--json"], capsys)
+    r = json.loads(out)
+    # e1 only: 3 steps, 2 right under aitw (e1/2 predicts impossible for complete); e9/0 is still unexpected
+    assert (r["counts"]["steps"], r["counts"]["success"], r["counts"]["unexpected"]) == (3, 2, 1)
+    assert r["examples"]["unexpected"] == ["e9/0"] and r["meta"]["limit_episodes"] == 1
+
+
+@pytest.mark.parametrize("extra, message", [(["--per-step"], "--per-step only applies with --json"),
+                                            (["--save-predictions", "/nonexistent/dir/p.jsonl"],
+                                             "directory /nonexistent/dir does not exist")])
+def test_eval_option_errors_before_any_work(hand_dataset, extra, message, capsys):
+    ds, pred = hand_dataset
+    source = ["--endpoint", "http://127.0.0.1:9"] if "--save-predictions" in extra else ["--predictions", str(pred)]
+    code, _, err = run_cli(["eval", str(ds), "--style", "agentcpm", "--profile", "aitw", *source, *extra], capsys)
+    assert code == 2 and message in err
+
+
 def test_eval_bad_predictions_file_is_located(hand_dataset, tmp_path, capsys):
     ds, _ = hand_dataset
     bad = tmp_path / "bad.jsonl"

@@ -62,6 +62,14 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
                           + (f" (got {', '.join(sources)})" if sources else ""))
     if save_predictions and predictions:
         raise BridgeError("--save-predictions only applies to --model and --endpoint")
+    if per_step and not as_json:
+        raise BridgeError("--per-step only applies with --json")
+    if save_predictions:
+        from pathlib import Path
+
+        parent = Path(save_predictions).absolute().parent
+        if not parent.is_dir():   # found out before generating, not after
+            raise BridgeError(f"{save_predictions}: directory {parent} does not exist")
     ds = open_dataset(dataset)
 
     processor = None
@@ -80,6 +88,12 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
         from ..metrics.predictions import read_predictions
 
         completions = read_predictions(predictions)
+        if episodes is not None:   # predictions for the episodes --limit leaves out are not "unexpected"
+            from ..metrics import step_id
+
+            kept = {step_id(ep.episode_id, st.index) for ep in episodes for st in ep.steps}
+            skipped = {step_id(ep.episode_id, st.index) for ep in ds for st in ep.steps} - kept
+            completions = {k: v for k, v in completions.items() if k not in skipped}
     else:
         from ..evaluate import build_jobs
 
