@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
+from functools import lru_cache
 from typing import Any, Optional
 
 from ..errors import BridgeError
@@ -117,6 +118,34 @@ def strip_answer_tags(solution: str) -> str:
     """VLM-R1 wraps every solution as ``<answer> … </answer>``; return the body."""
     m = re.fullmatch(r"\s*<answer>(.*)</answer>\s*", solution, re.DOTALL)
     return m.group(1).strip() if m else solution
+
+
+def per_ground_truth(fn):
+    """Memoise ``fn(gt)`` on the ground-truth object's identity (GRPO scores one ground truth once per
+    generation; GroundTruth holds a pydantic Action and is not hashable). Bounded; keeps the object alive while
+    cached so an id is never reused for a different object."""
+    cache: "OrderedDict[int, tuple[Any, Any]]" = OrderedDict()
+
+    def wrapper(gt):
+        hit = cache.get(id(gt))
+        if hit is not None and hit[0] is gt:
+            return hit[1]
+        value = fn(gt)
+        cache[id(gt)] = (gt, value)
+        if len(cache) > _PARSE_CACHE:
+            cache.popitem(last=False)
+        return value
+
+    wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
+    return wrapper
+
+
+@lru_cache(maxsize=_PARSE_CACHE)
+def ground_truth_from_json(text: str):
+    """GroundTruth.from_any for a JSON string, cached: trainers pass the same string once per generation."""
+    from ..groundtruth import GroundTruth
+
+    return GroundTruth.from_any(text)
 
 
 def ground_truth(value: Any, field: str = "ground_truth"):

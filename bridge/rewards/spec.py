@@ -65,8 +65,9 @@ class Scorer:
 
     def __call__(self, completion: str, gt) -> dict[str, float]:
         from ..groundtruth import GroundTruth
+        from .parse import ground_truth_from_json
 
-        gt = GroundTruth.from_any(gt)
+        gt = ground_truth_from_json(gt) if isinstance(gt, str) else GroundTruth.from_any(gt)
         out: dict[str, float] = {"score": 0.0}
         for c in self.components:
             parts = c.reward(completion, gt, **c.options)

@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 from ...frames import REL1000
 from ..base import register
-from ..parse import optional_style_render
+from ..parse import optional_style_render, per_ground_truth
 from . import _json5
 
 FENCE = re.compile(r"```json(.*?)```", re.DOTALL)
@@ -185,6 +185,7 @@ def _table(gt) -> Optional[dict]:
     return None
 
 
+@per_ground_truth
 def solution(gt) -> dict:
     """AgentCPM's ``solution`` dict for a canonical ground truth."""
     rendered = optional_style_render("agentcpm", gt)

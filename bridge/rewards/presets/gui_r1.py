@@ -32,7 +32,7 @@ from typing import Any, Optional
 from ...frames import flip_direction
 from ..base import register
 from ..generic import token_f1
-from ..parse import model_box, model_point, optional_style_render
+from ..parse import model_box, model_point, optional_style_render, per_ground_truth
 from ._match import answer_body, last_pair_in_braces, think_answer_fullmatch
 
 ACTION_RE = re.compile(r"'action':\s*'(\w+)'")
@@ -136,6 +136,7 @@ def _table(action) -> tuple[str, str]:
     return name, NO_TEXT
 
 
+@per_ground_truth
 def ground_truth_record(gt) -> dict[str, Any]:
     """The ``{"action", "gt_bbox", "input_text"}`` record GUI-R1's reward receives, for a canonical ground truth."""
     name, text = None, None
@@ -163,5 +164,5 @@ def ground_truth_record(gt) -> dict[str, Any]:
           source="ritzz-ai/GUI-R1 verl/utils/reward_score/r1gui.py")
 def gui_r1(completion: str, gt, truth: Optional[dict] = None) -> dict[str, float]:
     f = format_reward(completion)
-    acc = accuracy_reward(completion, truth if truth is not None else ground_truth_record(gt))
+    acc = accuracy_reward(completion, truth if truth is not None else dict(ground_truth_record(gt)))
     return {"score": 0.8 * acc + 0.2 * f, "format": f, "accuracy": acc}

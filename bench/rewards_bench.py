@@ -1,0 +1,146 @@
+"""Reward throughput: completions scored per second for each preset (and a generic composite) on generated
+completions, with the peak RSS of the process that scored them (one subprocess per preset, so peaks do not
+accumulate).
+
+    python bench/rewards_bench.py                    # 100k completions per preset → bench/results/rewards_bench.txt
+    python bench/rewards_bench.py --n 2000 --out -   # quick look, printed only
+
+Completions are written in each preset's own format and mix right, near, wrong-type, far, malformed and
+adversarial answers (long thoughts, truncated JSON); ground truths cycle over 64 screens and actions, each
+scored as a GRPO group would be (the same ground truth for consecutive completions). ``llm-judge`` is not
+benchmarked: its cost is the endpoint's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+
+PRESETS = ["gui-r1", "ui-r1", "gui-g1", "se-gui", "agentcpm", "vlm-r1-format", "vlm-r1-iou", "generic"]
+GENERIC_SPEC = [{"name": "format", "weight": 0.2}, {"name": "action_match", "weight": 0.8},
+                {"name": "point_in_box"}, {"name": "text_f1"}]
+GROUP = 8   # completions per ground truth, as a GRPO group
+
+
+def ground_truths(rng: random.Random, n: int = 64):
+    from bridge.frames import resized
+    from bridge.groundtruth import GroundTruth
+    from bridge.schema import Action
+
+    out = []
+    for i in range(n):
+        w, h = rng.choice([(1080, 2400), (1440, 3200), (720, 1280), (1920, 1080)])
+        x1, y1 = rng.uniform(0, w - 200), rng.uniform(0, h - 200)
+        box = (x1, y1, x1 + rng.uniform(20, 200), y1 + rng.uniform(20, 200))
+        action = [Action(type="click", point=((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), bbox=box),
+                  Action(type="type", text=rng.choice(["hello world", "settings", "wifi password 123"])),
+                  Action(type="scroll", direction=rng.choice(["up", "down", "left", "right"])),
+                  Action(type="navigate_back")][i % 4 if i % 2 else 0]
+        out.append(GroundTruth(action=action, width=w, height=h, style="gui-r1",
+                               frame=resized(28, 3136, 12845056)))
+    return out
+
+
+def _noise(rng, k=200):
+    return "".join(rng.choice("abcdefgh {}[]'\",:0123456789\n") for _ in range(rng.randrange(k)))
+
+
+def completion(preset: str, gt, rng: random.Random) -> str:
+    """One completion in ``preset``'s format: right (40 %), jittered, wrong or malformed."""
+    mw, mh = gt.frame.model_size(gt.width, gt.height)
+    a = gt.action
+    px, py = ((a.point[0] * mw / gt.width, a.point[1] * mh / gt.height) if a.point else (mw / 2, mh / 2))
+    roll = rng.random()
+    if roll > 0.4:
+        px, py = px + rng.gauss(0, 80), py + rng.gauss(0, 80)
+    px, py = max(0, int(px)), max(0, int(py))
+    think = "<think>" + "reasoning " * rng.randrange(1, 40) + "</think>\n"
+    if roll > 0.9:
+        return think + _noise(rng) + "<answer>[{'action'"          # truncated / malformed
+    if preset in ("gui-r1", "ui-r1", "generic"):
+        name = {"click": "click", "type": "type", "scroll": "scroll", "navigate_back": "press_back"}[a.type]
+        text = a.text or ({"up": "down", "down": "up", "left": "right", "right": "left"}.get(a.direction or "")) \
+            or "no input text"
+        key = "coordinate" if preset == "ui-r1" else "point"
+        return think + f"<answer>[{{'action': '{name}', '{key}': [{px}, {py}], 'input_text': '{text}'}}]</answer>"
+    if preset in ("gui-g1", "vlm-r1-iou"):
+        box = [px - 30, py - 20, px + 30, py + 20]
+        body = json.dumps([{"bbox_2d": box, "label": "target"}])
+        return (think + f"<answer>{body}</answer>") if preset == "vlm-r1-iou" else f"```json\n{body}\n```"
+    if preset == "se-gui":
+        return ('<tool_call>\n' + json.dumps({"name": "computer_use", "arguments": {"action": "left_click",
+                                                                                   "coordinate": [px, py]}})
+                + "\n</tool_call>")
+    if preset == "agentcpm":
+        rx, ry = round(px / mw * 1000), round(py / mh * 1000)
+        act = {"click": {"POINT": [rx, ry]}, "type": {"TYPE": a.text or ""},
+               "scroll": {"POINT": [500, 500], "to": a.direction or "up"},
+               "navigate_back": {"PRESS": "BACK"}}[a.type]
+        return json.dumps({"thought": "reasoning " * rng.randrange(1, 20), **act}, separators=(",", ":"))
+    return think + "<answer>x</answer>"
+
+
+def run_one(preset: str, n: int, seed: int) -> dict:
+    from bridge.rewards import build_scorer
+    from bridge.rewards.hooks import score_batch
+
+    rng = random.Random(seed)
+    gts = ground_truths(rng)
+    spec = GENERIC_SPEC if preset == "generic" else [{"preset": preset}]
+    style = {"agentcpm": "agentcpm", "se-gui": "qwen25vl", "gui-g1": "qwen25vl", "vlm-r1-iou": "qwen25vl"}.get(preset)
+    if style:
+        gts = [type(g)(g.action, g.width, g.height, style, g.frame) for g in gts]
+    jobs = []
+    for i in range(n):
+        gt = gts[(i // GROUP) % len(gts)]
+        jobs.append((completion(preset, gt, rng), gt.to_json()))
+    scorer = build_scorer(spec)
+    t0 = time.perf_counter()
+    for start in range(0, n, GROUP):          # as a trainer calls a hook: one batch per group, JSON ground truth
+        chunk = jobs[start:start + GROUP]
+        score_batch([c for c, _ in chunk], [g for _, g in chunk], scorer)
+    dt = time.perf_counter() - t0
+    return {"preset": preset, "n": n, "seconds": round(dt, 3), "per_s": round(n / dt),
+            "us_each": round(dt / n * 1e6, 1), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=100_000, help="completions per preset")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--preset", help="(internal) run one preset in this process and print its JSON row")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "rewards_bench.txt"),
+                    help="result file ('-' to only print)")
+    args = ap.parse_args()
+    if args.preset:
+        print(json.dumps(run_one(args.preset, args.n, args.seed)))
+        return
+    rows = []
+    for preset in PRESETS:
+        proc = subprocess.run([sys.executable, __file__, "--preset", preset, "--n", str(args.n), "--seed",
+                               str(args.seed)], capture_output=True, text=True, check=True)
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(f"{preset:14s} {rows[-1]['per_s']:>9,d}/s", file=sys.stderr)
+    lines = [f"# bench/rewards_bench.py --n {args.n} --seed {args.seed}",
+             f"# python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPU(s); one process per "
+             f"preset, scored in groups of {GROUP} through bridge.rewards.hooks.score_batch (JSON ground truth)",
+             f"# generic = {json.dumps(GENERIC_SPEC)} parsed with the gui-r1 style",
+             f"{'preset':14s} {'completions':>11s} {'seconds':>8s} {'per_s':>9s} {'us_each':>8s} {'peak_rss_mb':>11s}"]
+    lines += [f"{r['preset']:14s} {r['n']:>11d} {r['seconds']:>8.2f} {r['per_s']:>9d} {r['us_each']:>8.1f} "
+              f"{r['peak_rss_mb']:>11.1f}" for r in rows]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.out != "-":
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+if __name__ == "__main__":
+    main()
