@@ -248,6 +248,27 @@ def test_empty_source_is_an_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_worker_processes_give_the_same_dataset_as_one_process(tmp_path):
+    """Past INLINE_RECORDS records the driver converts in worker processes; output and order must not change."""
+    from bridge.importers.base import INLINE_RECORDS
+
+    src = tmp_path / "src"
+    n = INLINE_RECORDS + 40
+    for i in range(n):
+        shutil.copytree(SEED / "7", src / str(1000 + i))
+    bad = src / str(1000 + n - 3) / "step_2.json"  # one bad record handled by a worker
+    text = bad.read_text(encoding="utf-8").replace('"action_type": "task_impossible"', '"action_type": "teleport"')
+    bad.write_text(text, encoding="utf-8")
+    one = import_dataset("seed-steps", src, tmp_path / "one", jobs=1, skip_invalid=True)
+    two = import_dataset("seed-steps", src, tmp_path / "two", jobs=2, skip_invalid=True)
+    assert (one.episodes, one.steps, one.rejected) == (two.episodes, two.steps, two.rejected) == (n - 1, 2 * n - 2, 1)
+    assert (tmp_path / "one" / "episodes.jsonl").read_bytes() == (tmp_path / "two" / "episodes.jsonl").read_bytes()
+    (reject,) = [json.loads(x) for x in (tmp_path / "two" / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert reject["record"] == str(1000 + n - 3) and reject["problems"][0]["file"] == str(bad)
+    assert sorted(p.name for p in (tmp_path / "two" / "images").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one" / "images").iterdir())
+
+
 # ------------------------------------------------------------------------------------------ streaming JSON
 
 def test_json_array_streaming_across_chunk_boundaries(tmp_path):

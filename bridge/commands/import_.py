@@ -27,11 +27,14 @@ Formats:
 @click.option("--split", default=None, help="Set the split of every imported episode (e.g. train, test).")
 @click.option("--platform", type=click.Choice(["android", "ios", "web", "desktop"]), default=None,
               help="Override the platform of every episode (default: what the format implies, usually android).")
-def command(fmt: str, src: str, out: str, skip_invalid: bool, overwrite: bool, images: str, split, platform) -> None:
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes for large sources [default: CPUs available, at most 4; 1 = no workers].")
+def command(fmt: str, src: str, out: str, skip_invalid: bool, overwrite: bool, images: str, split, platform,
+            jobs) -> None:
     from ..importers.base import run_import
 
     report = run_import(fmt, src, out, skip_invalid=skip_invalid, overwrite=overwrite, images=images,
-                        split=split, platform=platform)
+                        split=split, platform=platform, jobs=jobs)
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"imported {report.episodes} episode(s), {report.steps} step(s) from {src} into {out}")

@@ -32,7 +32,7 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BridgeError
 from ..frames import finger_direction
-from .base import (ImportContext, SourceRecord, guarded, image_problem, image_size, iter_json_records,
+from .base import (ImportContext, SourceRecord, task, image_problem, image_size, iter_json_records,
                    json_files, num, rel_image_path)
 
 LAYOUT = ("a .json list or .jsonl of {id, image: path | {\"<image_00>\": path}, conversations: [{role, content}], "
@@ -69,7 +69,7 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
                     _role(t) == "system" for t in value.get("conversations") or () if isinstance(t, dict)):
                 ctx.note("AgentCPM system prompts are not imported (styles render their own prompt)")
                 noted = True
-            yield guarded(_record, file, record, line, file, line, record, value, folder, base)
+            yield task(_record, file, record, line, file, line, record, value, folder, base)
 
 
 def _role(turn: dict) -> Optional[str]:

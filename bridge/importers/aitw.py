@@ -40,7 +40,7 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BridgeError
 from ..frames import finger_direction
-from .base import (ImportContext, SourceRecord, bytes_image_info, guarded, image_problem, image_size,
+from .base import (ImportContext, SourceRecord, bytes_image_info, task, image_problem, image_size,
                    iter_json_records, json_files, num, rel_image_path, safe_join, scalar)
 
 LAYOUT = ("JSON/JSONL per-step records with the AITW TFRecord feature names: episode_id, step_id, "
@@ -55,7 +55,8 @@ _USED = frozenset({"episode_id", "step_id", "goal_info", "image/encoded", "image
                    "image/ui_annotations_text", "image/ui_annotations_ui_types", *_EPISODE_META})
 _SIMPLE = {5: "navigate_back", 6: "navigate_home", 7: "enter"}
 _STATUS = {10: "complete", 11: "impossible"}
-_TYPES = "3 TYPE, 4 DUAL_POINT, 5 PRESS_BACK, 6 PRESS_HOME, 7 PRESS_ENTER, 10 STATUS_TASK_COMPLETE, 11 STATUS_TASK_IMPOSSIBLE"
+_TYPES = ("3 TYPE, 4 DUAL_POINT, 5 PRESS_BACK, 6 PRESS_HOME, 7 PRESS_ENTER, 10 STATUS_TASK_COMPLETE, "
+          "11 STATUS_TASK_IMPOSSIBLE")
 
 
 def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
@@ -86,10 +87,10 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
                     group["length"] = length
                 if group["length"] is not None and len(group["steps"]) >= group["length"]:
                     del open_eps[eid]
-                    yield guarded(_episode, file, eid, line, eid, group, base)
+                    yield task(_episode, file, eid, line, eid, group, base)
     for eid, group in open_eps.items():  # episodes still open at the end: incomplete or without episode_length
         file, line = group["steps"][0][0], group["steps"][0][1]
-        yield guarded(_episode, file, eid, line, eid, group, base)
+        yield task(_episode, file, eid, line, eid, group, base)
 
 
 def _episode(eid: str, group: dict, base: str) -> SourceRecord:

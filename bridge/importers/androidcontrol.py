@@ -33,7 +33,7 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BridgeError
 from ..frames import flip_direction
-from .base import (ImportContext, SourceRecord, guarded, image_problem, image_size, iter_json_records,
+from .base import (ImportContext, SourceRecord, task, image_problem, image_size, iter_json_records,
                    json_files, num, rel_image_path, safe_join)
 
 LAYOUT = ("JSON/JSONL episodes with the AndroidControl TFRecord fields: episode_id, goal, screenshots (image "
@@ -59,7 +59,7 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
             for v in values:
                 eid = v.get("episode_id") if isinstance(v, dict) else None
                 record = str(eid) if eid is not None else f"{Path(file).stem}-{n}"
-                yield guarded(_episode, file, record, line, file, line, record, v, folder, base)
+                yield task(_episode, file, record, line, file, line, record, v, folder, base)
 
 
 def _episode(file: str, line: int, record: str, ep: Any, folder: str, base: str) -> SourceRecord:

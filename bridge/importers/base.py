@@ -9,6 +9,11 @@ the images to place in the dataset, and every located :class:`~bridge.errors.Pro
 :func:`run_import` then validates each episode (``Episode.model_validate`` + ``bridge.validate.check_episode``),
 writes the good ones through :class:`~bridge.dataset.DatasetWriter` and either fails with *all* problems
 (nothing is left at OUT) or, with ``skip_invalid``, writes ``OUT/rejects.jsonl``.
+
+Importers yield :class:`Task` objects (a module-level function + picklable arguments) rather than converted
+records, so that past the first few records the conversion and checks run in worker processes while the
+importing process only places images and appends lines, in source order, with a bounded number of records in
+flight (memory stays flat in the size of the source).
 """
 from __future__ import annotations
 
@@ -272,18 +277,34 @@ def scalar(v: Any) -> Any:
     return v[0] if isinstance(v, list) and len(v) == 1 else v
 
 
-def guarded(fn: Callable[..., SourceRecord], file: str, record: Optional[str], line: Optional[int],
-            *args: Any) -> SourceRecord:
-    """Run one record's conversion; an unexpected shape (a bug-prone corner of real data) becomes a located
-    problem of that record instead of a traceback that would abort the whole import."""
-    try:
-        return fn(*args)
-    except BridgeError:
-        raise
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
-        rec = SourceRecord(file=file, record=record, line=line)
-        rec.problem(f"malformed record ({type(e).__name__}: {e})")
-        return rec
+@dataclass(frozen=True)
+class Task:
+    """A deferred conversion of one source record: ``fn(*args) -> SourceRecord``. Importers yield tasks (or
+    ready SourceRecords for records already known to be bad) so the driver may run them in worker processes;
+    ``fn`` must therefore be a module-level function and ``args`` picklable."""
+
+    fn: Callable[..., SourceRecord]
+    file: str
+    record: Optional[str]
+    line: Optional[int]
+    args: tuple
+
+    def run(self) -> SourceRecord:
+        """Convert; an unexpected shape (a bug-prone corner of real data) becomes a located problem of this
+        record instead of a traceback that would abort the whole import."""
+        try:
+            return self.fn(*self.args)
+        except BridgeError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
+            rec = SourceRecord(file=self.file, record=self.record, line=self.line)
+            rec.problem(f"malformed record ({type(e).__name__}: {e})")
+            return rec
+
+
+def task(fn: Callable[..., SourceRecord], file: str, record: Optional[str], line: Optional[int], *args: Any) -> Task:
+    """``Task(fn, file, record, line, args)``: ``file``/``record``/``line`` locate the record if ``fn`` fails."""
+    return Task(fn, file, record, line, args)
 
 
 _STEP_FIELD = re.compile(r"^steps\[(\d+)\]")
@@ -305,21 +326,116 @@ def relocate(problems: list[Problem], rec: SourceRecord) -> list[Problem]:
 
 # ----------------------------------------------------------------------------------------------- the driver
 
+#: Records converted in the importing process before worker processes are started (small imports — tests,
+#: samples — never pay for a pool).
+INLINE_RECORDS = 64
+
+
+@dataclass
+class _Result:
+    """A converted and checked record, as sent back by a worker: the canonical JSON line or the problems."""
+
+    file: str
+    record: Optional[str]
+    line: Optional[int]
+    episode_id: Optional[str] = None
+    json_line: Optional[str] = None
+    steps: int = 0
+    images: list[tuple[str, ImageSource]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _process(item: Union[Task, SourceRecord], root: str, source: str, split: Optional[str],
+             platform: Optional[str]) -> _Result:
+    """Convert one record and run every per-episode check: types (pydantic, once per episode) then
+    ``bridge.validate.check_episode`` (images were already probed by the importer)."""
+    from pydantic import ValidationError
+
+    from ..dataset import validation_problems
+    from ..schema import Episode
+    from ..validate import check_episode
+
+    rec = item.run() if isinstance(item, Task) else item
+    res = _Result(rec.file, rec.record, rec.line)
+    if rec.problems:
+        res.problems = rec.problems
+        return res
+    ep = rec.episode
+    if ep is None:
+        res.problems = [Problem(rec.file, "record produced no episode", line=rec.line, record=rec.record)]
+        return res
+    ep["source"] = source
+    if split is not None:
+        ep["split"] = split
+    if platform is not None:
+        ep["platform"] = platform
+    try:
+        episode = Episode.model_validate(ep)
+    except ValidationError as e:
+        res.problems = relocate(validation_problems(e, rec.file, rec.line, rec.record), rec)
+        return res
+    problems = check_episode(episode, Path(root), file=rec.file, line=rec.line, check_images=False)
+    if problems:
+        res.problems = relocate(problems, rec)
+        return res
+    res.episode_id, res.json_line, res.steps, res.images = (episode.episode_id, episode.to_json_line(),
+                                                            len(episode.steps), rec.images)
+    return res
+
+
+def _results(items: Iterator[Union[Task, SourceRecord]], proc: Callable[[Any], _Result], jobs: int):
+    """``proc`` over ``items`` in order: the first INLINE_RECORDS in this process, the rest in ``jobs`` worker
+    processes (fork) with a bounded number of records in flight, so memory stays flat."""
+    import itertools
+
+    import multiprocessing
+    import threading
+
+    for item in itertools.islice(items, INLINE_RECORDS):
+        yield proc(item)
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for item in items:
+            yield proc(item)
+        return
+    first = next(items, None)
+    if first is None:
+        return
+
+    window = threading.BoundedSemaphore(jobs * 32)
+
+    def feed():  # runs in the pool's feeder thread; blocks while jobs * 32 records are in flight
+        for item in itertools.chain([first], items):
+            window.acquire()
+            yield item
+
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        for res in pool.imap(proc, feed(), chunksize=8):
+            window.release()
+            yield res
+
+
+def default_jobs() -> int:
+    """Worker processes used for large imports: the CPUs this process may run on, at most 4."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
+
+
 def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLike], *, skip_invalid: bool = False,
                overwrite: bool = False, images: str = "link", split: Optional[str] = None,
-               platform: Optional[str] = None) -> ImportReport:
+               platform: Optional[str] = None, jobs: Optional[int] = None) -> ImportReport:
     """Import ``src`` (a source in format ``fmt``) into the canonical dataset ``out``.
 
     Every source record is converted, validated (types, then ``bridge.validate.check_episode``) and written.
     Without ``skip_invalid`` any problem raises :class:`BridgeError` listing *all* problems, and nothing is left
     at ``out`` (an existing ``out`` replaced with ``overwrite`` survives too). With ``skip_invalid`` the valid
     episodes are written and each rejected record goes to ``out/rejects.jsonl`` with its problems.
+    ``jobs``: worker processes for large sources (default :func:`default_jobs`; 1 = all in this process).
     """
-    from pydantic import ValidationError
+    import functools
 
-    from ..dataset import validation_problems
-    from ..schema import Episode
-    from ..validate import check_episode
     from . import get_importer
 
     importer = get_importer(fmt)
@@ -334,44 +450,28 @@ def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLi
     writer = _writer_class()(out, source=importer.name, overwrite=overwrite, images=images,
                              meta={"importer": importer.name, "source_path": str(src.absolute())})
     with writer:
-        root = writer.tmp
         image_dir = str(writer.image_dir())
+        proc = functools.partial(_process, root=str(writer.tmp), source=importer.name, split=split,
+                                 platform=platform)
         rejects = None
-        for rec in importer.records(src, ctx):
+        for res in _results(iter(importer.records(src, ctx)), proc, default_jobs() if jobs is None else jobs):
             seen_records += 1
-            problems = rec.problems
-            episode = None
-            if not problems and rec.episode is not None:
-                ep = rec.episode
-                ep["source"] = importer.name
-                if split is not None:
-                    ep["split"] = split
-                if platform is not None:
-                    ep["platform"] = platform
-                try:
-                    episode = Episode.model_validate(ep)
-                except ValidationError as e:
-                    problems = relocate(validation_problems(e, rec.file, rec.line, rec.record), rec)
+            problems = res.problems
+            if not problems:
+                first = seen_ids.get(res.episode_id)
+                if first is not None:
+                    problems = [Problem(res.file, "duplicate episode id", line=res.line, record=res.record,
+                                        field="episode_id", expected=f"ids unique in the source (first at {first})",
+                                        found=res.episode_id)]
                 else:
-                    problems = relocate(check_episode(episode, root, file=rec.file, line=rec.line,
-                                                      check_images=False), rec)
-                    first = seen_ids.get(episode.episode_id)
-                    if first is not None:
-                        problems = problems + [Problem(rec.file, "duplicate episode id", line=rec.line,
-                                                       record=rec.record, field="episode_id",
-                                                       expected=f"ids unique in the source (first seen at {first})",
-                                                       found=episode.episode_id)]
-                    elif not problems:
-                        seen_ids[episode.episode_id] = f"{rec.file}" + (f":{rec.line}" if rec.line else "")
-            elif not problems:
-                problems = [Problem(rec.file, "record produced no episode", line=rec.line, record=rec.record)]
+                    seen_ids[res.episode_id] = res.file + (f":{res.line}" if res.line else "")
             if problems:
                 report.rejected += 1
                 report.problems += len(problems)
                 if skip_invalid:
                     if rejects is None:
-                        rejects = open(root / REJECTS_FILE, "w", encoding="utf-8")
-                    rejects.write(json.dumps({"file": rec.file, "record": rec.record, "line": rec.line,
+                        rejects = open(writer.tmp / REJECTS_FILE, "w", encoding="utf-8")
+                    rejects.write(json.dumps({"file": res.file, "record": res.record, "line": res.line,
                                               "problems": [p.to_dict() for p in problems]},
                                              ensure_ascii=False, default=str) + "\n")
                 else:
@@ -379,14 +479,14 @@ def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLi
                 continue
             if all_problems:  # the import fails anyway: keep checking, stop writing
                 continue
-            for rel, source in rec.images:
+            for rel, source in res.images:
                 if isinstance(source, bytes):
                     _write_bytes(os.path.join(image_dir, rel), source)
                 else:
                     writer.add_image(source, rel)
-            writer.write(episode)
+            writer.write_line(res.json_line, res.steps)
             report.episodes += 1
-            report.steps += len(episode.steps)
+            report.steps += res.steps
         if rejects is not None:
             rejects.close()
         report.notes = ctx.notes
@@ -424,22 +524,30 @@ def _writer_class():
                 os.makedirs(parent, exist_ok=True)
                 self._dirs.add(parent)
             src = os.path.abspath(src)
+            if self.images_mode == "copy":
+                if not os.path.lexists(dst):
+                    shutil.copyfile(src, dst)
+                return rel_path
             try:
-                if self.images_mode == "copy":
-                    if not os.path.exists(dst):
-                        shutil.copyfile(src, dst)
-                elif self.images_mode == "symlink":
-                    os.symlink(src, dst)
-                else:
+                if self.images_mode == "link":
                     try:
                         os.link(src, dst)
+                        return rel_path
                     except FileExistsError:
                         raise
                     except OSError:  # other file system or no hard links: a symlink is still zero-copy
-                        os.symlink(src, dst)
-            except FileExistsError:
+                        pass
+                os.symlink(src, dst)
+            except FileExistsError:  # placed by an earlier record
                 pass
             return rel_path
+
+        def write_line(self, line: str, steps: int) -> None:
+            """Append one episode already serialised by ``Episode.to_json_line`` (validated by the caller)."""
+            self._fh.write(line)
+            self._fh.write("\n")
+            self.manifest.episodes += 1
+            self.manifest.steps += steps
 
     return _Writer
 

@@ -28,7 +28,7 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BridgeError
 from ..frames import finger_direction
-from .base import (ImportContext, SourceRecord, guarded, image_problem, image_size, json_error, num, read_json,
+from .base import (ImportContext, SourceRecord, task, image_problem, image_size, json_error, num, read_json,
                    rel_image_path, safe_join)
 
 LAYOUT = ("SRC/annotations/<episode_id>.json (episode_id, device_info, task_info, step_length, steps[{step, "
@@ -52,7 +52,7 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
     shots = [str(root / "screenshots"), str(root)]
     base = str(root)
     for file in files:
-        yield guarded(_episode, file, Path(file).stem, None, file, shots, base)
+        yield task(_episode, file, Path(file).stem, None, file, shots, base)
 
 
 def _episode(file: str, shot_dirs: list[str], base: str) -> SourceRecord:
@@ -70,8 +70,8 @@ def _episode(file: str, shot_dirs: list[str], base: str) -> SourceRecord:
         return rec
     eid = str(ep.get("episode_id") or Path(file).stem)
     rec.record = eid
-    task = ep.get("task_info") if isinstance(ep.get("task_info"), dict) else {}
-    goal = task.get("instruction")
+    task_info = ep.get("task_info") if isinstance(ep.get("task_info"), dict) else {}
+    goal = task_info.get("instruction")
     if not isinstance(goal, str) or not goal.strip():
         rec.problem("missing instruction", field="task_info.instruction", expected="a non-empty string", found=goal)
     steps_in = ep.get("steps")
@@ -89,10 +89,10 @@ def _episode(file: str, shot_dirs: list[str], base: str) -> SourceRecord:
     if rec.problems:
         return rec
     meta: dict[str, Any] = {}
-    apps = task.get("app")
+    apps = task_info.get("app")
     if apps is not None:
         meta["apps"] = apps
-    meta.update((k, v) for k, v in task.items() if k not in ("instruction", "app"))
+    meta.update((k, v) for k, v in task_info.items() if k not in ("instruction", "app"))
     if ep.get("device_info") is not None:
         meta["device_info"] = ep["device_info"]
     meta.update((k, v) for k, v in ep.items() if k not in ("episode_id", "task_info", "device_info", "steps",

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 
 from ..errors import BridgeError
 from ..frames import flip_direction
-from .base import (ImportContext, SourceRecord, bytes_image_info, guarded, image_problem, image_size, num,
+from .base import (ImportContext, SourceRecord, bytes_image_info, task, image_problem, image_size, num,
                    rel_image_path, safe_join)
 
 LAYOUT = ("a .parquet file or a directory of them with columns image ({bytes, path} or path), instruction, "
@@ -74,7 +74,7 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
             for data in batch.to_pylist():
                 rid = data.get("id")
                 record = str(rid) if rid is not None else f"row {row}"
-                yield guarded(_row, name, record, None, name, record, stem, row, data, str(path.parent), str(base))
+                yield task(_row, name, record, None, name, record, stem, row, data, str(path.parent), str(base))
                 row += 1
 
 

@@ -5,7 +5,8 @@ Accepted layout::
     SRC/<episode>/step_<N>.json     numeric episode folders; steps ordered by N numerically (step_10 after step_9)
     SRC/<episode>/<screenshots>     named by the steps' screen_path1 / screen_path2 (relative to the folder)
 
-SRC may also be one episode folder. A step file is ``{"input": {...}, "output": {...}}``.
+SRC may also be one episode folder. A step file is ``{"input": {...}, "output": {...}}``. Screenshots are
+placed flat in the dataset as ``images/<episode>-<file>`` (no directory per episode: see ``_image``).
 
 Mapping: ``task_content`` → instruction, ``app_name`` → app, ``task_path`` / ``action_type_list`` → episode
 meta (step meta when a later step differs), ``history_path_all`` → step ``meta.history``, ``screen_path2`` →
@@ -30,7 +31,7 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BridgeError
 from ..frames import finger_direction
-from .base import ImportContext, SourceRecord, guarded, image_problem, image_size, json_error, read_json
+from .base import ImportContext, SourceRecord, task, image_problem, image_size, json_error, read_json
 
 LAYOUT = ("SRC/<episode>/step_<N>.json with numeric episode folders (or SRC = one episode folder); each step "
           "file is {\"input\": {task_content, screen_path1, screen_path2, ...}, \"output\": {action_type, "
@@ -68,7 +69,7 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
                  + (" ..." if len(ignored) > 5 else ""))
     episodes.sort()
     for _, name, path in episodes:
-        yield guarded(_episode, path, name, None, name, path)
+        yield task(_episode, path, name, None, name, path)
 
 
 def _episode(name: str, ep_dir: str) -> SourceRecord:
@@ -76,9 +77,10 @@ def _episode(name: str, ep_dir: str) -> SourceRecord:
     step_files = []
     with os.scandir(ep_dir) as it:
         for entry in it:
-            fname = entry.name
-            if fname.startswith("step_") and fname.endswith(".json") and fname[5:-5].isascii() and fname[5:-5].isdigit():
-                step_files.append((int(fname[5:-5]), fname))
+            fname = entry.name  # step_<N>.json (string tests: cheaper than a regex on every file)
+            number = fname[5:-5]
+            if fname.startswith("step_") and fname.endswith(".json") and number.isascii() and number.isdigit():
+                step_files.append((int(number), fname))
     if not step_files:
         rec.problem("episode folder has no step files", expected="step_1.json, step_2.json, ...")
         return rec
@@ -115,7 +117,7 @@ def _episode(name: str, ep_dir: str) -> SourceRecord:
 
 def _step(rec: SourceRecord, name: str, ep_dir: str, path: str, number: int, index: int, data: Any,
           placed: dict, first: dict) -> Optional[dict[str, Any]]:
-    if not isinstance(data, dict) or not isinstance(data.get("input"), dict) or not isinstance(data.get("output"), dict):
+    if not (isinstance(data, dict) and isinstance(data.get("input"), dict) and isinstance(data.get("output"), dict)):
         found = sorted(data) if isinstance(data, dict) else type(data).__name__
         rec.problem("not a step record", expected='{"input": {...}, "output": {...}}', found=found, file=path)
         return None
