@@ -39,6 +39,9 @@ def available() -> list[str]:
     return list(STYLES) + extra
 
 
+available_styles = available  # the name bridge.recipe looks for when validating ``data.style``
+
+
 def _load(target: str):
     module, _, attr = target.partition(":")
     obj = importlib.import_module(module)
@@ -75,4 +78,4 @@ def get_style(name: str, options: PromptOptions = PromptOptions()) -> Style:
 
 
 __all__ = ["STYLES", "ENTRY_POINT_GROUP", "Parsed", "PromptOptions", "Style", "Unsupported", "available",
-           "get_style", "style_class"]
+           "available_styles", "get_style", "style_class"]

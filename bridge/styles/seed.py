@@ -138,6 +138,8 @@ class SeedStyle(Style):
             return swipe_action(*swipe_end(action, width, height))
         if t == "wait":
             return Action(type="wait")
+        if t == "type":
+            return project(action, "text")
         if t == "status":
             return project(action, "status", "text", text=action.text or None)
         return super().normalize(action, width, height)

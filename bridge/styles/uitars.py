@@ -281,9 +281,10 @@ class UITarsStyle(Style):
 def _line_marker(text: str, marker: str, start: int = 0, end: Optional[int] = None) -> int:
     """Index of ``marker`` at the start of a line in ``text[start:end]`` (-1 if none)."""
     end = len(text) if end is None else end
+    first = len(text) - len(text.lstrip())  # index of the first non-blank character (computed once: linear)
     i = text.find(marker, start, end)
     while i >= 0:
-        if i == 0 or text[i - 1] == "\n" or not text[:i].strip():
+        if i <= first or text[i - 1] == "\n":
             return i
         i = text.find(marker, i + 1, end)
     return -1
