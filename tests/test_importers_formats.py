@@ -325,3 +325,56 @@ def test_aitw_incomplete_episode_and_bad_step_located(tmp_path):
     src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     err = failing("aitw", src, tmp_path)
     assert [(p.record, p.line, p.field) for p in err.problems][0] == ("e", 2, "results/type_action")
+
+
+# ------------------------------------------------------------------------------------ garbage never crashes
+
+_JUNK = [None, 0, -5, 1e309, "", "abc", [], [1], [[1, 2]], {}, {"a": 1}, True, "1,2,3,4", [0.5, 0.5, 0.5, 0.5],
+         "KEY_HOME", 10 ** 30]
+
+
+def _mutate(obj, rnd):
+    """Replace one random value (at any depth) of a JSON document with junk."""
+    paths = []
+
+    def walk(o, p):
+        paths.append(p)
+        for k, v in (o.items() if isinstance(o, dict) else enumerate(o) if isinstance(o, list) else ()):
+            walk(v, p + [k])
+
+    walk(obj, [])
+    if len(paths) == 1:
+        return rnd.choice(_JUNK)
+    path = rnd.choice(paths[1:])
+    cur = obj
+    for k in path[:-1]:
+        cur = cur[k]
+    cur[path[-1]] = rnd.choice(_JUNK)
+    return obj
+
+
+@pytest.mark.parametrize("fmt", ["seed-steps", "agentcpm", "androidcontrol", "gui-odyssey", "aitw"])
+def test_mutated_sources_give_located_problems_not_tracebacks(fmt, tmp_path):
+    import random
+
+    rnd = random.Random(fmt)
+    for i in range(12):
+        src = tmp_path / f"src{i}"
+        shutil.copytree(FIX / fmt, src)
+        f = rnd.choice(sorted(p for p in src.rglob("*") if p.suffix in (".json", ".jsonl")))
+        if f.suffix == ".jsonl":
+            lines = f.read_text(encoding="utf-8").splitlines()
+            k = rnd.randrange(len(lines))
+            lines[k] = json.dumps(_mutate(json.loads(lines[k]), rnd))
+            f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        else:
+            f.write_text(json.dumps(_mutate(json.loads(f.read_text(encoding="utf-8")), rnd)), encoding="utf-8")
+        try:
+            import_dataset(fmt, src, tmp_path / f"out{i}", skip_invalid=True)
+        except BridgeError as e:  # allowed: a located user error (e.g. nothing left to import)
+            assert str(e)
+        rejects = tmp_path / f"out{i}" / "rejects.jsonl"
+        if rejects.exists():
+            for line in rejects.read_text(encoding="utf-8").splitlines():
+                rec = json.loads(line)
+                assert rec["problems"] and all(p["file"] and p["message"] for p in rec["problems"])

@@ -65,8 +65,9 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
                 continue
             rid = value.get("id") if isinstance(value, dict) else None
             record = str(rid) if rid is not None else f"{stem}-{n}"
-            if not noted and isinstance(value, dict) and any(
-                    _role(t) == "system" for t in value.get("conversations") or () if isinstance(t, dict)):
+            convs = value.get("conversations") if isinstance(value, dict) else None
+            if not noted and isinstance(convs, list) and any(isinstance(t, dict) and _role(t) == "system"
+                                                             for t in convs):
                 ctx.note("AgentCPM system prompts are not imported (styles render their own prompt)")
                 noted = True
             yield task(_record, file, record, line, file, line, record, value, folder, base)
@@ -74,7 +75,7 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
 
 def _role(turn: dict) -> Optional[str]:
     role = turn.get("role", turn.get("from"))
-    return {"human": "user", "gpt": "assistant"}.get(role, role)
+    return {"human": "user", "gpt": "assistant"}.get(role, role) if isinstance(role, str) else role
 
 
 def _record(file: str, line: int, record: str, value: Any, folder: str, base: str) -> SourceRecord:
