@@ -43,12 +43,37 @@ EXPORT_META = "export.json"
 # templates
 # ---------------------------------------------------------------------------------------------------------------
 
+def yaml_value(value: Any) -> str:
+    """One value as single-line inline YAML that reads back identically: strings as JSON strings (valid YAML
+    double-quoted scalars, escapes included), floats as PyYAML writes them (``1.0e-05``: PyYAML reads JSON's
+    ``1e-05`` as a *string*), containers in flow style."""
+    import yaml
+
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return yaml.safe_dump(value).removesuffix("\n").removesuffix("\n...").strip()
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {yaml_value(v)}"
+                               for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as YAML")
+
+
 def render_template(name: str, context: dict[str, Any]) -> str:
-    """Render ``bridge/templates/<name>`` with Jinja2 (undefined variables are errors, not empty strings)."""
+    """Render ``bridge/templates/<name>`` with Jinja2 (undefined variables are errors, not empty strings).
+
+    Templates quote values with the ``yaml`` filter (:func:`yaml_value`), never by hand."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env.filters["yaml"] = yaml_value
     return env.get_template(name).render(**context)
 
 
@@ -344,7 +369,7 @@ def effective_settings(recipe: Any, export: Any) -> dict[str, Any]:
 
 def new_run_dir(runs_dir: Path, name: str, backend: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(runs_dir) / f"{name}-{backend}-{stamp}"
+    base = Path(runs_dir).resolve() / f"{name}-{backend}-{stamp}"
     run_dir, n = base, 1
     while run_dir.exists():
         n += 1

@@ -87,16 +87,19 @@ def reward_funcs(specs: list[dict[str, Any]], smoke: bool) -> tuple[list, list[f
 
     funcs, weights = trl_reward_funcs(specs, split=True)
     if smoke:
-        funcs, weights = [*funcs, smoke_length_reward], [*weights, 1.0]
+        funcs, weights = [*funcs, smoke_aux], [*weights, 1.0]
     return funcs, list(weights)
 
 
-def smoke_length_reward(prompts=None, completions=None, **kwargs):
-    """Smoke runs only: a dense auxiliary reward (completion length) so a random tiny model gets non-zero
-    advantages and gradients flow; real task rewards are all 0 on random text."""
+def smoke_aux(prompts=None, completions=None, **kwargs):
+    """Smoke runs only: a dense auxiliary reward — a deterministic hash of the completion text in [0, 1) — so the
+    completions of a random tiny model differ in reward, advantages are non-zero and gradients flow (every task
+    reward is 0 on random text, which would make grad_norm 0 and prove nothing)."""
+    import hashlib
+
     from bridge.rewards.parse import completion_text
 
-    return [min(len(completion_text(c)), 200) / 200.0 for c in completions]
+    return [int(hashlib.sha1(completion_text(c).encode()).hexdigest()[:8], 16) / 16 ** 8 for c in completions]
 
 
 # -- logging --------------------------------------------------------------------------------------------------

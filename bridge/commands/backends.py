@@ -1,0 +1,51 @@
+import click
+
+
+@click.command("backends")
+@click.option("--json", "as_json", is_flag=True, help="Capabilities as JSON.")
+def command(as_json: bool) -> None:
+    """The backend x feature matrix, generated from each adapter's declared capabilities."""
+    import json
+
+    from ..adapters import adapter_names, get_adapter
+    from ..adapters.base import FEATURE_LABELS
+    from ..envs import env_names, status
+    from ..errors import BridgeError
+
+    rows: dict[str, dict] = {}
+    for name in adapter_names():
+        try:
+            a = get_adapter(name)
+        except BridgeError as e:
+            rows[name] = {"available": False, "error": e.message}
+            continue
+        env = status(name).state if name in env_names() else "n/a"
+        rows[name] = {"available": True, "description": a.description, "methods": sorted(a.methods),
+                      "environment": env, **a.caps().as_dict()}
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=list))
+        return
+    names = list(rows)
+    feats = [("methods", "methods"), ("environment", "environment")] + list(FEATURE_LABELS.items())
+
+    def cell(row: dict, key: str) -> str:
+        if not row["available"]:
+            return "n/a"
+        v = row.get(key)
+        if isinstance(v, bool):
+            return "yes" if v else "-"
+        if isinstance(v, (list, tuple)):
+            return ",".join(v) if v else "-"
+        return "-" if v is None else str(v)
+
+    table = [[label] + [cell(rows[n], key) for n in names] for key, label in feats]
+    header = ["feature"] + names
+    widths = [max(len(r[i]) for r in table + [header]) for i in range(len(header))]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    click.echo(line(header))
+    click.echo(line(["-" * w for w in widths]))
+    for r in table:
+        click.echo(line(r))
+    missing = [n for n in names if not rows[n]["available"]]
+    if missing:
+        click.echo(f"\nn/a: adapter not importable ({', '.join(missing)})")
