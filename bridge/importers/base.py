@@ -1,19 +1,18 @@
 """What every importer shares: the source-record contract, the import driver, streaming JSON readers and
 image-size probes.
 
-An importer is a generator ``records(src, ctx)`` that yields one :class:`SourceRecord` per *source record*
-(an episode folder, a JSONL line, a parquet row, ...). A record carries the canonical episode as a plain dict
-(validated once per episode by the driver, which is much cheaper than building pydantic models per step),
-the images to place in the dataset, and every located :class:`~bridge.errors.Problem` found while reading it.
+An importer is a generator ``records(src, ctx)`` yielding, per *source record* (an episode folder, a JSONL
+line, a parquet row, ...), a :class:`Task` that converts it into a :class:`SourceRecord` — or a ready
+SourceRecord for a record already known to be bad. A SourceRecord carries the canonical episode as a plain
+dict (validated once per episode, much cheaper than building pydantic models per step), the images to place in
+the dataset, and every located :class:`~bridge.errors.Problem` found while reading it.
 
-:func:`run_import` then validates each episode (``Episode.model_validate`` + ``bridge.validate.check_episode``),
-writes the good ones through :class:`~bridge.dataset.DatasetWriter` and either fails with *all* problems
-(nothing is left at OUT) or, with ``skip_invalid``, writes ``OUT/rejects.jsonl``.
-
-Importers yield :class:`Task` objects (a module-level function + picklable arguments) rather than converted
-records, so that past the first few records the conversion and checks run in worker processes while the
-importing process only places images and appends lines, in source order, with a bounded number of records in
-flight (memory stays flat in the size of the source).
+:func:`run_import` runs the tasks and validates each episode (``Episode.model_validate`` +
+``bridge.validate.check_episode``), writes the good ones through a :class:`~bridge.dataset.DatasetWriter` and
+either fails with *all* problems (nothing is left at OUT) or, with ``skip_invalid``, writes
+``OUT/rejects.jsonl``. Tasks are a module-level function plus picklable arguments so that, past the first few
+records, conversion and checks run in worker processes while the importing process only places images and
+appends lines — in source order, with a bounded number of records in flight (memory stays flat).
 """
 from __future__ import annotations
 
@@ -528,15 +527,15 @@ def _writer_class():
                 if not os.path.lexists(dst):
                     shutil.copyfile(src, dst)
                 return rel_path
+            if self.images_mode == "link":
+                try:
+                    os.link(src, dst)
+                    return rel_path
+                except FileExistsError:  # placed by an earlier record
+                    return rel_path
+                except OSError:  # other file system or no hard links: a symlink is still zero-copy
+                    pass
             try:
-                if self.images_mode == "link":
-                    try:
-                        os.link(src, dst)
-                        return rel_path
-                    except FileExistsError:
-                        raise
-                    except OSError:  # other file system or no hard links: a symlink is still zero-copy
-                        pass
                 os.symlink(src, dst)
             except FileExistsError:  # placed by an earlier record
                 pass
