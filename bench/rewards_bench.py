@@ -131,6 +131,7 @@ def main() -> None:
              f"# python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPU(s); one process per "
              f"preset, scored in groups of {GROUP} through bridge.rewards.hooks.score_batch (JSON ground truth)",
              f"# generic = {json.dumps(GENERIC_SPEC)} parsed with the gui-r1 style",
+             "# peak_rss_mb is the whole scoring process, including the generated completions held in memory",
              f"{'preset':14s} {'completions':>11s} {'seconds':>8s} {'per_s':>9s} {'us_each':>8s} {'peak_rss_mb':>11s}"]
     lines += [f"{r['preset']:14s} {r['n']:>11d} {r['seconds']:>8.2f} {r['per_s']:>9d} {r['us_each']:>8.1f} "
               f"{r['peak_rss_mb']:>11.1f}" for r in rows]

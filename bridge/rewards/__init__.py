@@ -12,8 +12,8 @@ Backend signatures live in :mod:`bridge.rewards.hooks`; ms-swift's ORM in :mod:`
 from __future__ import annotations
 
 from .base import ENTRY_POINT_GROUP, REWARDS, RewardInfo, all_rewards, as_parts, get_reward, register
-from .spec import DEFAULT_SPEC, Scorer, build_scorer, load_spec
+from .spec import DEFAULT_SPEC, RewardSpec, Scorer, build_scorer, load_spec
 from . import generic, judge, presets  # noqa: E402,F401  (register the built-ins: REWARDS is complete on import)
 
 __all__ = ["ENTRY_POINT_GROUP", "REWARDS", "RewardInfo", "all_rewards", "as_parts", "get_reward", "register",
-           "DEFAULT_SPEC", "Scorer", "build_scorer", "load_spec"]
+           "DEFAULT_SPEC", "RewardSpec", "Scorer", "build_scorer", "load_spec"]

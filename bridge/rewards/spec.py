@@ -22,6 +22,9 @@ from ..errors import BridgeError, Problem
 from .base import RewardInfo, get_reward, log
 
 ENTRY_KEYS = {"name", "preset", "weight", "options", "key"}
+#: What a spec may be: a reward name, or a list of names / ``{name|preset, weight, options, key}`` mappings
+#: (also accepted: ``{"rewards": [...]}``, JSON/YAML text, a .json/.yaml path, or a built :class:`Scorer`).
+RewardSpec = Union[str, list[Union[str, dict[str, Any]]]]
 DEFAULT_SPEC: list[dict[str, Any]] = [{"name": "format", "weight": 0.2}, {"name": "action_match", "weight": 0.8}]
 
 
