@@ -149,9 +149,15 @@ def components(src: Path, scratch: Path) -> dict:
     return out
 
 
+def _cpu() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def child(phase: str, src: str, out: str, profile: str | None) -> None:
     """Run one phase in this (fresh) process and print its timings and peak RSS as JSON."""
     result: dict = {"phase": phase}
+    cpu0 = _cpu()
     prof = None
     if profile:
         import cProfile
@@ -168,7 +174,7 @@ def child(phase: str, src: str, out: str, profile: str | None) -> None:
         from bridge.validate import validate_dataset
 
         result["startup_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), _cpu()
         if prof:
             prof.enable()
         if phase in ("import", "import+validate"):
@@ -185,7 +191,10 @@ def child(phase: str, src: str, out: str, profile: str | None) -> None:
         if prof:
             prof.disable()
     result["seconds"] = time.perf_counter() - t0
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["cpu_s"] = _cpu() - cpu0
+    result["peak_rss_mb"] = me.ru_maxrss / 1024.0
+    result["peak_rss_workers_mb"] = kids.ru_maxrss / 1024.0  # largest worker process, if the path forks any
     if prof:
         prof.dump_stats(profile)
     print(json.dumps(result))
@@ -266,17 +275,23 @@ def main() -> None:
     import bridge
 
     print(f"# convert_bench  gui-bridge {bridge.__version__}  python {platform.python_version()}  "
-          f"{platform.machine()}  cpus={os.cpu_count()}  best of {args.repeat}; one process per row, one core")
+          f"{platform.machine()}  cpus={os.cpu_count()}  best of {args.repeat}; one fresh process per row; "
+          f"CPU s = user+sys of the process and any workers it forks")
     print(f"# {W}x{H} PNG/JPEG screenshots, {STEPS_PER_EPISODE} steps per episode, previous screenshot as extra image")
-    print(f"{'N':>7}  {'phase':<16} {'seconds':>8} {'steps/s':>9} {'vs anchor':>9} {'peak RSS MB':>11}")
+    print(f"{'N':>7}  {'phase':<16} {'seconds':>8} {'steps/s':>9} {'vs anchor':>9} {'CPU s':>7} {'peak RSS MB':>11}")
     anchors = {r["n"]: r["seconds"] for r in rows if r["phase"] == "anchor"}
     parts = [r for r in rows if r["phase"] == "components"]
     rows = [r for r in rows if r["phase"] != "components"]
     for r in rows:
         speed = r["steps"] / r["seconds"]
         rel = anchors[r["n"]] / r["seconds"]
-        print(f"{r['n']:>7}  {r['phase']:<16} {r['seconds']:>8.3f} {speed:>9.0f} {rel:>8.2f}x {r['peak_rss_mb']:>11.1f}"
-              + (f"   (+{r['startup_s']:.2f}s module imports, once)" if "startup_s" in r else ""))
+        notes = []
+        if r.get("peak_rss_workers_mb"):
+            notes.append(f"workers' peak RSS {r['peak_rss_workers_mb']:.1f} MB")
+        if "startup_s" in r:
+            notes.append(f"+{r['startup_s']:.2f}s module imports, once")
+        print(f"{r['n']:>7}  {r['phase']:<16} {r['seconds']:>8.3f} {speed:>9.0f} {rel:>8.2f}x {r['cpu_s']:>7.2f}"
+              f" {r['peak_rss_mb']:>11.1f}" + (f"   ({'; '.join(notes)})" if notes else ""))
     print("# per-step cost of primitives (each timed alone, microseconds): anchor = whole plain script")
     for r in parts:
         print(f"{r['n']:>7}  anchor {1e6 * anchors[r['n']] / r['steps']:.1f}  |  json read+parse {r['json_read_us']:.1f}"
