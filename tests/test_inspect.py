@@ -167,3 +167,15 @@ def test_render_other_screenshot_formats(tmp_path, capsys, ext_format):
     png = tmp_path / "o.png"
     assert run(capsys, ds, "--render", png)[0] == 0
     assert Image.open(png).convert("RGB").getpixel((100, 70)) == POINT_COLOR
+
+
+def test_step_filter_across_episodes(tmp_path, capsys):
+    short = episode("short")
+    short["steps"] = short["steps"][:1]
+    ds = make(tmp_path, [episode("a"), short, episode("b")])
+    code, out, _ = run(capsys, ds, "--format", "jsonl", "--step", "2")
+    assert code == 0 and [json.loads(x)["episode_id"] for x in out.strip().splitlines()] == ["a", "b"]
+    code, _, err = run(capsys, ds, "--step", "5")
+    assert code == 2 and "no episode has a step 5" in err
+    code, _, err = run(capsys, ds, "--episode", "short", "--step", "1")
+    assert code == 2 and "episode 'short' has 1 steps; there is no step 1" in err

@@ -16,9 +16,9 @@ def command(dataset, episode_id, step, fmt, render_out, elements) -> None:
     """Look at a dataset: print episodes, or render one step as a PNG.
 
     \b
-    bridge inspect data/synth --episode synth-0003
+    bridge inspect data/synth --episode synth-0-00003
     bridge inspect data/synth --format jsonl > episodes.jsonl
-    bridge inspect data/synth --episode synth-0003 --step 2 --render step.png
+    bridge inspect data/synth --episode synth-0-00003 --step 2 --render step.png
     """
     from ..dataset import open_dataset
     from ..errors import BridgeError
@@ -40,6 +40,8 @@ def command(dataset, episode_id, step, fmt, render_out, elements) -> None:
         if episode_id is not None and ep.episode_id != episode_id:
             continue
         if step is not None and step >= len(ep.steps):
+            if episode_id is None:  # listing all episodes: show those that have step N
+                continue
             raise BridgeError(f"episode {ep.episode_id!r} has {len(ep.steps)} steps; there is no step {step}")
         shown += 1
         if fmt == "jsonl":
@@ -53,3 +55,5 @@ def command(dataset, episode_id, step, fmt, render_out, elements) -> None:
                    err=True)
     if episode_id is not None and not shown:
         raise BridgeError(f"{ds.root}: no episode with id {episode_id!r}")
+    if step is not None and not shown:
+        raise BridgeError(f"{ds.root}: no episode has a step {step} (steps are numbered from 0)")
