@@ -149,3 +149,69 @@ def test_synth_dataset_every_step_accounted_for(synth_dataset):
         assert report.samples + sum(report.refused.values()) == total == 33
         assert all(os.path.isfile(p) for s in samples for p in s.images)
         assert "samples" in report.summary()
+
+
+# ------------------------------------------------------------------------------------------ importer fidelity
+FIXTURES = Path(__file__).parent / "fixtures" / "importers"
+
+
+def _image_text(message) -> str:
+    return "".join(b["text"] if b["type"] == "text" else "<image>" for b in message["content"])
+
+
+def test_seed_import_then_seed_style_reproduces_the_source(tmp_path):
+    """Importing the seed fixture and rendering it with the seed style gives back every step's original output
+    JSON and input JSON (screen paths replaced by the screenshots, previous then current)."""
+    from bridge.importers import import_dataset
+
+    import_dataset("seed-steps", FIXTURES / "seed-steps", tmp_path / "ds")
+    report = ExportReport()
+    samples = list(build_samples(tmp_path / "ds", get_style("seed", PromptOptions(history=100)), report))
+    assert report.samples == len(samples) == 13 and not report.refused
+    episodes = {ep.episode_id: ep for ep in open_dataset(tmp_path / "ds")}
+    for s in samples:
+        ep_id, index = s.id.split("/")
+        step = episodes[ep_id].steps[int(index)]
+        source = json.loads((FIXTURES / "seed-steps" / ep_id / f"step_{step.meta['source_step']}.json")
+                            .read_text(encoding="utf-8"))
+        assert json.loads(s.target) == source["output"], s.id
+        text = _image_text(s.messages[0])
+        shown = json.loads(text[text.index('{"task_content"'):])
+        expected = dict(source["input"])
+        for key in ("screen_path1", "screen_path2"):
+            expected[key] = "<image>" if expected[key] else ""
+        assert shown == expected, s.id
+        assert len(s.images) == (2 if source["input"]["screen_path1"] else 1)
+
+
+def test_gui_r1_import_then_gui_r1_style(tmp_path):
+    """GUI-R1 rows come back with their action, direction (content convention), text and history verbatim;
+    non-'high' rows get GUI-R1's click-only prompt."""
+    from bridge.importers import import_dataset
+
+    import_dataset("gui-r1", FIXTURES / "gui-r1", tmp_path / "ds")
+    samples = {s.id: s for s in build_samples(tmp_path / "ds", "gui-r1")}
+    answers = {k: s.target for k, s in samples.items()}
+    assert answers["train-2/0"] == "<answer>[{'action': 'type', 'point': [-100, -100], 'input_text': 'hello world'}]</answer>"
+    assert answers["train-3/0"] == "<answer>[{'action': 'scroll', 'point': [-100, -100], 'input_text': 'down'}]</answer>"
+    assert answers["train-4/0"].startswith("<answer>[{'action': 'complete'")
+    assert answers["train-5/0"].startswith("<answer>[{'action': 'press_back'")
+    low = samples["train-1/0"].prompt_text
+    assert "with the action history being 'step 1: click search'.\nPlease provide the action to perform (enumerate " \
+           "from ['click'])" in low
+    assert "enumerate from ['complete', 'close/delete'" in samples["train-0/0"].prompt_text
+
+
+def test_stored_history_is_used_and_windowed():
+    ep = Episode(episode_id="e", instruction="g", steps=[
+        Step(index=0, screenshot="a.png", width=W, height=H, action=Action(type="navigate_back")),
+        Step(index=1, screenshot="b.png", width=W, height=H, action=Action(type="navigate_back"),
+             meta={"history": ["opened", "scrolled", "tapped"]})])
+    user = get_style("qwen2vl", PromptOptions(history=2)).messages(ep, 1, "/r")[1]["content"][0]["text"]
+    assert "current device): Step 2: scrolled; Step 3: tapped; " in user
+    none = ep.model_copy(deep=True)
+    none.steps[1].meta["history"] = "None"
+    user = get_style("qwen2vl").messages(none, 1, "/r")[1]["content"][0]["text"]
+    assert "current device): None" in user
+    derived = get_style("qwen2vl").messages(ep, 0, "/r")[1]["content"][0]["text"]
+    assert "current device): None" in derived  # first step, nothing stored, nothing before it

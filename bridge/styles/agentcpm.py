@@ -101,10 +101,9 @@ class AgentCPMStyle(Style):
         low = self.low_instruction(step)
         if low:
             text += f"当前步骤：{low}\n"
-        history = self.history(episode, step_index)
+        history = self.format_history(episode, step_index)
         if history:
-            text += "历史操作：" + "".join(f"Step {step_index - len(history) + k + 1}: {h}; "
-                                         for k, h in enumerate(history)) + "\n"
+            text += f"历史操作：{history}\n"
         prev, cur = self.screens(episode, step_index, image_root)
         content = [text_block(text)]
         if prev:

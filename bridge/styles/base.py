@@ -231,8 +231,28 @@ class Style(ABC):
     # ------------------------------------------------------------------ helpers for subclasses
 
     def history(self, episode: Episode, step_index: int) -> list[str]:
+        """The last ``options.history`` history items: the source's own history when an importer kept it in
+        ``step.meta["history"]`` (a list of strings, or one string such as GUI-R1's), else one
+        :meth:`history_item` per previous step. A stored ``"None"`` / empty history means none."""
         n = max(0, self.options.history)
-        return [self.history_item(s) for s in episode.steps[max(0, step_index - n):step_index]] if n else []
+        if not n:
+            return []
+        stored = episode.steps[step_index].meta.get("history")
+        if isinstance(stored, list) and all(isinstance(x, str) for x in stored):
+            return stored[-n:]
+        if isinstance(stored, str):
+            text = stored.strip()
+            return [] if text.lower() in ("", "none", "null", "[]") else [text]
+        return [self.history_item(s) for s in episode.steps[max(0, step_index - n):step_index]]
+
+    def format_history(self, episode: Episode, step_index: int, item: str = "Step {n}: {text}; ") -> str:
+        """The history window joined with ``item`` (``{n}`` numbers steps from the start of the episode);
+        an empty string when there is none."""
+        items = self.history(episode, step_index)
+        stored = episode.steps[step_index].meta.get("history")
+        total = len(stored) if isinstance(stored, list) else (len(items) if isinstance(stored, str) else step_index)
+        first = total - len(items) + 1
+        return "".join(item.format(n=first + k, text=t) for k, t in enumerate(items))
 
     def low_instruction(self, step: Step) -> Optional[str]:
         return step.low_instruction if self.options.low_instruction and step.low_instruction else None

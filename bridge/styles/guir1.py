@@ -6,7 +6,9 @@ Output (a Python literal, single-quoted, as GUI-R1's reward expects — its acti
 
 ``point`` is in pixels of the smart-resized image (factor 28); ``[-100, -100]`` for actions without a point;
 ``input_text`` is ``'no input text'`` unless the action carries text. Without a thought the target is the
-``<answer>`` part alone and the prompt asks for the answer only (GUI-R1's no-think template).
+``<answer>`` part alone and the prompt asks for the answer only (GUI-R1's no-think template). Episodes whose
+``meta.task_type`` (kept by the GUI-R1 importer) is not ``'high'`` get GUI-R1's click-only grounding prompt;
+a ``meta.history`` string (GUI-R1's history column) is interpolated verbatim.
 
 Vocabulary (GUI-R1 "high" task): complete, close/delete, press_home, click, press_back, type, select, scroll,
 enter. Canonical mapping: click; status complete → complete; key "close/delete" → close/delete (how the
@@ -43,8 +45,22 @@ _NOTE = ("Note:\n specific input text (no default) is necessary for actions enum
          "[{'action': enum['scroll'], 'point': [-100, -100], 'input_text': enum['up', 'left', 'right', 'down']}]")
 
 
-def instructions(think: bool) -> str:
-    """The part of GUI-R1's "high" prompt after the command sentence (think / no-think variant)."""
+_LOW_FORMAT = "[{'action': enum[ 'click'], 'point': [x, y], 'input_text': 'no input text'}]"
+_LOW_EXAMPLE = "Example:\n[{'action': enum['click'], 'point': [123, 300], 'input_text': 'no input text'}]\n"
+
+
+def instructions(think: bool, grounding: bool = False) -> str:
+    """The part of GUI-R1's prompt after the command sentence: the "high" (full action space) or, for
+    ``grounding`` rows (GUI-R1 ``task_type`` other than 'high'), the click-only variant; think or no-think."""
+    if grounding:
+        head = ("Please provide the action to perform (enumerate from ['click']), the point where the cursor is moved "
+                "to (integer) if a click is performed, and any input text required to complete the action.\n")
+        if think:
+            out = ("Output the thinking process in <think> </think> tags, and the final answer in <answer> </answer> "
+                   f"tags as follows:\n<think> ... </think> <answer>{_LOW_FORMAT}</answer>\n")
+        else:
+            out = f"Output the final answer in <answer> </answer> tags as follows:\n<answer>{_LOW_FORMAT}</answer>\n"
+        return head + out + _LOW_EXAMPLE
     head = ("Please provide the action to perform (enumerate from ['complete', 'close/delete', 'press_home', 'click', "
             "'press_back', 'type', 'select', 'scroll', 'enter']), the point where the cursor is moved to (integer) "
             "if a click is performed, and any input text required to complete the action.\n")
@@ -88,10 +104,14 @@ class GuiR1Style(Style):
 
     def messages(self, episode: Episode, step_index: int, image_root: str) -> list[dict[str, Any]]:
         step = episode.steps[step_index]
-        history = self.history(episode, step_index)
-        hist = "".join(f"Step {step_index - len(history) + k + 1}: {h}; " for k, h in enumerate(history)) or "None"
+        stored = step.meta.get("history")
+        if isinstance(stored, str) and self.options.history > 0:
+            hist = stored  # GUI-R1's own history column, interpolated verbatim as GUI-R1 does
+        else:
+            hist = self.format_history(episode, step_index) or "None"
         low = self.low_instruction(step)
         command = f"'{episode.instruction}'" + (f" with the current step instruction '{low}'" if low else "")
+        grounding = episode.meta.get("task_type", "high") != "high"  # kept by the GUI-R1 importer
         prev, cur = self.screens(episode, step_index, image_root)
         content = []
         if prev:
@@ -99,7 +119,7 @@ class GuiR1Style(Style):
         content += [text_block("You are GUI-R1, a reasoning GUI Agent Assistant. In this UI screenshot "),
                     image_block(cur),
                     text_block(f", I want you to continue executing the command {command}, with the action history "
-                               f"being '{hist}'.\n" + instructions(self.options.think))]
+                               f"being '{hist}'.\n" + instructions(self.options.think, grounding))]
         return merge_roles([{"role": "user", "content": content}])
 
     def history_item(self, step) -> str:

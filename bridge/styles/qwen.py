@@ -140,8 +140,7 @@ class _QwenToolStyle(Style):
         low = self.low_instruction(step)
         if low:
             text += f"\nCurrent step query: {low}"
-        history = self.history(episode, step_index)
-        progress = "".join(f"Step {step_index - len(history) + k + 1}: {h}; " for k, h in enumerate(history))
+        progress = self.format_history(episode, step_index)
         text += f"\nTask progress (You have done the following operation on the current device): {progress or 'None'}"
         if self.options.think:
             text += THINK_REQUEST

@@ -20,8 +20,10 @@ D is the step's low-level instruction (``action_description`` is imported into i
 
 Prompt: one user turn — a short role text, then the seed input JSON (``task_content``, ``task_path``,
 ``screen_path1``/``screen_path2`` with the previous and current screenshots in place of the file names,
-``history_path_all``, ``app_name``, ``action_type_list``). ``task_path`` and ``action_type_list`` come from
-``episode.meta`` when an importer kept them.
+``history_path_all``, ``app_name``, ``action_type_list``). ``task_path``, ``action_type_list`` (and a step's
+own ``task_content``/``app_name``) come from the episode/step meta the seed importer keeps; the history is the
+source's ``history_path_all`` (``step.meta["history"]``) when kept; the previous screenshot is
+``step.extra_images[0]`` (``screen_path1``) when present, else the previous step's screenshot.
 """
 from __future__ import annotations
 
@@ -64,20 +66,26 @@ class SeedStyle(Style):
 
     def messages(self, episode: Episode, step_index: int, image_root: str) -> list[dict[str, Any]]:
         step = episode.steps[step_index]
-        meta = episode.meta or {}
-        task_path = meta.get("task_path") if isinstance(meta.get("task_path"), dict) else {}
-        types = meta.get("action_type_list") if isinstance(meta.get("action_type_list"), dict) else ACTION_TYPES
+
+        def kept(key, default):  # the importer keeps a step's own value only where it differs from the episode's
+            value = step.meta.get(key, episode.meta.get(key))
+            return value if isinstance(value, type(default)) else default
+
+        task_path, types = kept("task_path", {}), kept("action_type_list", ACTION_TYPES)
         cur = absolute(image_root, step.screenshot)
-        prev = absolute(image_root, episode.steps[step_index - 1].screenshot) if step_index > 0 else None
+        if step.extra_images:  # the seed importer stores screen_path1 here
+            prev = absolute(image_root, step.extra_images[0])
+        else:
+            prev = absolute(image_root, episode.steps[step_index - 1].screenshot) if step_index > 0 else None
         # The input JSON written piece by piece so each screenshot sits exactly where its file name was.
         content = [text_block(ROLE + (THINK if self.options.think else "")
-                              + '{"task_content": ' + _dumps(episode.instruction)
+                              + '{"task_content": ' + _dumps(kept("task_content", episode.instruction))
                               + ', "task_path": ' + _dumps(task_path) + ', "screen_path1": "')]
         if prev:
             content.append(image_block(prev))
         content += [text_block('", "screen_path2": "'), image_block(cur),
                     text_block('", "history_path_all": ' + _dumps(self.history(episode, step_index))
-                               + ', "app_name": ' + _dumps(episode.app or "")
+                               + ', "app_name": ' + _dumps(kept("app_name", episode.app or ""))
                                + ', "action_type_list": ' + _dumps(types) + "}")]
         return merge_roles([{"role": "user", "content": content}])
 
@@ -106,11 +114,10 @@ class SeedStyle(Style):
             return _SIMPLE[t], ""
         if t == "status" and action.status in ("complete", "impossible"):
             return ("task_completed" if action.status == "complete" else "task_impossible"), action.text or ""
-        if t == "ask_user":
-            inquiry = dict(action.meta.get("inquiry")) if isinstance(action.meta.get("inquiry"), dict) else {
-                "CandidatesList": action.meta.get("candidates", []), "PicDescribe": action.meta.get("pic_describe", ""),
-                "AnswerIndex": action.meta.get("answer_index", -1)}
-            return "inquiry", _dumps({"Question": action.text, **{k: v for k, v in inquiry.items() if k != "Question"}})
+        if t == "ask_user":  # the importer's meta keys (seed_steps._inquiry) back to the seed field names
+            m = action.meta
+            return "inquiry", _dumps({"Question": action.text, "CandidatesList": m.get("candidates", []),
+                                      "PicDescribe": m.get("pic_describe", ""), "AnswerIndex": m.get("answer_index", -1)})
         what = f"status {action.status}" if t == "status" else t
         raise Unsupported(f"seed: the seed action space has no {what}")
 
@@ -204,5 +211,7 @@ class SeedStyle(Style):
                     inquiry = {"Question": value}
             if not isinstance(inquiry, dict) or not isinstance(inquiry.get("Question"), str):
                 return None, "inquiry needs a JSON string with Question"
-            return Action(type="ask_user", text=inquiry["Question"], meta={"inquiry": inquiry}), None
+            meta = {key: inquiry[src] for src, key in (("CandidatesList", "candidates"), ("AnswerIndex", "answer_index"),
+                                                         ("PicDescribe", "pic_describe")) if inquiry.get(src) is not None}
+            return Action(type="ask_user", text=inquiry["Question"], meta=meta), None
         return None, f"unknown action_type {kind[:40]!r}"
