@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from .dataset import open_dataset
+from .errors import BridgeError
 
 NONE = "(none)"
 
@@ -21,7 +22,7 @@ def compute_stats(path) -> dict[str, Any]:
     types, platforms, sources, apps, splits, sizes = Counter(), Counter(), Counter(), Counter(), Counter(), Counter()
     episodes = steps = invalid = 0
     spe_min = spe_max = None
-    for _, ep, _problems in ds.records():
+    for _, ep, _problems in read_records(ds):
         if ep is None:
             invalid += 1
             continue
@@ -51,6 +52,14 @@ def compute_stats(path) -> dict[str, Any]:
                               "max": spe_max},
         "image_sizes": _sizes(sizes),
     }
+
+
+def read_records(ds):
+    """ds.records(), with I/O errors turned into a BridgeError (no traceback)."""
+    try:
+        yield from ds.records()
+    except OSError as e:  # e.g. permissions, I/O error mid-file
+        raise BridgeError(f"{ds.episodes_path}: cannot read the episodes file: {e.strerror or e}") from None
 
 
 def _sizes(sizes: Counter) -> dict[str, Any]:

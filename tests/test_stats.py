@@ -88,3 +88,22 @@ def test_empty_dataset(tmp_path):
         pass
     s = compute_stats(tmp_path / "ds")
     assert (s["episodes"], s["steps"], s["steps_per_episode"]["mean"], s["image_sizes"]["distinct"]) == (0, 0, None, 0)
+
+
+def test_unreadable_episodes_file_is_a_located_error_in_every_command(tmp_path, capsys, monkeypatch):
+    import builtins
+
+    ds = make(tmp_path)
+    real_open = builtins.open
+
+    def deny(path, *a, **k):  # root ignores chmod, so simulate the permission error
+        if str(path).endswith("episodes.jsonl"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", deny)
+    for cmd in ("stats", "inspect", "validate"):
+        with pytest.raises(SystemExit) as exc:
+            main([cmd, str(ds)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and "episodes.jsonl: cannot read the episodes file: Permission denied" in err, cmd

@@ -33,7 +33,9 @@ def command(dataset, episode_id, step, fmt, render_out, elements) -> None:
         click.echo(f"wrote {out} (episode {ep.episode_id}, step {step or 0})")
         return
     shown = invalid = 0
-    for lineno, ep, problems in ds.records():
+    from ..stats import read_records
+
+    for lineno, ep, problems in read_records(ds):
         if ep is None:
             invalid += 1
             continue
