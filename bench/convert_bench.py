@@ -12,6 +12,9 @@ fresh subprocess (so peak RSS is per measurement):
   and checked for truncation);
 * ``import+validate`` — both, end to end in one process.
 
+``jobs=1`` rows run the import in one process (one core, like the anchor); the others let the importer use its
+default worker processes (one per CPU).
+
 It prints steps/s and peak RSS for each N: memory must not grow with N (streaming).
 
     python bench/convert_bench.py                      # N = 2000 and 20000, best of 3
@@ -177,11 +180,12 @@ def child(phase: str, src: str, out: str, profile: str | None) -> None:
         t0, cpu0 = time.perf_counter(), _cpu()
         if prof:
             prof.enable()
-        if phase in ("import", "import+validate"):
-            rep = import_dataset("seed-steps", src, out)
+        base, _, jobs = phase.partition(" jobs=")
+        if base in ("import", "import+validate"):
+            rep = import_dataset("seed-steps", src, out, **({"jobs": int(jobs)} if jobs else {}))
             result["steps"] = rep.steps
             result["import_s"] = time.perf_counter() - t0
-        if phase in ("validate", "import+validate"):
+        if base in ("validate", "import+validate"):
             t1 = time.perf_counter()
             report = validate_dataset(out)
             if not report.ok:
@@ -223,11 +227,11 @@ def bench(n: int, work: Path, repeat: int, profile: bool) -> list[dict]:
     src = synthesise(root, n)
     print(f"# N={n}: synthesised {n} steps in {time.perf_counter() - t0:.1f}s under {src}", file=sys.stderr)
     rows = []
-    for phase in ("anchor", "import", "validate", "import+validate"):
+    for phase in ("anchor", "import jobs=1", "validate", "import+validate jobs=1", "import", "import+validate"):
         best = None
         for _ in range(repeat):
             out = root / ("anchor.jsonl" if phase == "anchor" else "dataset")
-            if phase != "validate":
+            if phase != "validate":  # everything else writes OUT afresh
                 _clean(out)
             elif not (root / "dataset").exists():
                 run_child("import", src, root / "dataset")
@@ -278,7 +282,7 @@ def main() -> None:
           f"{platform.machine()}  cpus={os.cpu_count()}  best of {args.repeat}; one fresh process per row; "
           f"CPU s = user+sys of the process and any workers it forks")
     print(f"# {W}x{H} PNG/JPEG screenshots, {STEPS_PER_EPISODE} steps per episode, previous screenshot as extra image")
-    print(f"{'N':>7}  {'phase':<16} {'seconds':>8} {'steps/s':>9} {'vs anchor':>9} {'CPU s':>7} {'peak RSS MB':>11}")
+    print(f"{'N':>7}  {'phase':<22} {'seconds':>8} {'steps/s':>9} {'vs anchor':>9} {'CPU s':>7} {'peak RSS MB':>11}")
     anchors = {r["n"]: r["seconds"] for r in rows if r["phase"] == "anchor"}
     parts = [r for r in rows if r["phase"] == "components"]
     rows = [r for r in rows if r["phase"] != "components"]
@@ -290,7 +294,7 @@ def main() -> None:
             notes.append(f"workers' peak RSS {r['peak_rss_workers_mb']:.1f} MB")
         if "startup_s" in r:
             notes.append(f"+{r['startup_s']:.2f}s module imports, once")
-        print(f"{r['n']:>7}  {r['phase']:<16} {r['seconds']:>8.3f} {speed:>9.0f} {rel:>8.2f}x {r['cpu_s']:>7.2f}"
+        print(f"{r['n']:>7}  {r['phase']:<22} {r['seconds']:>8.3f} {speed:>9.0f} {rel:>8.2f}x {r['cpu_s']:>7.2f}"
               f" {r['peak_rss_mb']:>11.1f}" + (f"   ({'; '.join(notes)})" if notes else ""))
     print("# per-step cost of primitives (each timed alone, microseconds): anchor = whole plain script")
     for r in parts:
