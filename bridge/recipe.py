@@ -352,8 +352,7 @@ def parse_recipe(data: Any, file: str = "<recipe>", base: Optional[Path] = None,
         # checked on the raw mapping so it is reported together with field errors
         problems.append(Problem(file, "a 'grpo' section is only used with method: grpo (remove it or set "
                                 "method: grpo)", field="grpo"))
-    if recipe is not None:
-        problems += _semantic_problems(recipe, file)
+    problems += _semantic_problems(data, file)
     if problems:
         located = [Problem(p.file, p.message.removeprefix("Value error, "), line=p.line or _line_for(lines, p.field),
                            field=p.field, expected=p.expected,
@@ -374,36 +373,49 @@ def parse_recipe(data: Any, file: str = "<recipe>", base: Optional[Path] = None,
     return recipe
 
 
-def _semantic_problems(recipe: Recipe, file: str) -> list[Problem]:
-    """Checks that need registries (style names, reward names, backend names); skipped if a registry is absent."""
+def _semantic_problems(data: dict[str, Any], file: str) -> list[Problem]:
+    """Checks against registries (style, reward and backend names), run on the raw mapping so they are reported
+    together with the field errors; a registry that is absent is skipped."""
     out: list[Problem] = []
-    styles = _names("bridge.styles", ("available_styles", "style_names", "STYLES"))
-    if styles is not None and recipe.data.style not in styles:
+    d = data.get("data")
+    style = d.get("style") if isinstance(d, dict) else None
+    styles = _names("bridge.styles", ("available",))
+    if isinstance(style, str) and styles is not None and style not in styles and ":" not in style:
         out.append(Problem(file, "unknown style", field="data.style", expected=" | ".join(sorted(styles)),
-                           found=recipe.data.style))
-    if recipe.grpo is not None:
-        out += reward_problems(recipe, file)
-    from .adapters import adapter_names
+                           found=style))
+    g = data.get("grpo")
+    rewards = g.get("rewards") if isinstance(g, dict) else None
+    if isinstance(rewards, list) and rewards:
+        out += reward_problems(rewards, file)
+    backends = data.get("backends")
+    if isinstance(backends, dict):
+        from .adapters import adapter_names
 
-    known = adapter_names()
-    for b in recipe.backends:
-        if b not in known:
-            out.append(Problem(file, "unknown backend", field=f"backends.{b}", expected=" | ".join(known), found=b))
+        known = adapter_names()
+        for b in backends:
+            if b not in known:
+                out.append(Problem(file, "unknown backend", field=f"backends.{b}", expected=" | ".join(known),
+                                   found=b))
     return out
 
 
-def reward_problems(recipe: Recipe, file: str) -> list[Problem]:
-    """The reward library's own validation of ``grpo.rewards`` (names, options, weights), re-located."""
+def reward_problems(rewards: list[Any], file: str) -> list[Problem]:
+    """The reward library's own validation of ``grpo.rewards`` (names, options, weights), re-located.
+    Entries that are not a single ``name``/``preset`` mapping are left to the field validation."""
     try:
         from .rewards import build_scorer
     except ImportError:
         return []
-    try:
-        build_scorer(reward_spec(recipe), source=file)
-    except BridgeError as e:
-        return [Problem(file, p.message, field="grpo.rewards" + (p.field or ""), expected=p.expected, found=p.found)
-                for p in e.problems] or [Problem(file, e.message, field="grpo.rewards")]
-    return []
+    out: list[Problem] = []
+    for i, entry in enumerate(rewards):
+        if not (isinstance(entry, dict) and (("name" in entry) != ("preset" in entry))):
+            continue
+        try:
+            build_scorer([entry], source=file)
+        except BridgeError as e:
+            out += [Problem(file, p.message, field=f"grpo.rewards[{i}]" + (p.field or "").removeprefix("[0]"),
+                            expected=p.expected, found=p.found) for p in e.problems]
+    return out
 
 
 def reward_spec(recipe: Recipe) -> list[dict[str, Any]]:

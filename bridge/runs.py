@@ -215,7 +215,9 @@ def cached_export(adapter: Any, recipe: Any, smoke: bool = False, echo: Callable
         shutil.rmtree(tmp_root, ignore_errors=True)
         raise
     meta.write_text(json.dumps(train.to_dict(), indent=2))
-    echo(f"export: {train.samples} samples -> {root}" + (f"; {report.summary()}" if report.refused else ""))
+    refused = ", ".join(f"{k}={v}" for k, v in sorted(report.refused.items()))
+    echo(f"export: {train.samples} samples -> {root}" + (f" (refused, style cannot express: {refused})"
+                                                          if refused else ""))
     return train, key, False
 
 

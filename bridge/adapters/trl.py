@@ -178,12 +178,14 @@ class TrlAdapter(Adapter):
         config = run_dir / CONFIG_FILE
         script = ["-m", "bridge.launchers.trl_train", "--config", str(config)]
         dist = recipe.distributed
-        env = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+        if Path(recipe.model).is_dir():
+            env["HF_HUB_OFFLINE"] = "1"   # a local model never needs the hub (and smoke runs must not touch it)
         if dist.world_size == 1 and dist.deepspeed == "none":
             return LaunchSpec([python, *script], env=env, cwd=run_dir)
         argv = [python, "-m", "accelerate.commands.launch",
                 "--num_processes", str(dist.world_size), "--num_machines", str(dist.nnodes),
-                "--machine_rank", "${NODE_RANK}" if dist.node_rank is None else str(dist.node_rank),
+                "--machine_rank", str(node_rank(dist)),
                 "--main_process_ip", dist.master_addr, "--main_process_port", str(dist.master_port),
                 "--mixed_precision", {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[recipe.train.precision]]
         if dist.deepspeed != "none":
@@ -211,6 +213,13 @@ class TrlAdapter(Adapter):
                 continue                       # the end-of-training summary row
             rows.append(normalise_log_row(raw))
         return rows
+
+
+def node_rank(dist: Any) -> int:
+    """This machine's rank: the recipe's ``distributed.node_rank``, else ``$NODE_RANK``, else 0."""
+    import os
+
+    return dist.node_rank if dist.node_rank is not None else int(os.environ.get("NODE_RANK", "0") or 0)
 
 
 _RENAMES = {"learning_rate": "lr", "step": "step", "loss": "loss", "reward": "reward", "kl": "kl",
