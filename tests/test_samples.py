@@ -215,3 +215,22 @@ def test_stored_history_is_used_and_windowed():
     assert "current device): None" in user
     derived = get_style("qwen2vl").messages(ep, 0, "/r")[1]["content"][0]["text"]
     assert "current device): None" in derived  # first step, nothing stored, nothing before it
+
+
+def test_agentcpm_import_then_agentcpm_style_reproduces_the_targets(tmp_path):
+    from bridge.importers import import_dataset
+
+    source = {r["id"]: json.loads(r["conversations"][-1]["content"])
+              for r in json.loads((FIXTURES / "agentcpm" / "sft.json").read_text(encoding="utf-8"))}
+    import_dataset("agentcpm", FIXTURES / "agentcpm" / "sft.json", tmp_path / "ds")
+    samples = list(build_samples(tmp_path / "ds", "agentcpm"))
+    assert len(samples) == len(source) == 10
+    for s in samples:
+        want = {k: v for k, v in source[s.id.split("/")[0]].items() if k != "thought"}
+        assert json.loads(s.target) == want, s.id
+    thinking = {s.id: s.target for s in build_samples(tmp_path / "ds", get_style("agentcpm", PromptOptions(think=True)))}
+    assert thinking["cpm-click/0"] == '{"thought":"设置图标在左上方","POINT":[500,250]}'
+    satisfied = Action(type="status", status="complete", meta={"source_status": "satisfied"})
+    style = get_style("agentcpm")
+    assert style.render_action(satisfied, W, H) == '{"STATUS":"satisfied"}'
+    assert style.parse_action('{"STATUS":"satisfied"}', W, H).action.meta == {"source_status": "satisfied"}

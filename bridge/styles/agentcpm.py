@@ -6,7 +6,7 @@ present: ``{"thought":"…","POINT":[x,y]}``. Mapping: click ``{"POINT":[x,y]}``
 ``{"POINT":[x,y],"to":[x2,y2]}`` with an end point or ``"to":"up|down|left|right"`` (finger direction) without;
 scroll ``{"POINT":[500,500],"to":dir}`` from its point or the screen centre (parses back as a swipe);
 type ``{"TYPE":…}``; navigate_home/back and enter ``{"PRESS":"HOME|BACK|ENTER"}``; wait ``{"duration":ms}``
-(default 1000); status complete ``{"STATUS":"finish"}``, impossible/interrupt/need_feedback as themselves.
+(default 1000); status complete ``{"STATUS":"finish"}`` (``"satisfied"`` when ``meta.source_status`` says so), impossible/interrupt/need_feedback as themselves.
 Refused: open_app (AgentCPM-GUI opens apps by clicking their icon), key, double_click, right_click, drag,
 select, answer, ask_user.
 
@@ -148,6 +148,8 @@ class AgentCPMStyle(Style):
         if t == "wait":
             return {"duration": action.duration_ms if action.duration_ms is not None else DEFAULT_WAIT_MS}
         if t == "status" and action.status in _STATUS:
+            if action.status == "complete" and action.meta.get("source_status") == "satisfied":
+                return {"STATUS": "satisfied"}  # the task needed no action (kept by the AgentCPM importer)
             return {"STATUS": _STATUS[action.status]}
         raise Unsupported(f"agentcpm: the AgentCPM-GUI schema has no action for {t}")
 
@@ -225,7 +227,8 @@ class AgentCPMStyle(Style):
         if "STATUS" in obj:
             status = obj["STATUS"].strip().lower() if isinstance(obj["STATUS"], str) else ""
             if status in _STATUS_BACK:
-                return Action(type="status", status=_STATUS_BACK[status]), None
+                meta = {"source_status": status} if status == "satisfied" else {}
+                return Action(type="status", status=_STATUS_BACK[status], meta=meta), None
             if status in ("continue", "start") and ms is not None:
                 return Action(type="wait", duration_ms=ms), None
             return None, f"STATUS {status[:40]!r} is not an action"

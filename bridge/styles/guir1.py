@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..frames import Frame, flip_direction
+from ..frames import Frame, finger_direction, flip_direction
 from ..schema import Action, Episode
 from . import _parse as P
 from .base import (Parsed, Style, Unsupported, image_block, merge_roles, never_raises, project, text_block)
@@ -149,7 +149,6 @@ class GuiR1Style(Style):
         if t in ("swipe", "scroll"):
             direction = action.direction
             if direction is None and action.point is not None and action.end_point is not None:
-                from ..frames import finger_direction
                 direction = finger_direction(action.point, action.end_point)
             if direction is None:
                 raise Unsupported(f"gui-r1: {t} without a direction")

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..frames import Frame, flip_direction
+from ..frames import Frame, finger_direction, flip_direction
 from ..schema import Action, Episode
 from . import _parse as P
-from .base import (Parsed, Style, Unsupported, image_block, merge_roles, never_raises, project, swipe_action,
-                   text_block)
+from .base import Parsed, Style, Unsupported, image_block, merge_roles, never_raises, project, text_block
 
 UITARS_MIN_PIXELS = 100 * 28 * 28
 UITARS_MAX_PIXELS = 16384 * 28 * 28
@@ -157,7 +156,6 @@ class UITarsStyle(Style):
         if t in ("swipe", "scroll"):
             direction = action.direction
             if direction is None and action.point is not None and action.end_point is not None:
-                from ..frames import finger_direction
                 direction = finger_direction(action.point, action.end_point)
             if direction is None:
                 raise Unsupported(f"uitars: {t} without a direction")
@@ -193,7 +191,6 @@ class UITarsStyle(Style):
         self.call(action, width, height)
         t = action.type
         if t in ("swipe", "scroll"):
-            from ..frames import finger_direction
             direction = action.direction or finger_direction(action.point, action.end_point)
             start = action.point if action.point is not None else (width / 2.0, height / 2.0)
             return Action(type="swipe", point=start, direction=direction)
