@@ -315,3 +315,16 @@ def test_dotted_path_and_entry_point_styles(monkeypatch):
     monkeypatch.setattr(md, "entry_points", lambda group=None: [FakeEP()] if group == "gui_bridge.styles" else [])
     assert "my-style" in available()
     assert get_style("my-style").render_action(CLICK, W, H) == '{"POINT":[278,833]}'
+
+
+def test_prefilled_think_without_opening_tag():
+    """Chat templates that pre-fill ``<think>`` make models emit only the closing tag."""
+    text = 'I compare a < b first.\n</think>\n<tool_call>\n{"name": "mobile_use", "arguments": {"action": "system_button", ' \
+           '"button": "Back"}}\n</tool_call>'
+    parsed = get_style("qwen25vl").parse_action(text, W, H)
+    assert parsed.ok and parsed.thought == "I compare a < b first." and parsed.action.type == "navigate_back"
+    # a </think> inside the payload is text, not the end of a thought
+    typed = get_style("qwen25vl").render_action(Action(type="type", text="</think>"), W, H)
+    assert get_style("qwen25vl").parse_action(typed, W, H).action.text == "</think>"
+    answer = get_style("gui-r1").render_action(Action(type="type", text="a</answer>b"), W, H)
+    assert get_style("gui-r1").parse_action(answer, W, H).action.text == "a</answer>b"

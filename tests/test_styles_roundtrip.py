@@ -168,3 +168,26 @@ def test_direction_only_swipe_at_the_edge_is_refused():
             get_style(name).render_action(a, 1080, 2400)
     # styles that carry the direction itself express it fine
     assert get_style("agentcpm").render_action(a, 1080, 2400) == '{"POINT":[500,4],"to":"up"}'
+
+
+MARKERS = ["</think>", "<think>", "<answer>", "</answer>", "<tool_call>", "</tool_call>", "Action:", "\nAction: x(",
+           "Thought:", "\nThought: ", "{", "}", "[", "]", "'", '"', "\\", "```", " ", "\n", "<point>1 2</point>", "')"]
+
+
+@pytest.mark.parametrize("name", list(STYLES))
+@settings(max_examples=150, deadline=None)
+@given(text=st.lists(st.sampled_from(MARKERS), min_size=1, max_size=8).map("".join).filter(str.strip),
+       thought=st.none() | THOUGHT)
+def test_markers_inside_texts_do_not_confuse_the_parser(name, text, thought):
+    """Typed text / app names / summaries may contain the very markers the parsers look for."""
+    style = get_style(name)
+    for action in (Action(type="type", text=text), Action(type="open_app", app=text),
+                   Action(type="status", status="complete", text=text)):
+        try:
+            rendered = style.render_action(action, 1080, 2400, thought)
+        except Unsupported:
+            continue
+        parsed = style.parse_action(rendered, 1080, 2400)
+        assert parsed.ok, (rendered, parsed.error)
+        assert_close(parsed.action, style.normalize(action, 1080, 2400), 0.5)
+        assert parsed.thought == thought

@@ -205,8 +205,9 @@ def find_literal(text: str, openers: str, start: int = 0, end: Optional[int] = N
 
 def first_literal(text: str, openers: str = "{[", start: int = 0, end: Optional[int] = None,
                   tries: int = 8) -> Any:
-    """Parse the first literal opening with one of ``openers`` at or after ``start``; if one fails to parse,
-    try the next opener (at most ``tries`` times). Raises :class:`ParseError` if none parses."""
+    """Parse the first literal opening with one of ``openers`` in ``text[start:end]`` (the literal itself may
+    run past ``end``: a closing tag inside one of its strings must not cut it); if one fails to parse, try the
+    next opener (at most ``tries`` times). Raises :class:`ParseError` if none parses."""
     pos = start
     error: Optional[ParseError] = None
     for _ in range(tries):
@@ -221,15 +222,37 @@ def first_literal(text: str, openers: str = "{[", start: int = 0, end: Optional[
     raise error or ParseError("no JSON object found")
 
 
-def split_think(text: str) -> tuple[Optional[str], str]:
-    """``(thought, rest)``: the content of the first ``<think>…</think>`` (also a missing opening tag, as
-    models whose template pre-fills ``<think>`` emit) and the text after it; ``(None, text)`` if absent."""
+def split_think(text: str, payload: str = "{[") -> tuple[Optional[str], str]:
+    """``(thought, rest)``: the content of a leading ``<think>…</think>`` and the text after it.
+
+    A closing ``</think>`` without the opening tag (templates that pre-fill ``<think>``) counts only when it
+    comes before the payload (the first character of ``payload``, or the style's wrapper tag), so that a
+    ``</think>`` typed inside the action's own text is never mistaken for the end of a thought.
+    Returns ``(None, text)`` when there is no thought."""
+    body = text.lstrip()
+    if body.startswith("<think>"):
+        begin = len(text) - len(body) + len("<think>")
+        close = text.find("</think>", begin)
+        if close < 0:
+            return None, text
+        return text[begin:close].strip(), text[close + len("</think>"):]
     close = text.find("</think>")
     if close < 0:
         return None, text
-    open_ = text.find("<think>", 0, close)
-    thought = text[open_ + len("<think>") if open_ >= 0 else 0:close]
-    return thought.strip(), text[close + len("</think>"):]
+    first_payload = find_literal(text, payload, 0, close)
+    if first_payload is not None:
+        return None, text
+    return text[:close].strip(), text[close + len("</think>"):]
+
+
+def after_tag(text: str, tag: str, payload: str) -> int:
+    """Where to look for the payload: just after ``tag`` when it precedes the first payload character (a tag
+    typed inside the payload's own strings does not count), else the start of ``text``."""
+    t = text.find(tag)
+    if t < 0:
+        return 0
+    p = find_literal(text, payload, 0, t)
+    return t + len(tag) if p is None else 0
 
 
 def strip_fences(text: str) -> str:

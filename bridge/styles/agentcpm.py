@@ -177,7 +177,7 @@ class AgentCPMStyle(Style):
 
     @never_raises
     def parse_action(self, text: str, width: int, height: int) -> Parsed:
-        thought, rest = P.split_think(text)
+        thought, rest = P.split_think(text, "{")
         try:
             obj = P.first_literal(P.strip_fences(rest), "{")
         except P.ParseError as e:

@@ -178,11 +178,10 @@ class GuiR1Style(Style):
 
     @never_raises
     def parse_action(self, text: str, width: int, height: int) -> Parsed:
-        thought, rest = P.split_think(text)
-        a = rest.find("<answer>")
-        start = a + len("<answer>") if a >= 0 else 0
+        thought, rest = P.split_think(text, "[{")
+        start = P.after_tag(rest, "<answer>", "[{")
         end = rest.find("</answer>", start)
-        try:
+        try:  # the opener must sit inside <answer>…</answer>; the literal may contain "</answer>" in a string
             value = P.first_literal(rest, "[{", start, end if end >= 0 else None)
         except P.ParseError as e:
             return Parsed(None, thought, f"no answer list: {e}")

@@ -217,9 +217,8 @@ class _QwenToolStyle(Style):
 
     @never_raises
     def parse_action(self, text: str, width: int, height: int) -> Parsed:
-        thought, rest = P.split_think(text)
-        tag = rest.find("<tool_call>")
-        start = tag + len("<tool_call>") if tag >= 0 else 0
+        thought, rest = P.split_think(text, "{")
+        start = P.after_tag(rest, "<tool_call>", "{")
         try:
             value = P.first_literal(rest, "{", start)
         except P.ParseError as e:

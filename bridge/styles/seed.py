@@ -155,10 +155,9 @@ class SeedStyle(Style):
 
     @never_raises
     def parse_action(self, text: str, width: int, height: int) -> Parsed:
-        thought, rest = P.split_think(text)
-        a = rest.find("<answer>")
+        thought, rest = P.split_think(text, "{")
         try:
-            obj = P.first_literal(rest, "{", a + len("<answer>") if a >= 0 else 0)
+            obj = P.first_literal(rest, "{", P.after_tag(rest, "<answer>", "{"))
         except P.ParseError as e:
             return Parsed(None, thought, f"no JSON object: {e}")
         if not isinstance(obj, dict):

@@ -208,7 +208,7 @@ class UITarsStyle(Style):
 
     @never_raises
     def parse_action(self, text: str, width: int, height: int) -> Parsed:
-        think, rest = P.split_think(text)
+        think, rest = P.split_think(text, "(")
         pos = _line_marker(rest, "Action:")
         if pos < 0:
             return Parsed(None, think, "no 'Action:' line")
