@@ -281,6 +281,8 @@ def main() -> None:
     print(f"# convert_bench  gui-bridge {bridge.__version__}  python {platform.python_version()}  "
           f"{platform.machine()}  cpus={os.cpu_count()}  best of {args.repeat}; one fresh process per row; "
           f"CPU s = user+sys of the process and any workers it forks")
+    print("# load average at the end (1/5/15 min): %.2f %.2f %.2f — other work on the machine inflates the times"
+          % os.getloadavg())
     print(f"# {W}x{H} PNG/JPEG screenshots, {STEPS_PER_EPISODE} steps per episode, previous screenshot as extra image")
     print(f"{'N':>7}  {'phase':<22} {'seconds':>8} {'steps/s':>9} {'vs anchor':>9} {'CPU s':>7} {'peak RSS MB':>11}")
     anchors = {r["n"]: r["seconds"] for r in rows if r["phase"] == "anchor"}
