@@ -5,7 +5,6 @@ field path and message of the problem(s) reported.
 """
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
