@@ -16,7 +16,13 @@ Export: JSON Lines loadable by ``datasets.load_dataset("json", ...)``, one recor
 * ``ground_truth`` is the canonical GroundTruth JSON: GRPO passes every extra column to reward functions.
 
 The launcher (``bridge/launchers/trl_train.py``) runs inside the TRL environment and owns everything that imports
-torch/trl; this module only writes files and builds the command.
+torch/trl; this module only writes files and builds the command. There is no generated reward module: TRL takes
+Python callables, so the launcher builds them in-process from the config's ``rewards`` spec with
+``bridge.rewards.hooks.trl_reward_funcs`` (one callable per component, logged as ``rewards/bridge_<key>/mean``).
+
+Fidelity (DESIGN.md §7): the launcher sets the processor's ``min_pixels``/``max_pixels`` to the style's frame
+(recipe ``data.min_pixels``/``max_pixels`` or the style default), so TRL's processor resizes every screenshot to
+exactly the size the exported ground truth and the rewards assume.
 """
 from __future__ import annotations
 
@@ -127,6 +133,11 @@ class TrlAdapter(Adapter):
             args["save_steps"] = s.steps
         if s.total_limit is not None:
             args["save_total_limit"] = s.total_limit
+        if recipe.data.eval:
+            # evaluate once per epoch, or at the end of a max_steps run
+            args["eval_strategy"] = "steps" if t.max_steps is not None else "epoch"
+            if t.max_steps is not None:
+                args["eval_steps"] = t.max_steps
         if recipe.method == "sft":
             args["max_length"] = t.max_length          # None: never cut image tokens (SFTConfig default is 1024)
             args["completion_only_loss"] = True
