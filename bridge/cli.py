@@ -31,6 +31,8 @@ class LazyGroup(click.Group):
         return sorted(names)
 
     def get_command(self, ctx, name):
+        if name in self.commands:  # registered in code (tests, plugins)
+            return self.commands[name]
         if name not in self.list_commands(ctx):
             return None
         module = importlib.import_module(f"bridge.commands.{_module_name(name)}")
@@ -57,7 +59,10 @@ def main(argv=None) -> None:
     from .errors import BridgeError
 
     try:
-        cli.main(args=argv, prog_name="bridge", standalone_mode=False)
+        # Without standalone mode click *returns* the code of ctx.exit(n) instead of exiting with it.
+        rc = cli.main(args=argv, prog_name="bridge", standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except BridgeError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
