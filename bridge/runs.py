@@ -350,6 +350,7 @@ def _read_config(path: Path) -> Any:
 def effective_settings(recipe: Any, export: Any) -> dict[str, Any]:
     """The settings ``bridge compare`` diffs between runs (one flat dict)."""
     t, ft, d = recipe.train, recipe.finetune, recipe.distributed
+    frame = export.meta.get("frame") or {}    # the style's frame when the recipe leaves pixels to the style
     out = {
         "model": recipe.model, "method": recipe.method, "style": recipe.data.style,
         "samples": export.samples, "lr": t.lr, "epochs": t.epochs, "max_steps": t.max_steps,
@@ -358,7 +359,8 @@ def effective_settings(recipe: Any, export: Any) -> dict[str, Any]:
         "lora_rank": ft.rank if ft.type == "lora" else None, "lora_alpha": ft.lora_alpha if ft.type == "lora" else None,
         "lora_targets": ft.target_modules if ft.type == "lora" else None,
         "trains": [k for k, v in ft.train.model_dump().items() if v],
-        "min_pixels": recipe.data.min_pixels, "max_pixels": recipe.data.max_pixels,
+        "min_pixels": recipe.data.min_pixels or frame.get("min_pixels"),
+        "max_pixels": recipe.data.max_pixels or frame.get("max_pixels"),
         "nodes_x_procs": f"{d.nnodes}x{d.nproc_per_node}", "deepspeed": d.deepspeed,
     }
     g = recipe.grpo

@@ -34,8 +34,8 @@ def command(as_json: bool) -> None:
         v = row.get(key)
         if isinstance(v, bool):
             return "yes" if v else "-"
-        if isinstance(v, (list, tuple)):
-            return ",".join(v) if v else "-"
+        if isinstance(v, (list, tuple)):   # long lists abbreviated; --json has them all
+            return (",".join(v[:3]) + f",+{len(v) - 3}" if len(v) > 4 else ",".join(v)) if v else "-"
         return "-" if v is None else str(v)
 
     table = [[label] + [cell(rows[n], key) for n in names] for key, label in feats]
