@@ -250,6 +250,9 @@ def main(argv=None) -> int:
     except ConfigProblem as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    except KeyboardInterrupt:   # Ctrl-C forwarded by `bridge run`: stop without a traceback
+        print("interrupted: training stopped", file=sys.stderr, flush=True)
+        return 130
     return 0
 
 
