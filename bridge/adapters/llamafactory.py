@@ -336,17 +336,9 @@ class LlamaFactoryAdapter(Adapter):
 
     def parse_metrics(self, run_dir: Path) -> list[dict[str, Any]]:
         """Per-step rows from the HF trainer state (has grad_norm), else LF's trainer_log.jsonl."""
-        out_dir = self.output_dir(run_dir)
-        try:
-            history = json.loads((out_dir / "trainer_state.json").read_text(encoding="utf-8"))["log_history"]
-            rows = [{"step": h["step"], "loss": h["loss"], "lr": h.get("learning_rate"),
-                     "grad_norm": h.get("grad_norm"), "epoch": h.get("epoch")} for h in history if "loss" in h]
-            if rows:
-                return rows
-        except (OSError, ValueError, KeyError):
-            pass
-        return [{"step": r["current_steps"], "loss": r["loss"], "lr": r.get("lr"), "epoch": r.get("epoch")}
-                for r in read_jsonl(out_dir / "trainer_log.jsonl") if "loss" in r and "current_steps" in r]
+        from ..logs import parse_metrics   # bridge.logs reads every backend's own logs into one vocabulary
+
+        return parse_metrics(self.name, run_dir)
 
 
 def model_view(model: str, px, run_dir: Path) -> tuple[str, Optional[str]]:

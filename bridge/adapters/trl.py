@@ -212,18 +212,9 @@ class TrlAdapter(Adapter):
 
     def parse_metrics(self, run_dir: Path) -> list[dict[str, Any]]:
         """Training-step rows of the launcher's log, in compare's vocabulary (loss, reward, reward/<c>, ...)."""
-        path = Path(run_dir) / TRAINER_LOG
-        if not path.is_file():
-            return []
-        rows = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            raw = json.loads(line)
-            if "loss" not in raw and "reward" not in raw:
-                continue                       # the end-of-training summary row
-            rows.append(normalise_log_row(raw))
-        return rows
+        from ..logs import parse_metrics   # bridge.logs reads every backend's own logs into one vocabulary
+
+        return parse_metrics(self.name, run_dir)
 
 
 def node_rank(dist: Any) -> int:

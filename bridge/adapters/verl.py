@@ -510,22 +510,9 @@ class VerlAdapter(Adapter):
 
     def parse_metrics(self, run_dir: Path) -> list[dict[str, Any]]:
         """verl's file logger rows ``{"step", "data": {metric: value}}`` in compare's vocabulary."""
-        from .llamafactory import read_jsonl
+        from ..logs import parse_metrics   # bridge.logs reads every backend's own logs into one vocabulary
 
-        rows = []
-        for raw in read_jsonl(Path(run_dir) / METRICS_FILE):
-            data = raw.get("data") or {}
-            row: dict[str, Any] = {"step": raw.get("step")}
-            for ours, theirs in METRIC_NAMES.items():
-                if theirs in data:
-                    row[ours] = data[theirs]
-            for k, v in data.items():   # per-component rewards where verl logs them (validation)
-                m = re.match(r"^val-core/[^/]+/reward/(.+)$|^reward_extra/(.+)/mean$", k)
-                if m:
-                    row["reward/" + (m.group(1) or m.group(2))] = v
-            if len(row) > 1:
-                rows.append(row)
-        return rows
+        return parse_metrics(self.name, run_dir)
 
 
 METRIC_NAMES = {"loss": "actor/pg_loss", "reward": "critic/score/mean", "kl": "actor/kl_loss",
