@@ -506,6 +506,9 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
             record.setdefault("resolved", {})[p.stem] = json.loads(p.read_text())
         except ValueError:
             pass
+    from .logs import finalize
+
+    finalize(plan.run_dir, record)   # settings read back from what the backend received -> record["effective"]
     write_record(plan.run_dir, record)
     echo(f"run {status} (exit code {rc}, {wall:.1f} s) -> {plan.run_dir}")
     return record
