@@ -1,0 +1,183 @@
+"""ms-swift 4.6.0 adapter (SFT via ``swift sft``). Facts: shared/reference/backends.md §2, §7.
+
+Export (``bridge convert --backend swift``)::
+
+    OUT/train.jsonl         {"id", "messages": [{"role", "content"}...], "images": [absolute paths],
+                             "chat_template_kwargs": {"min_pixels", "max_pixels"}}
+    OUT/bridge_export.json  the ExportResult
+
+* One literal ``<image>`` per image, in order (same text as the LLaMA-Factory export).
+* Resize policy: ms-swift resizes every image with ``qwen_vl_utils.fetch_image`` (smart_resize with the
+  ``min_pixels``/``max_pixels`` of the row's ``chat_template_kwargs``, falling back to MIN_PIXELS/MAX_PIXELS
+  rounded down to whole tokens) and then calls the processor with ``do_resize=False``. Writing the policy's exact
+  bounds into every row makes its grid equal ``smart_resize(h, w, factor, min, max)``. ``--max_pixels`` is NOT
+  passed: it pre-shrinks the image (int-truncated torchvision resize) before fetch_image, which can change the
+  grid; MAX_PIXELS/MIN_PIXELS are still exported for readers of the config.
+* Earlier assistant turns in a prompt (multi-turn styles) carry ``"loss": false``: only the target trains.
+
+Config: ``swift sft swift_sft.yaml`` (ms-swift reads an args YAML; its ``ENV`` block sets environment variables)
+rendered from ``bridge/templates/swift/sft.yaml.j2``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Optional
+
+from ..errors import BridgeError
+from .base import Adapter, Capabilities, ExportResult, LaunchSpec
+from .llamafactory import (TRAIN_FILE, export_rows, model_family, on_cpu, pixels_for, precision, read_jsonl, render,
+                           resolved_model, torchrun_env)
+
+if TYPE_CHECKING:
+    from ..recipe import Recipe
+    from ..samples import Sample
+
+#: model family -> (--model_type, --template); a local directory needs both (template auto-match is ambiguous)
+MODEL_TYPES = {"qwen2_vl": ("qwen2_vl", "qwen2_vl"), "qwen2_5_vl": ("qwen2_5_vl", "qwen2_5_vl"),
+               "qwen3_vl": ("qwen3_vl", "qwen3_vl")}
+#: module-name prefixes of the trainable parts (transformers 5 Qwen-VL layout), for explicit LoRA targets
+PART_PREFIXES = {"language_model": r"language_model", "vision_tower": r"visual\.(?:blocks|patch_embed)",
+                 "projector": r"visual\.merger"}
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def target_regex(targets: list[str], parts) -> str:
+    """PEFT full-match regex: modules named like one of ``targets`` inside the parts that train only."""
+    scopes = "|".join(PART_PREFIXES[p] for p in ("language_model", "vision_tower", "projector") if getattr(parts, p))
+    names = "|".join(re.escape(t) for t in targets)
+    return rf"^(?:.*\.)?(?:{scopes})\.(?:.*\.)?(?:{names})$"
+
+
+class SwiftAdapter(Adapter):
+    name = "swift"
+    methods = frozenset({"sft"})
+    description = "ms-swift 4.6.0: messages + images JSONL, swift sft args YAML"
+    packages = ("ms-swift", "transformers", "torch", "peft", "trl", "accelerate", "datasets", "qwen-vl-utils")
+    capabilities = Capabilities(
+        finetune=("full", "lora"), lora_vision=True, train_vision_tower=True, train_projector=True,
+        freeze_language_model=True, explicit_targets=True, multi_image=True, system_prompt=True,
+        precision=("fp32", "bf16", "fp16"), gradient_checkpointing=True, deepspeed=("zero2", "zero3"),
+        multi_node="torchrun", cpu=True)
+
+    # -- export -----------------------------------------------------------------------------------------------
+    def export(self, samples: Iterable["Sample"], out: Path, method: str, recipe: Optional["Recipe"]) -> ExportResult:
+        from ..checks import write_manifest
+
+        if method not in self.methods:
+            raise BridgeError(f"swift: method {method!r} not supported by this adapter yet")
+        out = Path(out).resolve()
+        holder: dict[str, Any] = {}
+
+        def row(s: "Sample", messages: list[dict[str, Any]]) -> dict[str, Any]:
+            if "px" not in holder:   # the policy's bounds: recipe/model, or (no recipe) the style frame's
+                holder["px"] = pixels_for(recipe, s.ground_truth.frame)
+            px = holder["px"]
+            msgs = [dict(m, loss=False) if m["role"] == "assistant" and i < len(messages) - 1 else m
+                    for i, m in enumerate(messages)]
+            return {"id": s.id, "messages": msgs, "images": list(s.images),
+                    "chat_template_kwargs": {"min_pixels": px.min_pixels, "max_pixels": px.max_pixels}}
+
+        n, info = export_rows(samples, out, row)
+        px = holder["px"]
+        result = ExportResult(out=out, method=method, samples=n, files={"train": out / TRAIN_FILE},
+                              meta={"backend": self.name, "style": info["style"], "images": info["images"],
+                                    "model": recipe.model if recipe else None, "pixels": px.to_dict()})
+        write_manifest(result)
+        return result
+
+    # -- config -----------------------------------------------------------------------------------------------
+    def config_values(self, recipe: "Recipe", export: ExportResult, run_dir: Path) -> tuple[list, dict[str, str]]:
+        """(sections of (key, value, comment), ENV block); overrides replace or extend keys."""
+        model = resolved_model(recipe)
+        family = model_family(recipe, model)
+        overrides = dict(recipe.backend(self.name).overrides)
+        mt = MODEL_TYPES.get(family or "")
+        if mt is None and not ("model_type" in overrides and "template" in overrides):
+            raise BridgeError(f"swift: no model_type/template known for model {recipe.model!r} (family {family})",
+                              hint="set backends.swift.overrides.model_type and .template")
+        model_type, template = mt or (overrides["model_type"], overrides["template"])
+        px = pixels_for(recipe)
+        exported = export.meta.get("pixels")
+        if exported and (exported["min_pixels"], exported["max_pixels"]) != (px.min_pixels, px.max_pixels):
+            raise BridgeError(f"swift: the export at {export.out} carries pixel bounds "
+                              f"[{exported['min_pixels']}, {exported['max_pixels']}] but this recipe/model needs "
+                              f"[{px.min_pixels}, {px.max_pixels}]", hint="re-export with this recipe")
+        ft, parts, tr = recipe.finetune, recipe.finetune.train, recipe.train
+        prec = precision(recipe)
+        model_sec: list = [("model", model, None), ("model_type", model_type, "local dirs need model_type + template"),
+                           ("template", template, None), ("use_hf", True, "never query the ModelScope hub"),
+                           ("torch_dtype", DTYPES[prec], "float32 on CPU" if on_cpu(recipe) else None)]
+        tuner: list = [("tuner_type", ft.type, None)]
+        if ft.type == "lora":
+            tuner += [("lora_rank", ft.rank, None), ("lora_alpha", ft.lora_alpha, None),
+                      ("lora_dropout", ft.dropout, None)]
+            if ft.target_modules == "all-linear":
+                tuner.append(("target_modules", ["all-linear"], "LLM/ViT/aligner linears as the freeze flags allow"))
+            else:
+                tuner.append(("target_regex", target_regex(ft.target_modules, parts),
+                              "explicit targets, restricted to the parts that train"))
+        tuner += [("freeze_vit", not parts.vision_tower, None), ("freeze_aligner", not parts.projector, None),
+                  ("freeze_llm", not parts.language_model, None)]
+        if recipe.distributed.deepspeed != "none":
+            tuner.append(("deepspeed", recipe.distributed.deepspeed, None))
+        data: list = [("dataset", [str(export.files["train"])], None), ("split_dataset_ratio", 0.0, None),
+                      ("strict", True, "raise on a malformed row instead of dropping it"),
+                      ("dataset_num_proc", 1, None), ("dataloader_num_workers", 0, None)]
+        if tr.max_length:
+            data.append(("max_length", tr.max_length, None))
+        save = tr.save
+        output: list = [("output_dir", str(self.output_dir(run_dir)), None),
+                        ("add_version", False, "write into output_dir itself (no v0-<time> subfolder)"),
+                        ("logging_steps", tr.logging_steps, None),
+                        ("save_strategy", {"end": "no"}.get(save.strategy, save.strategy),
+                         "the final adapter/model is always saved at the end"),
+                        ("report_to", ["none"], None)]
+        if save.strategy == "steps":
+            output.append(("save_steps", save.steps, None))
+        if save.total_limit:
+            output.append(("save_total_limit", save.total_limit, None))
+        train: list = [("per_device_train_batch_size", tr.per_device_batch, None),
+                       ("gradient_accumulation_steps", tr.grad_accum, None), ("learning_rate", tr.lr, None)]
+        train.append(("max_steps", tr.max_steps, None) if tr.max_steps else ("num_train_epochs", tr.num_epochs, None))
+        train += [("lr_scheduler_type", tr.scheduler, None), ("warmup_ratio", tr.warmup_ratio, None),
+                  ("seed", tr.seed, None), ("gradient_checkpointing", tr.gradient_checkpointing, None)]
+        sections = [("model", model_sec), ("tuner", tuner), ("data", data), ("output", output), ("train", train)]
+        if overrides:
+            overrides.pop("model_type", None) if mt is None else None
+            known = {k for _, items in sections for k, _, _ in items}
+            for _, items in sections:
+                for i, (k, v, c) in enumerate(items):
+                    if k in overrides:
+                        items[i] = (k, overrides[k], "recipe override")
+            extra = [(k, v, "recipe override") for k, v in overrides.items() if k not in known]
+            if extra:
+                sections.append(("overrides", extra))
+        env = {"MAX_PIXELS": str(px.max_pixels), "MIN_PIXELS": str(px.min_pixels)}
+        return sections, env
+
+    def render_config(self, recipe: "Recipe", export: ExportResult, run_dir: Path) -> dict[str, Path]:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        sections, env = self.config_values(recipe, export, run_dir)
+        path = run_dir / "swift_sft.yaml"
+        path.write_text(render("swift/sft.yaml.j2", sections=sections, env=env, recipe=recipe.name, path=str(path)),
+                        encoding="utf-8")
+        return {"config": path}
+
+    def command(self, recipe: "Recipe", export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
+        cfg = Path(run_dir) / "swift_sft.yaml"
+        px = pixels_for(recipe)
+        env = {"MAX_PIXELS": str(px.max_pixels), "MIN_PIXELS": str(px.min_pixels), "TOKENIZERS_PARALLELISM": "false",
+               **torchrun_env(recipe)}
+        return LaunchSpec(argv=[python, "-m", "swift.cli.main", "sft", str(cfg)], env=env, cwd=Path(run_dir))
+
+    # -- metrics ----------------------------------------------------------------------------------------------
+    def metrics_log(self, run_dir: Path) -> Optional[Path]:
+        return self.output_dir(run_dir) / "logging.jsonl"
+
+    def parse_metrics(self, run_dir: Path) -> list[dict[str, Any]]:
+        from ..logs import parse_metrics   # bridge.logs reads every backend's own logs into one vocabulary
+
+        return parse_metrics(self.name, run_dir)

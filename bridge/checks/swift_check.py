@@ -1,0 +1,125 @@
+"""Backend-side check for ms-swift (runs INSIDE its environment; stdlib + ms-swift only).
+
+Reads the rendered ``swift sft`` args YAML exactly as the ``swift`` CLI does (``parse_yaml_args``: ENV block
+applied, keys turned into arguments), builds ``SftArguments`` with ms-swift's own parser, loads the processor
+(``get_model_processor(load_model=False)``), the dataset (``args.load_dataset()``) and the train-mode template,
+then encodes every row with ``template.encode`` — the call ms-swift's encode preprocessor makes, including
+``qwen_vl_utils.fetch_image`` resizing — and counts what survives ms-swift's own preprocessor. Prints one
+``BRIDGE_CHECK <json>`` line (protocol: bridge/checks/__init__.py). No model weights are loaded.
+"""
+import json
+import os
+import sys
+import traceback
+from importlib.metadata import PackageNotFoundError, version
+
+PREFIX = "BRIDGE_CHECK "
+IGNORE_INDEX = -100
+
+
+def versions():
+    out = {}
+    for name in ("ms-swift", "transformers", "torch", "datasets", "qwen-vl-utils"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def runs(ids, token_id):
+    out, n = [], 0
+    for t in ids:
+        if t == token_id:
+            n += 1
+        elif n:
+            out.append(n)
+            n = 0
+    if n:
+        out.append(n)
+    return out
+
+
+def main(request_path):
+    req = json.load(open(request_path, encoding="utf-8"))
+    report = {"backend": "swift", "versions": versions(), "samples_in": None, "loaded": 0, "dropped": [],
+              "samples": [], "first": {}, "errors": []}
+    try:
+        check(req, report)
+    except Exception as e:
+        traceback.print_exc()
+        report["errors"].append(f"{type(e).__name__}: {e}")
+    print(PREFIX + json.dumps(report, ensure_ascii=False), flush=True)
+
+
+def _path(im):
+    if isinstance(im, dict):
+        return im.get("path")
+    return im if isinstance(im, str) else str(im)
+
+
+def _key(images, messages):
+    return json.dumps([list(images), [m.get("content") for m in messages][-1]], ensure_ascii=False)
+
+
+def check(req, report):
+    from swift.arguments import SftArguments
+    from swift.cli.main import parse_yaml_args
+    from swift.dataset import AddLengthPreprocessor
+    from swift.utils import parse_args
+
+    # ms-swift shuffles the rows and drops unknown columns (our "id"): find each row's export line by content
+    by_content = {}
+    with open(req["export"]["files"]["train"], encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    for n, r in enumerate(rows):
+        by_content.setdefault(_key(r["images"], r["messages"]), []).append((n, r.get("id")))
+    report["samples_in"] = len(rows)
+
+    argv = [req["config"]["config"]]
+    parse_yaml_args(argv)    # the CLI's own YAML handling (applies the ENV block)
+    argv += ["--output_dir", os.path.join(req["workdir"], "output")]
+    args, _ = parse_args(SftArguments, argv)
+    _, processor = args.get_model_processor(load_model=False)
+    template = args.get_template(processor)
+    template.set_mode("train")
+    train, _ = args.load_dataset()
+    tokenizer = template.tokenizer
+    pad_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    limit = req.get("limit")
+
+    # what ms-swift's own encode preprocessor keeps (it drops rows whose encoding fails, unless strict); run it
+    # first, as ms-swift does: its worker process can hang if forked after torch has started threads
+    encoded = AddLengthPreprocessor(template=template)(train, num_proc=1, load_from_cache_file=False, strict=False)
+    report["loaded"] = len(encoded)
+
+    dropped, kept, first_index = [], 0, None
+    for row in train:
+        hits = by_content.get(_key([_path(im) for im in (row.get("images") or [])], row["messages"])) or [(None, None)]
+        index, sid = hits.pop(0) if len(hits) > 1 else hits[0]
+        try:
+            enc = template.encode(dict(row))
+        except Exception as e:   # ms-swift's preprocessor drops such rows (or raises with --strict)
+            dropped.append({"index": index, "id": sid, "reason": f"{type(e).__name__}: {e}"})
+            continue
+        ids, labels = list(enc["input_ids"]), list(enc["labels"])
+        if limit is None or kept < limit:
+            placeholders = sum(str(m.get("content") or "").count("<image>") for m in row["messages"])
+            report["samples"].append({
+                "index": index, "id": sid, "images": [_path(im) for im in (row.get("images") or [])],
+                "image_tokens": runs(ids, pad_id), "placeholders": placeholders, "input_len": len(ids),
+                "target_tokens": sum(1 for t in labels if t != IGNORE_INDEX)})
+        if index is not None and (first_index is None or index < first_index):   # the export's first row
+            first_index = index
+            report["first"] = {
+                "prompt": tokenizer.decode([t for t, lab in zip(ids, labels) if lab == IGNORE_INDEX]),
+                "target": tokenizer.decode([t for t, lab in zip(ids, labels) if lab != IGNORE_INDEX])}
+        kept += 1
+    missing = len(rows) - len(train)
+    if missing:
+        dropped.append({"index": None, "id": None, "reason": f"{missing} row(s) lost by ms-swift's dataset loading"})
+    report["dropped"] = dropped
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
