@@ -6,7 +6,7 @@ Export (``bridge convert --backend verl --method grpo``)::
     OUT/train.parquet        one row per sample (schema below), read by verl's own RLHFDataset
     OUT/bridge_export.json   the ExportResult (read by bridge check / bridge run)
 
-    data_source   "gui-bridge/<style>"            (reward_fn_key; our reward ignores it)
+    data_source   "gui-bridge:<style>"            (reward_fn_key; our reward ignores it)
     prompt        [{"role", "content"}...]        ends with the user turn; one literal <image> per image, in order
     images        [{"image": "/abs/path.png" | "bytes": b"...", "min_pixels", "max_pixels"}...]
     ability       "gui"
@@ -59,7 +59,7 @@ OVERRIDES_FILE = "verl_overrides.txt"
 REWARD_FILE = "verl_reward.py"
 MULTINODE_FILE = "multinode.sh"
 METRICS_FILE = "verl_metrics.jsonl"
-DATA_SOURCE = "gui-bridge"
+DATA_SOURCE = "gui-bridge"   # data_source = "gui-bridge:<style>" (no "/": verl puts it inside metric names)
 IMAGE_MODES = ("paths", "bytes")
 IMAGES_ENV = "BRIDGE_VERL_IMAGES"
 #: bridge-level keys of ``backends.verl.overrides`` (everything else is a Hydra override for main_ppo)
@@ -226,7 +226,7 @@ def sample_row(sample: "Sample", index: int, split: str, mode: str, px, spec: Op
     if not prompt or prompt[-1]["role"] != "user":
         problems.append(Problem(file, "the prompt must end with a user turn", line=index + 1, record=sample.id,
                                 found=prompt[-1]["role"] if prompt else "no message"))
-    return {"data_source": f"{DATA_SOURCE}/{sample.ground_truth.style}", "prompt": prompt,
+    return {"data_source": f"{DATA_SOURCE}:{sample.ground_truth.style}", "prompt": prompt,
             "images": [_image_entry(p, mode, px) for p in sample.images] if not bad else [],
             "ability": "gui",
             "reward_model": {"style": "rule", "ground_truth": sample.ground_truth.to_json()},
@@ -513,11 +513,6 @@ class VerlAdapter(Adapter):
         from ..logs import parse_metrics   # bridge.logs reads every backend's own logs into one vocabulary
 
         return parse_metrics(self.name, run_dir)
-
-
-METRIC_NAMES = {"loss": "actor/pg_loss", "reward": "critic/score/mean", "kl": "actor/kl_loss",
-                "grad_norm": "actor/grad_norm", "lr": "actor/lr", "entropy": "actor/entropy",
-                "step_time": "timing_s/step", "response_length": "response_length/mean"}
 
 
 def _rebuild_image(entry: dict[str, Any], mode: str, px) -> dict[str, Any]:
