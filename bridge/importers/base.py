@@ -57,9 +57,8 @@ class SourceRecord:
 
 @dataclass
 class ImportContext:
-    """Options and per-run state handed to importers."""
+    """Per-run state handed to importers (collects notes for the user)."""
 
-    platform: Optional[str] = None
     notes: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
@@ -451,7 +450,7 @@ def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLi
     src = Path(src)
     if not src.exists():
         raise BridgeError(f"{src}: no such file or directory")
-    ctx = ImportContext(platform=platform)
+    ctx = ImportContext()
     report = ImportReport(out=Path(out))
     all_problems: list[Problem] = []
     seen_ids: dict[str, str] = {}
