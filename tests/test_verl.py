@@ -121,7 +121,6 @@ def test_export_rows_follow_verl_rules(synth_dataset, tmp_path, home):
     assert stats["max_images"] == 2 and stats["image_sizes"] == [[270, 540], [640, 400]]
     assert stats["max_text_bytes"] == max(sum(len(b["text"].encode()) for m in s.messages for b in m["content"]
                                               if b["type"] == "text") for s in samples)
-    assert json.loads((res.out / "bridge_export.json").read_text())["meta"]["image_mode"] == "paths"
 
 
 def test_export_embeds_bytes_by_option(synth_dataset, tmp_path, home, monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 
 from bridge import envs
 from bridge.adapters import get_adapter
-from bridge.checks import Pixels, evaluate, run_check, run_script, script_path, write_request
+from bridge.checks import Pixels, evaluate, run_check, run_script, script_path, write_manifest, write_request
 from bridge.frames import image_tokens
 from bridge.images import image_size
 from bridge.recipe import parse_recipe
@@ -147,6 +147,7 @@ def test_unknown_key_is_refused_by_hydra(prepared, verl_python, tmp_path):
 
 def test_bridge_check_on_the_export(prepared, verl_python, tiny_model_dir):
     _, _, export, _ = prepared
+    write_manifest(export)          # what bridge convert writes next to an export
     verdict = run_check("verl", export.out, model=str(tiny_model_dir), limit=2)
     assert verdict.ok, verdict.summary()
     assert verdict.report["loaded"] == export.samples and verdict.report["pixels"]["max_pixels"] == MAX_PIXELS

@@ -4,7 +4,7 @@ checked against the installed 0.9.1 wheel.
 Export (``bridge convert --backend verl --method grpo``)::
 
     OUT/train.parquet        one row per sample (schema below), read by verl's own RLHFDataset
-    OUT/bridge_export.json   the ExportResult (read by bridge check / bridge run)
+    OUT/export.json          the ExportResult (written by bridge convert / bridge run; read by bridge check)
 
     data_source   "gui-bridge:<style>"            (reward_fn_key; our reward ignores it)
     prompt        [{"role", "content"}...]        ends with the user turn; one literal <image> per image, in order
@@ -312,7 +312,6 @@ class VerlAdapter(Adapter):
 
     # -- export -----------------------------------------------------------------------------------------------
     def export(self, samples: Iterable["Sample"], out: Path, method: str, recipe: Optional["Recipe"]) -> ExportResult:
-        from ..checks import write_manifest
         from ..recipe import reward_spec
 
         if method not in self.methods:
@@ -347,7 +346,6 @@ class VerlAdapter(Adapter):
                                     "model": recipe.model if recipe else None, "pixels": px.to_dict() if px else None,
                                     "prompt_stats": stats,
                                     "reward_spec": spec})
-        write_manifest(result)
         return result
 
     def materialise(self, recipe: "Recipe", export: ExportResult, run_dir: Path, px) -> dict[str, Path]:

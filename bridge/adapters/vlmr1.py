@@ -6,7 +6,8 @@ Export (``bridge convert --backend vlmr1 --method grpo``)::
     OUT/train.jsonl          {"id", "image": [paths relative to the image folder], "conversations":
                                [{"from": "human", "value": "<image>…prompt"}, {"from": "gpt", "value": target}],
                               "ground_truth": "<canonical GroundTruth JSON>"}
-    OUT/bridge_export.json   the ExportResult; meta.image_folder = the folder the image paths are relative to
+    OUT/export.json          the ExportResult (written by bridge convert / run); meta.image_folder = the folder
+                             the image paths are relative to
 
 * VLM-R1 reads only ``conversations[0]`` and ``[1]``, deletes every ``<image>`` from the human text and puts the
   images before it: it has no system prompt and no multi-turn. The export folds the system prompt into the human
@@ -115,8 +116,6 @@ class VlmR1Adapter(Adapter):
 
     # -- export -----------------------------------------------------------------------------------------------
     def export(self, samples: Iterable["Sample"], out: Path, method: str, recipe: Optional["Recipe"]) -> ExportResult:
-        from ..checks import write_manifest
-
         if method not in self.methods:
             raise BridgeError(f"vlmr1: method {method!r} not supported (VLM-R1 trains with GRPO: --method grpo)")
         out = Path(out).resolve()
@@ -149,7 +148,6 @@ class VlmR1Adapter(Adapter):
                                     "images": sum(len(s.images) for s, _ in staged),
                                     "model": recipe.model if recipe else None,
                                     "pixels": px.to_dict() if px else None})
-        write_manifest(result)
         return result
 
     # -- config -----------------------------------------------------------------------------------------------
