@@ -59,8 +59,10 @@ def settings(run_dir: Path, record: Optional[dict[str, Any]] = None) -> dict[str
     cfg = read_config(run_dir / CONFIG) or {}
     args = find_training_args(run_dir / "output") or cfg
     out: dict[str, Any] = {"source": "training_args.bin" if args.get("_class") else CONFIG, "method": "sft"}
-    if cfg.get("model_name_or_path"):
-        out["model"] = cfg["model_name_or_path"]
+    model = cfg.get("model_name_or_path")
+    if model:   # the adapter's run-local "model_view" (symlinks + rewritten pixel bounds) stands for its source
+        link = Path(model) / "config.json"
+        out["model"] = str(link.resolve().parent) if Path(model).name == "model_view" and link.is_symlink() else model
     out.update(hf_settings(args, world_size(record)))
     ft = cfg.get("finetuning_type")
     if ft:
