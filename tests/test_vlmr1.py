@@ -109,6 +109,7 @@ def test_script_args_and_torchrun_command(synth_dataset, tmp_path):
     assert pairs["--freeze_vision_modules"] == "true" and pairs["--remove_unused_columns"] == "false"
     assert pairs["--deepspeed"] == str(FAKE_ROOT / "src/open-r1-multimodal/local_scripts/zero3.json")
     assert pairs["--attn_implementation"] == "sdpa" and pairs["--max_steps"] == "3"
+    assert (pairs["--bf16"], pairs["--fp16"]) == ("true", "false")   # the recipe's precision, even rendered on CPU
     assert json.loads(files["rewards"].read_text()) == build_scorer(SPEC).to_list()
     spec = ADAPTER.command(r, export, run_dir, "/env/bin/python")
     argv = spec.argv

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from ..errors import BridgeError, Problem
 from .base import Adapter, Capabilities, ExportResult, LaunchSpec
-from .llamafactory import on_cpu, pixels_for, read_jsonl, resolved_model, text_messages, write_jsonl
+from .llamafactory import pixels_for, read_jsonl, resolved_model, text_messages, write_jsonl
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
@@ -176,7 +176,7 @@ class VlmR1Adapter(Adapter):
             raise BridgeError("vlmr1: the recipe has no grpo section (VLM-R1 trains with GRPO: method: grpo)")
         folders = [export.meta.get("image_folder", "/")]
         data = [str(export.files["train"])]
-        prec = "fp32" if on_cpu(recipe) else t.precision
+        prec = t.precision          # GPU-only backend: the recipe's precision as written (no CPU fallback)
         args: dict[str, Any] = {
             "model_name_or_path": model, "dataset_name": "not_used",   # TRL's ScriptArguments requires it
             "data_file_paths": ":".join(data), "image_folders": ":".join(folders),
@@ -242,7 +242,7 @@ class VlmR1Adapter(Adapter):
                 "-m", "bridge.launchers.vlmr1_grpo", "--root", spec["vlmr1_root"],
                 "--reward-spec", str(run_dir / SPEC_FILE), "--resolved", str(run_dir / "vlmr1_resolved.json"),
                 "--", *spec["args"]]
-        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
         return LaunchSpec(argv, env=env, cwd=run_dir)
 
     def preflight(self, recipe: "Recipe", python: str) -> None:
