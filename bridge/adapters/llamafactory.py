@@ -4,7 +4,7 @@ Export (``bridge convert --backend llamafactory``)::
 
     OUT/train.jsonl          {"id", "messages": [{"role", "content"}...], "images": [absolute paths]}
     OUT/dataset_info.json    {"gui_sft": {"file_name": "train.jsonl", "formatting": "sharegpt", "columns", "tags"}}
-    OUT/bridge_export.json   the ExportResult (read by bridge check / bridge run)
+    OUT/export.json          the ExportResult (written by bridge convert / bridge run; read by bridge check)
 
 * OpenAI-style messages need the ``tags`` block in dataset_info.json: LLaMA-Factory's defaults are
   ``from/value/human/gpt`` and without the tags it silently skips every sample.
@@ -215,8 +215,6 @@ class LlamaFactoryAdapter(Adapter):
 
     # -- export -----------------------------------------------------------------------------------------------
     def export(self, samples: Iterable["Sample"], out: Path, method: str, recipe: Optional["Recipe"]) -> ExportResult:
-        from ..checks import write_manifest
-
         if method not in self.methods:
             raise BridgeError(f"llamafactory: method {method!r} not supported (LLaMA-Factory 0.9.5 has SFT only)")
         out = Path(out).resolve()
@@ -233,7 +231,6 @@ class LlamaFactoryAdapter(Adapter):
                               meta={"backend": self.name, "dataset": DATASET_NAME, "style": info["style"],
                                     "images": info["images"], "model": recipe.model if recipe else None,
                                     "pixels": px.to_dict() if px else None})
-        write_manifest(result)
         return result
 
     # -- config -----------------------------------------------------------------------------------------------
@@ -291,7 +288,7 @@ class LlamaFactoryAdapter(Adapter):
                         "LF's own pre-resize off: the processor's smart_resize decides the grid"),
                        ("image_min_pixels", 1, None)]),
             ("method", method),
-            ("dataset", [("dataset_dir", str(export.out), None), ("dataset", export.meta.get("dataset", DATASET_NAME), None),
+            ("dataset", [("dataset_dir", str(Path(export.files["dataset_info"]).parent), None), ("dataset", export.meta.get("dataset", DATASET_NAME), None),
                          ("template", template, None),
                          ("cutoff_len", tr.max_length or 1_000_000, "None in the recipe = never truncate"),
                          ("mask_history", True, "train on the final (target) turn only"),
@@ -345,7 +342,8 @@ def model_view(model: str, px, run_dir: Path) -> tuple[str, Optional[str]]:
     """LLaMA-Factory runs the model's processor with the bounds of the model's own preprocessor_config.json.
 
     When the policy's bounds differ, return a run-local view of the model directory: symlinks to every file
-    (zero copy) except ``preprocessor_config.json``, rewritten with the policy's bounds. A hub id is returned
+    (zero copy) except ``preprocessor_config.json`` and ``processor_config.json`` (whose nested image processor
+    transformers reads first), rewritten with the policy's bounds. A hub id is returned
     unchanged (its bounds are what the processor has; bridge check reports any mismatch)."""
     from ..checks import processor_pixels
 
@@ -357,12 +355,22 @@ def model_view(model: str, px, run_dir: Path) -> tuple[str, Optional[str]]:
     if view.exists():
         shutil.rmtree(view)
     view.mkdir(parents=True)
+    def bounded(cfg: dict) -> dict:
+        return {**cfg, "min_pixels": px.min_pixels, "max_pixels": px.max_pixels,
+                "size": {"shortest_edge": px.min_pixels, "longest_edge": px.max_pixels}}
+
+    rewritten = {"preprocessor_config.json", "processor_config.json"}
     for item in src.iterdir():
-        if item.name != "preprocessor_config.json":
+        if item.name not in rewritten or not item.is_file():
             (view / item.name).symlink_to(item.resolve())
-    cfg = json.loads((src / "preprocessor_config.json").read_text(encoding="utf-8"))
-    cfg["min_pixels"], cfg["max_pixels"] = px.min_pixels, px.max_pixels
-    cfg["size"] = {"shortest_edge": px.min_pixels, "longest_edge": px.max_pixels}
-    (view / "preprocessor_config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    (view / "preprocessor_config.json").write_text(
+        json.dumps(bounded(json.loads((src / "preprocessor_config.json").read_text(encoding="utf-8"))), indent=2),
+        encoding="utf-8")
+    proc = src / "processor_config.json"
+    if proc.is_file():   # newer layouts nest the image processor here, and transformers reads it first
+        cfg = json.loads(proc.read_text(encoding="utf-8"))
+        if isinstance(cfg.get("image_processor"), dict):
+            cfg["image_processor"] = bounded(cfg["image_processor"])
+        (view / "processor_config.json").write_text(json.dumps(cfg, indent=2), encoding="utf-8")
     return str(view), (f"view of {model} (symlinks) whose processor uses the recipe's pixel bounds "
                        f"[{px.min_pixels}, {px.max_pixels}]")

@@ -2,17 +2,17 @@
 
 Export (``bridge convert --backend swift``)::
 
-    OUT/train.jsonl         {"id", "messages": [{"role", "content"}...], "images": [absolute paths],
-                             "chat_template_kwargs": {"min_pixels", "max_pixels"}}
-    OUT/bridge_export.json  the ExportResult
+    OUT/train.jsonl         {"id", "messages": [{"role", "content"}...], "images": [absolute paths]
+                             (+ "chat_template_kwargs": {"min_pixels", "max_pixels"} when needed, see below)}
+    OUT/export.json         the ExportResult (written by bridge convert / bridge run; read by bridge check)
 
 * One literal ``<image>`` per image, in order (same text as the LLaMA-Factory export).
-* Resize policy: ms-swift resizes every image with ``qwen_vl_utils.fetch_image`` (smart_resize with the
-  ``min_pixels``/``max_pixels`` of the row's ``chat_template_kwargs``, falling back to MIN_PIXELS/MAX_PIXELS
-  rounded down to whole tokens) and then calls the processor with ``do_resize=False``. Writing the policy's exact
-  bounds into every row makes its grid equal ``smart_resize(h, w, factor, min, max)``. ``--max_pixels`` is NOT
-  passed: it pre-shrinks the image (int-truncated torchvision resize) before fetch_image, which can change the
-  grid; MAX_PIXELS/MIN_PIXELS are still exported for readers of the config.
+* Resize policy: ms-swift resizes every image with ``qwen_vl_utils.fetch_image`` (smart_resize with the row's
+  ``chat_template_kwargs`` min/max_pixels, else IMAGE_MIN/MAX_TOKEN_NUM x factor^2, which ms-swift derives from
+  MIN_PIXELS/MAX_PIXELS by integer division) and then calls the processor with ``do_resize=False``. We set the
+  environment; when a bound is not a whole number of tokens the rows also carry the exact bounds. Either way its
+  grid equals ``smart_resize(h, w, factor, min, max)``. ``--max_pixels`` is NOT passed: it pre-shrinks the image
+  (int-truncated torchvision resize) before fetch_image, which can change the grid.
 * Earlier assistant turns in a prompt (multi-turn styles) carry ``"loss": false``: only the target trains.
 
 Config: ``swift sft swift_sft.yaml`` (ms-swift reads an args YAML; its ``ENV`` block sets environment variables)
@@ -50,8 +50,22 @@ def target_regex(targets: list[str], parts) -> str:
     return rf"^(?:.*\.)?(?:{scopes})\.(?:.*\.)?(?:{names})$"
 
 
+def token_exact(px) -> bool:
+    """Whether MIN/MAX_PIXELS reach qwen_vl_utils exactly: ms-swift passes them on as whole-token counts."""
+    return px.min_pixels % px.factor ** 2 == 0 and px.max_pixels % px.factor ** 2 == 0
+
+
+def pixel_env(px) -> dict[str, str]:
+    """The policy's bounds for ms-swift: MAX/MIN_PIXELS, and the token counts it derives from them (set
+    explicitly so a stray IMAGE_MAX_TOKEN_NUM in the user's environment cannot win)."""
+    f2 = px.factor ** 2
+    return {"MAX_PIXELS": str(px.max_pixels), "MIN_PIXELS": str(px.min_pixels),
+            "IMAGE_MAX_TOKEN_NUM": str(px.max_pixels // f2), "IMAGE_MIN_TOKEN_NUM": str(-(-px.min_pixels // f2))}
+
+
 class SwiftAdapter(Adapter):
     name = "swift"
+    version = "2"   # export format (bump on change: part of the export cache key)
     methods = frozenset({"sft"})
     description = "ms-swift 4.6.0: messages + images JSONL, swift sft args YAML"
     packages = ("ms-swift", "transformers", "torch", "peft", "trl", "accelerate", "datasets", "qwen-vl-utils")
@@ -63,8 +77,6 @@ class SwiftAdapter(Adapter):
 
     # -- export -----------------------------------------------------------------------------------------------
     def export(self, samples: Iterable["Sample"], out: Path, method: str, recipe: Optional["Recipe"]) -> ExportResult:
-        from ..checks import write_manifest
-
         if method not in self.methods:
             raise BridgeError(f"swift: method {method!r} not supported by this adapter yet")
         out = Path(out).resolve()
@@ -76,15 +88,17 @@ class SwiftAdapter(Adapter):
             px = holder["px"]
             msgs = [dict(m, loss=False) if m["role"] == "assistant" and i < len(messages) - 1 else m
                     for i, m in enumerate(messages)]
-            return {"id": s.id, "messages": msgs, "images": list(s.images),
-                    "chat_template_kwargs": {"min_pixels": px.min_pixels, "max_pixels": px.max_pixels}}
+            out_row = {"id": s.id, "messages": msgs, "images": list(s.images)}
+            if not token_exact(px):   # only then does the data depend on the bounds (keeps exports model-free)
+                out_row["chat_template_kwargs"] = {"min_pixels": px.min_pixels, "max_pixels": px.max_pixels}
+            return out_row
 
         n, info = export_rows(samples, out, row)
         px = holder["px"]
         result = ExportResult(out=out, method=method, samples=n, files={"train": out / TRAIN_FILE},
                               meta={"backend": self.name, "style": info["style"], "images": info["images"],
-                                    "model": recipe.model if recipe else None, "pixels": px.to_dict()})
-        write_manifest(result)
+                                    "model": recipe.model if recipe else None, "pixels": px.to_dict(),
+                                    "row_pixels": not token_exact(px)})
         return result
 
     # -- config -----------------------------------------------------------------------------------------------
@@ -99,7 +113,7 @@ class SwiftAdapter(Adapter):
                               hint="set backends.swift.overrides.model_type and .template")
         model_type, template = mt or (overrides["model_type"], overrides["template"])
         px = pixels_for(recipe)
-        exported = export.meta.get("pixels")
+        exported = export.meta.get("pixels") if export.meta.get("row_pixels") else None
         if exported and (exported["min_pixels"], exported["max_pixels"]) != (px.min_pixels, px.max_pixels):
             raise BridgeError(f"swift: the export at {export.out} carries pixel bounds "
                               f"[{exported['min_pixels']}, {exported['max_pixels']}] but this recipe/model needs "
@@ -108,7 +122,9 @@ class SwiftAdapter(Adapter):
         prec = precision(recipe)
         model_sec: list = [("model", model, None), ("model_type", model_type, "local dirs need model_type + template"),
                            ("template", template, None), ("use_hf", True, "never query the ModelScope hub"),
-                           ("torch_dtype", DTYPES[prec], "float32 on CPU" if on_cpu(recipe) else None)]
+                           ("torch_dtype", DTYPES[prec], "float32 on CPU" if on_cpu(recipe) else None),
+                           ("fp16", prec == "fp16", "explicit: ms-swift turns fp16 on for float32 weights"),
+                           ("bf16", prec == "bf16", None)]
         tuner: list = [("tuner_type", ft.type, None)]
         if ft.type == "lora":
             tuner += [("lora_rank", ft.rank, None), ("lora_alpha", ft.lora_alpha, None),
@@ -131,11 +147,13 @@ class SwiftAdapter(Adapter):
         output: list = [("output_dir", str(self.output_dir(run_dir)), None),
                         ("add_version", False, "write into output_dir itself (no v0-<time> subfolder)"),
                         ("logging_steps", tr.logging_steps, None),
-                        ("save_strategy", {"end": "no"}.get(save.strategy, save.strategy),
-                         "the final adapter/model is always saved at the end"),
+                        ("save_strategy", {"end": "steps"}.get(save.strategy, save.strategy),
+                         "ms-swift saves the final step only when a save strategy is on"),
                         ("report_to", ["none"], None)]
-        if save.strategy == "steps":
-            output.append(("save_steps", save.steps, None))
+        if save.strategy in ("steps", "end"):
+            output.append(("save_steps", save.steps if save.strategy == "steps" else 10 ** 9,
+                           None if save.strategy == "steps" else "end only: output/checkpoint-<last step>"))
+            output.append(("create_checkpoint_symlink", True, "output/last -> the final checkpoint"))
         if save.total_limit:
             output.append(("save_total_limit", save.total_limit, None))
         train: list = [("per_device_train_batch_size", tr.per_device_batch, None),
@@ -154,8 +172,7 @@ class SwiftAdapter(Adapter):
             extra = [(k, v, "recipe override") for k, v in overrides.items() if k not in known]
             if extra:
                 sections.append(("overrides", extra))
-        env = {"MAX_PIXELS": str(px.max_pixels), "MIN_PIXELS": str(px.min_pixels)}
-        return sections, env
+        return sections, pixel_env(px)
 
     def render_config(self, recipe: "Recipe", export: ExportResult, run_dir: Path) -> dict[str, Path]:
         run_dir = Path(run_dir)
@@ -168,9 +185,7 @@ class SwiftAdapter(Adapter):
 
     def command(self, recipe: "Recipe", export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         cfg = Path(run_dir) / "swift_sft.yaml"
-        px = pixels_for(recipe)
-        env = {"MAX_PIXELS": str(px.max_pixels), "MIN_PIXELS": str(px.min_pixels), "TOKENIZERS_PARALLELISM": "false",
-               **torchrun_env(recipe)}
+        env = {**pixel_env(pixels_for(recipe)), "TOKENIZERS_PARALLELISM": "false", **torchrun_env(recipe)}
         return LaunchSpec(argv=[python, "-m", "swift.cli.main", "sft", str(cfg)], env=env, cwd=Path(run_dir))
 
     # -- metrics ----------------------------------------------------------------------------------------------

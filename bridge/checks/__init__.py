@@ -32,7 +32,7 @@ from typing import Any, Optional
 from ..errors import BridgeError
 
 REPORT_PREFIX = "BRIDGE_CHECK "
-EXPORT_MANIFEST = "bridge_export.json"
+EXPORT_MANIFEST = "export.json"   # written by bridge.runs.export_dataset (bridge convert / run)
 CHECKS_DIR = Path(__file__).resolve().parent
 
 
@@ -91,6 +91,11 @@ def processor_pixels(model_dir: str | os.PathLike) -> Optional[Pixels]:
         cfg = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    try:   # newer layouts nest the image processor in processor_config.json, which transformers reads first
+        nested = json.loads((Path(model_dir) / "processor_config.json").read_text(encoding="utf-8"))["image_processor"]
+        cfg = {**cfg, **nested} if isinstance(nested, dict) else cfg
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     size = cfg.get("size") or {}
     lo = cfg.get("min_pixels") or size.get("shortest_edge") or QWEN2VL_MIN_PIXELS
     hi = cfg.get("max_pixels") or size.get("longest_edge") or QWEN2VL_MAX_PIXELS
@@ -134,11 +139,12 @@ def local_model(model: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Export manifest (written by the adapters next to their data)
+# Export manifest (export.json next to the data)
 # ---------------------------------------------------------------------------------------------------------
 
 def write_manifest(export) -> Path:
-    """Record an :class:`~bridge.adapters.base.ExportResult` as ``bridge_export.json`` in its directory."""
+    """Record an :class:`~bridge.adapters.base.ExportResult` as ``export.json`` in its directory (what
+    bridge.runs does after an export; for callers that use an adapter's export() directly)."""
     path = Path(export.out) / EXPORT_MANIFEST
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(export.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
