@@ -170,7 +170,7 @@ def _relocate(result: Any, old: Path, new: Path) -> None:
     """Point the result's paths at the final directory (files are written under the temporary one)."""
     def move(p: Path) -> Path:
         try:
-            return new / Path(p).relative_to(old)
+            return Path(new).absolute() / Path(p).resolve().relative_to(Path(old).resolve())  # adapters may resolve
         except ValueError:
             return Path(p)
 
