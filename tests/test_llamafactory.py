@@ -25,8 +25,8 @@ B = "llamafactory"
 PHONE_TOKENS, DESKTOP_TOKENS = 10, 15     # 270x540 and 640x400 at the tiny processor's [3136, 12544] pixels
 
 
-def recipe(train: str, model: str = "tiny:qwen2_vl", **kw):
-    d = {"name": "t", "model": model, "data": {"train": train, "style": "qwen2vl", "prev_image": True},
+def recipe(dataset: str, model: str = "tiny:qwen2_vl", **kw):
+    d = {"name": "t", "model": model, "data": {"train": dataset, "style": "qwen2vl", "prev_image": True},
          "train": {"max_steps": 2, "device": "cpu"}}
     for k, v in kw.items():
         d[k] = {**d.get(k, {}), **v} if isinstance(v, dict) else v

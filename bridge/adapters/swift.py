@@ -153,7 +153,6 @@ class SwiftAdapter(Adapter):
         if save.strategy in ("steps", "end"):
             output.append(("save_steps", save.steps if save.strategy == "steps" else 10 ** 9,
                            None if save.strategy == "steps" else "end only: output/checkpoint-<last step>"))
-            output.append(("create_checkpoint_symlink", True, "output/last -> the final checkpoint"))
         if save.total_limit:
             output.append(("save_total_limit", save.total_limit, None))
         train: list = [("per_device_train_batch_size", tr.per_device_batch, None),
