@@ -145,10 +145,17 @@ def test_unknown_key_is_refused_by_hydra(prepared, verl_python, tmp_path):
     assert rep["errors"] and rep["loaded"] == 0
 
 
-def test_bridge_check_on_the_export(prepared, verl_python, tiny_model_dir):
-    _, _, export, _ = prepared
-    write_manifest(export)          # what bridge convert writes next to an export
-    verdict = run_check("verl", export.out, model=str(tiny_model_dir), limit=2)
+def test_bridge_check_with_embedded_image_bytes(prepared, verl_python, tiny_model_dir, monkeypatch, tmp_path):
+    """`bridge check` on the export (its manifest as bridge convert writes it), with images: bytes — the check's
+    render rewrites the paths export into an embedded-bytes parquet, which verl decodes from the row itself."""
+    _, samples, export, _ = prepared
+    write_manifest(export)
+    monkeypatch.setenv("BRIDGE_VERL_IMAGES", "bytes")
+    verdict = run_check("verl", export.out, model=str(tiny_model_dir), limit=2, workdir=tmp_path)
     assert verdict.ok, verdict.summary()
     assert verdict.report["loaded"] == export.samples and verdict.report["pixels"]["max_pixels"] == MAX_PIXELS
     assert "<|image_pad|>" in verdict.report["first"]["prompt"]
+    first = verdict.report["samples"][0]
+    assert first["images"] == [str(tmp_path / "images" / "0_0.img")]            # bytes written out by the check
+    assert Path(first["images"][0]).read_bytes() == Path(samples[0].images[0]).read_bytes()
+    assert (tmp_path / "train.parquet").is_file()
