@@ -3,9 +3,13 @@
 Layout (documented in docs/format.md)::
 
     DATASET/
-      manifest.json     format name + version, source, counts
+      manifest.json     format name + version, source, counts, optional image_root
       episodes.jsonl    one Episode per line (JSON Lines: streamable, appendable, diffable)
-      images/...        screenshots; Step.screenshot paths are POSIX paths relative to DATASET/
+      images/...        screenshots placed in the dataset (linked, copied or written)
+
+Step image paths are POSIX paths relative to DATASET/ — or, when the manifest has an ``image_root`` (images
+referenced in place, e.g. ``bridge import --images ref``), relative to that directory, except paths under
+``images/`` which still name files inside DATASET/. :meth:`Dataset.image_path` is the one resolver.
 
 Reading never loads the whole file; writing goes to a sibling temporary directory that is renamed into
 place only when the writer closes cleanly, so a failed import leaves nothing partial behind.
@@ -16,7 +20,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 from pydantic import ValidationError
 
@@ -26,8 +30,37 @@ from .schema import FORMAT_NAME, FORMAT_VERSION, Episode, Manifest
 EPISODES_FILE = "episodes.jsonl"
 MANIFEST_FILE = "manifest.json"
 IMAGES_DIR = "images"
+#: How a writer stores source images: referenced in place (``ref``), hard-linked (``link``, falling back to a
+#: symlink across file systems), symlinked or copied into ``images/``.
+IMAGE_MODES = ("ref", "link", "symlink", "copy")
 
 PathLike = Union[str, os.PathLike]
+
+
+def in_dataset(rel: str) -> bool:
+    """True for an image path naming a file inside the dataset's own ``images/`` directory."""
+    return rel.startswith("images/") or rel == IMAGES_DIR
+
+
+def resolve_image(root: str, image_root: Optional[str], rel: str) -> str:
+    """Where the image path ``rel`` of a step points: under ``image_root`` when the dataset has one (and
+    ``rel`` is not under ``images/``), else under the dataset directory ``root``. No normalisation: callers
+    check paths with :func:`bridge.validate.path_problem`."""
+    if image_root is None or in_dataset(rel):
+        return os.path.join(root, rel)
+    return os.path.join(image_root, rel)
+
+
+def reference_path(image_root: str, src: PathLike) -> Optional[str]:
+    """The POSIX path of ``src`` relative to ``image_root`` when a dataset can reference it there (inside
+    ``image_root`` and not under an ``images/`` folder, which would name the dataset's own images), else None.
+    Both paths absolute or both relative to the same directory."""
+    rel = os.path.relpath(os.path.abspath(src), image_root)
+    if rel == os.curdir or rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
+        return None
+    if os.sep != "/":
+        rel = rel.replace(os.sep, "/")
+    return None if in_dataset(rel) else rel
 
 
 def _loc(loc: tuple) -> str:
@@ -66,7 +99,11 @@ def _expected(e: dict) -> Optional[str]:
 
 
 class Dataset:
-    """A canonical dataset directory. Iterating yields :class:`Episode` objects, streamed from disk."""
+    """A canonical dataset directory. Iterating yields :class:`Episode` objects, streamed from disk.
+
+    ``root``: the dataset directory; ``image_root``: the manifest's image root (a ``Path``) or None when every
+    image lives in the dataset. Resolve step image paths with :meth:`image_path` (or :meth:`image_resolver`
+    in loops) — never by joining them to ``root`` yourself."""
 
     def __init__(self, root: PathLike):
         self.root = Path(root)
@@ -77,6 +114,8 @@ class Dataset:
             raise BridgeError(f"{self.root}: no {EPISODES_FILE} — is this a gui-bridge dataset? "
                               f"Create one with `bridge import` or `bridge synth`.")
         self.manifest = self._read_manifest()
+        self.image_root = Path(self.manifest.image_root) if self.manifest.image_root is not None else None
+        self._root_abs = os.path.abspath(self.root)
 
     def _read_manifest(self) -> Manifest:
         path = self.root / MANIFEST_FILE
@@ -90,20 +129,26 @@ class Dataset:
             raise BridgeError(f"{path}: dataset format version {data['version']} is newer than this gui-bridge "
                               f"understands ({FORMAT_VERSION}); upgrade gui-bridge")
         try:
-            return Manifest.model_validate(data)
+            manifest = Manifest.model_validate(data)
         except ValidationError as e:
             raise BridgeError(f"{path}: invalid manifest", validation_problems(e, str(path))) from None
+        if manifest.image_root is not None and not os.path.isabs(manifest.image_root):
+            raise BridgeError(f"{path}: invalid manifest", [Problem(
+                str(path), "image_root must be an absolute path", field="image_root",
+                expected="an absolute directory path", found=manifest.image_root)])
+        return manifest
 
     def records(self) -> Iterator[tuple[int, Optional[Episode], list[Problem]]]:
         """Yield ``(line_number, episode_or_None, problems)`` for every non-blank line; never raises on bad data."""
         name = str(self.episodes_path)
+        parse = Episode.model_validate_json
         with open(self.episodes_path, "rb") as fh:
             for lineno, raw in enumerate(fh, 1):
-                if not raw.strip():
-                    continue
                 try:
-                    yield lineno, Episode.model_validate_json(raw), []
+                    yield lineno, parse(raw), []
                 except ValidationError as e:
+                    if not raw.strip():
+                        continue
                     record = _peek_id(raw)
                     if any(err.get("type") == "json_invalid" for err in e.errors()):
                         yield lineno, None, [Problem(name, "not valid JSON", line=lineno, record=record,
@@ -119,8 +164,16 @@ class Dataset:
             yield episode
 
     def image_path(self, rel: str) -> Path:
-        """Absolute path of an image referenced by a step (paths are relative to the dataset root)."""
-        return (self.root / rel).absolute()
+        """Absolute path of an image referenced by a step: relative to the manifest's ``image_root`` when the
+        dataset has one (paths under ``images/`` excepted), else to the dataset root."""
+        return Path(self.image_resolver()(rel))
+
+    def image_resolver(self) -> Callable[[str], str]:
+        """A function mapping a step's image path to an absolute path string (:meth:`image_path` for loops)."""
+        root, image_root = self._root_abs, str(self.image_root) if self.image_root is not None else None
+        if image_root is None:
+            return lambda rel: os.path.join(root, rel)
+        return lambda rel: resolve_image(root, image_root, rel)
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r}, episodes={self.manifest.episodes}, steps={self.manifest.steps})"
@@ -143,66 +196,118 @@ class DatasetWriter:
     """Write a dataset atomically: episodes and images go to ``OUT.partial-*`` which is renamed to ``OUT``
     on a clean exit and removed on any exception.
 
-    ``images``: ``"link"`` (hard link, falling back to a symlink across file systems — zero-copy, the
-    default), ``"symlink"`` or ``"copy"``.
+    ``images`` (:data:`IMAGE_MODES`): how :meth:`add_image` stores a source file — ``"link"`` (hard link,
+    falling back to a symlink across file systems: zero-copy, the default), ``"symlink"``, ``"copy"``, or
+    ``"ref"``: a file inside ``image_root`` is referenced where it is (nothing is placed; the manifest records
+    ``image_root``), any other file is linked. Memory stays flat: no set of placed images is kept (a rel path
+    already present in the dataset is taken to be the same image).
     """
 
     def __init__(self, out: PathLike, source: str = "unknown", overwrite: bool = False, images: str = "link",
-                 meta: Optional[dict[str, Any]] = None):
-        if images not in ("link", "symlink", "copy"):
-            raise BridgeError(f"unknown image mode {images!r} (expected link, symlink or copy)")
+                 meta: Optional[dict[str, Any]] = None, image_root: Optional[PathLike] = None):
+        if images not in IMAGE_MODES:
+            raise BridgeError(f"unknown image mode {images!r} (expected {', '.join(IMAGE_MODES)})")
         self.out = Path(out)
         if self.out.exists() and not overwrite and (not self.out.is_dir() or any(self.out.iterdir())):
             raise BridgeError(f"{self.out}: already exists and is not empty (use --overwrite to replace it)")
         self.tmp = self.out.with_name(f"{self.out.name}.partial-{os.getpid()}")
         self.images_mode = images
+        self.image_root = os.path.abspath(image_root) if image_root is not None else None
         self.manifest = Manifest(source=source, meta=meta or {})
         self._fh = None
-        self._seen_images: set[str] = set()
+        self._referenced = False
+        self._dirs: set[str] = set()  # image folders created so far (one mkdir each; few: bounded by the layout)
 
     def __enter__(self) -> "DatasetWriter":
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         (self.tmp / IMAGES_DIR).mkdir(parents=True)
+        self._root = str(self.tmp)
+        self._dirs = {os.path.join(self._root, IMAGES_DIR)}
         self._fh = open(self.tmp / EPISODES_FILE, "w", encoding="utf-8")
         return self
 
     def add_image(self, src: PathLike, rel: str) -> str:
-        """Place ``src`` at ``images/<rel>`` inside the dataset and return the step-relative path to store."""
+        """Store the image file ``src`` and return the path a step should hold: in ``ref`` mode its path
+        relative to ``image_root`` when it lies inside it, otherwise ``images/<rel>`` (``src`` placed there)."""
+        if self.images_mode == "ref" and self.image_root is not None:
+            ref = reference_path(self.image_root, src)
+            if ref is not None:
+                self._referenced = True
+                return ref
         rel_path = f"{IMAGES_DIR}/{rel}"
-        if rel_path in self._seen_images:
-            return rel_path
-        dst = self.tmp / rel_path
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        src = Path(src).absolute()
+        dst = os.path.join(self._root, rel_path)
+        parent = os.path.dirname(dst)
+        if parent not in self._dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
+        src = os.path.abspath(src)
         if self.images_mode == "copy":
-            shutil.copyfile(src, dst)
-        elif self.images_mode == "symlink":
-            os.symlink(src, dst)
-        else:
+            if not os.path.lexists(dst):
+                shutil.copyfile(src, dst)
+            return rel_path
+        if self.images_mode != "symlink":
             try:
                 os.link(src, dst)
+                return rel_path
+            except FileExistsError:  # placed before (same rel path, same source)
+                return rel_path
             except OSError:  # other file system or no hard links: a symlink is still zero-copy
-                os.symlink(src, dst)
-        self._seen_images.add(rel_path)
+                pass
+        try:
+            os.symlink(src, dst)
+        except FileExistsError:  # placed before
+            pass
         return rel_path
+
+    def add_image_bytes(self, data: bytes, rel: str) -> str:
+        """Write encoded image bytes to ``images/<rel>`` and return that path."""
+        rel_path = f"{IMAGES_DIR}/{rel}"
+        dst = os.path.join(self._root, rel_path)
+        parent = os.path.dirname(dst)
+        if parent not in self._dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
+        with open(dst, "wb") as fh:
+            fh.write(data)
+        return rel_path
+
+    def note_reference(self, image_root: PathLike) -> None:
+        """Record that written episodes refer to images relative to ``image_root`` (for writers whose episodes
+        were built elsewhere, e.g. in importer worker processes); it goes to the manifest on close."""
+        root = os.path.abspath(image_root)
+        if self.image_root is not None and self.image_root != root:
+            raise BridgeError(f"one dataset has one image root: {self.image_root} and {root} were both used")
+        self.image_root, self._referenced = root, True
 
     def image_dir(self) -> Path:
         """Where generators (e.g. bridge synth) may write image files directly (before the rename)."""
         return self.tmp / IMAGES_DIR
 
     def write(self, episode: Episode) -> None:
-        self._fh.write(episode.to_json_line())
+        """Append one episode (its image paths as returned by :meth:`add_image`)."""
+        self.write_line(episode.to_json_line(), len(episode.steps))
+
+    def write_line(self, line: str, steps: int) -> None:
+        """Append one episode already serialised by :meth:`Episode.to_json_line` (and validated by the
+        caller) with ``steps`` steps."""
+        self._fh.write(line)
         self._fh.write("\n")
         self.manifest.episodes += 1
-        self.manifest.steps += len(episode.steps)
+        self.manifest.steps += steps
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._fh.close()
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
-        (self.tmp / MANIFEST_FILE).write_text(self.manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        if self._referenced:
+            self.manifest.image_root = self.image_root
+        else:  # self-contained: the oldest format version that describes it, so older releases read it too
+            self.manifest.image_root = None
+            self.manifest.version = 1
+        (self.tmp / MANIFEST_FILE).write_text(self.manifest.model_dump_json(indent=2, exclude_none=True) + "\n",
+                                              encoding="utf-8")
         if self.out.exists():
             shutil.rmtree(self.out) if self.out.is_dir() else self.out.unlink()
         os.replace(self.tmp, self.out)

@@ -1,6 +1,6 @@
 """Image sizes and integrity from file headers, without decoding pixels.
 
-PNG, JPEG, WebP, GIF and BMP are parsed by hand with a few positioned reads (``os.pread``): the size comes from
+PNG, JPEG, WebP, GIF and BMP are parsed by hand with a few raw reads (``os.read``/``os.pread``): the size comes from
 the header, and truncation is detected from the container's own end marker or declared length — PNG must end
 with its IEND chunk, JPEG with the EOI marker (FFD9) after the scan start, GIF with its trailer byte, WebP/BMP
 must be at least as long as their header says. Other formats fall back to PIL's lazy ``Image.open`` (header
@@ -43,13 +43,22 @@ class ImageInfo:
     nbytes: int
 
 
-def probe(path: PathLike, check_truncation: bool = True) -> ImageInfo:
+def probe(path: PathLike, check_truncation: bool = True, *, dir_fd: Optional[int] = None) -> ImageInfo:
     """Read an image's format and size from its header (and, by default, check it is not truncated).
 
     Raises :class:`ImageError` with a one-line reason for a missing, unreadable, non-image or truncated file.
+    ``dir_fd``: resolve a relative ``path`` against this open directory (``openat``: cheaper in loops).
     """
+    return ImageInfo(*header(path, check_truncation, dir_fd=dir_fd))
+
+
+def header(path: PathLike, check_truncation: bool = True, *, dir_fd: Optional[int] = None
+           ) -> tuple[str, int, int, int]:
+    """:func:`probe` as a plain ``(format, width, height, nbytes)`` tuple — the form hot loops use (importers,
+    ``bridge validate``): one ``open``, one read of the first bytes, one ``lseek`` for the size, one read of
+    the last bytes for the truncation check, ``close``."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY) if dir_fd is None else os.open(path, os.O_RDONLY, dir_fd=dir_fd)
     except FileNotFoundError:
         raise ImageError("file not found") from None
     except IsADirectoryError:
@@ -58,8 +67,9 @@ def probe(path: PathLike, check_truncation: bool = True) -> ImageInfo:
         raise ImageError(f"unreadable: {e.strerror or e}") from None
     try:
         try:
-            nbytes = os.fstat(fd).st_size
-            head = os.pread(fd, _HEAD, 0)
+            head = os.read(fd, _HEAD)
+            # A short first read holds the whole file; otherwise one lseek gives the size (cheaper than fstat).
+            nbytes = len(head) if len(head) < _HEAD else os.lseek(fd, 0, os.SEEK_END)
         except IsADirectoryError:  # Linux opens directories read-only; reading them fails
             raise ImageError("is a directory, not an image file") from None
         except OSError as e:  # e.g. EISDIR on some systems, I/O errors
@@ -68,26 +78,26 @@ def probe(path: PathLike, check_truncation: bool = True) -> ImageInfo:
             raise ImageError("empty file")
         parser = _PARSERS.get(head[:2])
         if parser is None:
-            return _probe_pil(path, nbytes)
+            return _probe_pil(fd, nbytes)
         fmt, w, h = parser(fd, head, nbytes, check_truncation)
         if w <= 0 or h <= 0:
             raise ImageError(f"{fmt} header declares an empty image ({w}x{h})")
-        return ImageInfo(fmt, w, h, nbytes)
+        return fmt, w, h, nbytes
     finally:
         os.close(fd)
 
 
 def image_size(path: PathLike) -> tuple[int, int]:
     """``(width, height)`` of an image from its header, without decoding pixels (raises :class:`ImageError`)."""
-    info = probe(path, check_truncation=False)
-    return info.width, info.height
+    _, w, h, _ = header(path, check_truncation=False)
+    return w, h
 
 
 def check_image(path: PathLike) -> Optional[str]:
     """``None`` if ``path`` is a readable, complete image; otherwise a short reason ("file not found",
     "truncated PNG: ...", "not an image ..."). Cheap: header and tail reads only."""
     try:
-        probe(path)
+        header(path)
     except ImageError as e:
         return e.message
     return None
@@ -99,7 +109,9 @@ def _need(head: bytes, n: int, fmt: str) -> None:
         raise ImageError(f"truncated {fmt}: header cut short ({len(head)} bytes)")
 
 
-def _tail(fd: int, nbytes: int, n: int) -> bytes:
+def _tail(fd: int, head: bytes, nbytes: int, n: int) -> bytes:
+    if len(head) == nbytes:  # the first read holds the whole file
+        return head[-n:]
     return os.pread(fd, n, max(0, nbytes - n))
 
 
@@ -110,7 +122,7 @@ def _png(fd: int, head: bytes, nbytes: int, check: bool):
     if head[12:16] != b"IHDR":
         raise ImageError("corrupt PNG: first chunk is not IHDR")
     w, h = struct.unpack(">II", head[16:24])
-    if check and _tail(fd, nbytes, 12) != _PNG_IEND:
+    if check and _tail(fd, head, nbytes, 12) != _PNG_IEND:
         raise ImageError(f"truncated PNG: does not end with the IEND chunk ({nbytes} bytes)")
     return "png", w, h
 
@@ -155,7 +167,8 @@ def _jpeg(fd: int, head: bytes, nbytes: int, check: bool):
         found = False
         for window in (64, _JPEG_TAIL):
             tail_start = max(pos, nbytes - window)
-            if b"\xff\xd9" in os.pread(fd, nbytes - tail_start, tail_start):
+            tail = head[tail_start:] if len(head) == nbytes else os.pread(fd, nbytes - tail_start, tail_start)
+            if b"\xff\xd9" in tail:
                 found = True
                 break
         if not found:
@@ -168,7 +181,7 @@ def _gif(fd: int, head: bytes, nbytes: int, check: bool):
         raise ImageError("not an image (bad GIF signature)")
     _need(head, 10, "GIF")
     w, h = struct.unpack("<HH", head[6:10])
-    if check and _tail(fd, nbytes, 1) != b"\x3b":
+    if check and _tail(fd, head, nbytes, 1) != b"\x3b":
         raise ImageError(f"truncated GIF: does not end with the trailer byte 0x3B ({nbytes} bytes)")
     return "gif", w, h
 
@@ -214,11 +227,12 @@ def _riff(fd: int, head: bytes, nbytes: int, check: bool):
     return "webp", w, h
 
 
-def _probe_pil(path: PathLike, nbytes: int) -> ImageInfo:
+def _probe_pil(fd: int, nbytes: int) -> tuple[str, int, int, int]:
     from PIL import Image, UnidentifiedImageError
 
+    os.lseek(fd, 0, os.SEEK_SET)
     try:
-        with Image.open(path) as im:  # lazy: reads the header only
+        with open(fd, "rb", closefd=False) as fh, Image.open(fh) as im:  # lazy: reads the header only
             w, h = im.size
             fmt = (im.format or "unknown").lower()
     except UnidentifiedImageError:
@@ -227,7 +241,7 @@ def _probe_pil(path: PathLike, nbytes: int) -> ImageInfo:
         raise ImageError(f"unreadable image: {e}") from None
     if w <= 0 or h <= 0:
         raise ImageError(f"{fmt} header declares an empty image ({w}x{h})")
-    return ImageInfo(fmt, w, h, nbytes)
+    return fmt, w, h, nbytes
 
 
 _PARSERS = {b"\x89P": _png, b"\xff\xd8": _jpeg, b"GI": _gif, b"BM": _bmp, b"RI": _riff}

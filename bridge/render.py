@@ -158,7 +158,7 @@ def render_step(root, episode: Episode, step_index: int, out, *, elements: bool 
     why = path_problem(step.screenshot)
     if why:
         raise BridgeError(f"episode {episode.episode_id!r} step {step_index}: screenshot {step.screenshot!r}: {why}")
-    src = Path(root) / step.screenshot
+    src = root.image_path(step.screenshot) if hasattr(root, "image_path") else Path(root) / step.screenshot
     try:
         probe(src)
         with Image.open(src) as im:

@@ -67,7 +67,7 @@ def build_samples(dataset, style, report: ExportReport | None = None) -> Iterato
     if isinstance(style, str):
         style = get_style(style)
     report = report if report is not None else ExportReport()
-    root = str(ds.root.absolute())
+    root = ds.image_resolver()  # step image paths may be relative to the manifest's image_root
     source = str(ds.episodes_path)
     frame = style.frame()
     think = style.options.think

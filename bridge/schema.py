@@ -14,7 +14,9 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 FORMAT_NAME = "gui-bridge/dataset"
-FORMAT_VERSION = 1
+#: The newest format version this code reads and writes. Version 2 added ``Manifest.image_root`` (images
+#: referenced in place); a dataset without it is written as version 1, which older releases still read.
+FORMAT_VERSION = 2
 
 ACTION_TYPES: tuple[str, ...] = (
     "click", "long_press", "double_click", "right_click", "swipe", "scroll", "drag", "type", "key",
@@ -105,17 +107,46 @@ class Episode(_Model):
     steps: list[Step]
 
     def to_json_line(self) -> str:
-        """One compact JSON line, unset optional fields omitted (what the episodes file holds)."""
-        return self.model_dump_json(exclude_none=True)
+        """One compact JSON line (what the episodes file holds): fields that are None and empty ``meta`` /
+        ``extra_images`` are left out (readers fill in the same defaults)."""
+        return self.model_dump_json(exclude_none=True, exclude=_empty_fields(self))
+
+
+def _empty_fields(episode: Episode) -> Optional[dict]:
+    """pydantic ``exclude`` spec naming the empty ``meta`` / ``extra_images`` of an episode (None if none)."""
+    steps: dict[int, Any] = {}
+    for i, s in enumerate(episode.steps):
+        ex: dict[str, Any] = {}
+        if not s.meta:
+            ex["meta"] = True
+        if not s.extra_images:
+            ex["extra_images"] = True
+        if not s.action.meta:
+            ex["action"] = {"meta": True}
+        if s.elements:
+            els = {k: {"meta": True} for k, e in enumerate(s.elements) if not e.meta}
+            if els:
+                ex["elements"] = els
+        if ex:
+            steps[i] = ex
+    spec: dict[str, Any] = {"steps": steps} if steps else {}
+    if not episode.meta:
+        spec["meta"] = True
+    return spec or None
 
 
 class Manifest(_Model):
+    """``manifest.json``. ``image_root`` (format version 2): an absolute directory that step image paths are
+    relative to — images referenced in place instead of copied or linked into the dataset; paths under
+    ``images/`` still name files inside the dataset (see :meth:`bridge.dataset.Dataset.image_path`)."""
+
     format: Literal["gui-bridge/dataset"] = FORMAT_NAME
     version: int = FORMAT_VERSION
     source: str = "unknown"
     episodes: int = 0
     steps: int = 0
     created_by: str = "gui-bridge"
+    image_root: Optional[str] = None
     meta: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -8,7 +8,8 @@ problem of one episode as located :class:`~bridge.errors.Problem` objects and ne
 Rules checked per episode (each documented in docs/format.md):
 
 * at least one step; ``steps[i].index == i`` (0-based, no duplicates, no gaps);
-* every image path (screenshot, extra images) is relative and stays inside the dataset root;
+* every image path (screenshot, extra images) is relative and stays inside its root (the dataset, or the
+  manifest's ``image_root`` for images referenced in place);
 * every image exists, is a readable image and is not truncated (headers only, no decoding);
 * the step's ``width``/``height`` equal the screenshot header's size;
 * the fields REQUIRED_FIELDS lists for the action type are present; ``status`` only on ``status`` actions;
@@ -24,27 +25,30 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
+from .dataset import in_dataset
 from .errors import Problem
 from .frames import finger_direction
-from .images import ImageError, ImageInfo, probe
+from .images import ImageError, header
 from .schema import REQUIRED_FIELDS, Episode
 
 _WINDOWS_ABS = re.compile(r"^[A-Za-z]:[\\/]|^[\\/]{2}")
 #: Slack (original pixels) when testing "point inside its box": sources round box corners to integers.
 BOX_TOLERANCE = 0.5
 _NON_EMPTY = ("app", "key")  # an empty string there is as good as missing
+_isfinite = math.isfinite
 
 
-def path_problem(rel: Any) -> Optional[str]:
-    """Why an image path stored in a step is not a safe dataset-relative path, or None if it is."""
+def path_problem(rel: Any, root: str = "dataset root") -> Optional[str]:
+    """Why an image path stored in a step is not a safe relative path, or None if it is. ``root`` names what
+    the path is relative to in the message (the dataset root, or the manifest's image root)."""
     if not isinstance(rel, str) or not rel.strip():
         return "empty image path"
     if rel[0] in "/\\" or _WINDOWS_ABS.match(rel):
-        return "absolute path (image paths are relative to the dataset root)"
+        return f"absolute path (image paths are relative to the {root})"
     if ".." in rel and ".." in re.split(r"[\\/]", rel):
-        return "path escapes the dataset root ('..')"
+        return f"path escapes the {root} ('..')"
     return None
 
 
@@ -53,127 +57,151 @@ class _PathProblem(str):
 
 
 _UNCHECKED = object()
+Resolver = Callable[[str], str]
+
+
+def _resolver(root: Any) -> tuple[Resolver, bool]:
+    """(rel -> absolute path, whether non-``images/`` paths go to an image root) for ``root``: a dataset
+    directory, a :class:`~bridge.dataset.Dataset` or a resolver function."""
+    if callable(root):
+        return root, True
+    if hasattr(root, "image_resolver"):
+        return root.image_resolver(), root.image_root is not None
+    base = str(root)
+    return (lambda rel: os.path.join(base, rel)), False
 
 
 class _Checker:
-    """Collects the problems of one episode; ``loc`` arguments are dotted field paths."""
+    """Collects the problems of one episode. Field paths (``steps[2].action.point``) are only built when a
+    problem is found: valid data — the common case — pays for no string formatting."""
 
-    def __init__(self, root: Path, file: str, line: Optional[int], record: Optional[str], check_images: bool):
-        self.root, self.file, self.line, self.record = str(root), file, line, record
+    def __init__(self, resolve: Resolver, image_root: bool, file: str, line: Optional[int], record: Optional[str],
+                 check_images: bool, missing_root: Optional[str] = None):
+        self.resolve, self.image_root, self.file, self.line, self.record = resolve, image_root, file, line, record
         self.check_images = check_images
+        self.missing_root = missing_root  # image root that does not exist: its images are reported once, apart
         self.problems: list[Problem] = []
-        self._images: dict[str, Any] = {}  # rel path -> ImageInfo | error text (one episode: bounded)
+        self._images: dict[str, Any] = {}  # rel path -> (format, w, h, nbytes) | error text (one episode: bounded)
 
     def add(self, loc: Optional[str], message: str, expected: Optional[str] = None, found: Any = None) -> None:
         self.problems.append(Problem(self.file, message, line=self.line, record=self.record, field=loc,
                                      expected=expected, found=found))
 
     # ---------------------------------------------------------------------------------- images
-    def image(self, loc: str, rel: str, what: str) -> Optional[ImageInfo]:
+    def image(self, i: int, where: str, rel: str, what: str) -> Optional[tuple]:
         info = self._images.get(rel)
         if info is None:  # not seen in this episode yet (the previous screenshot usually has been)
-            why = path_problem(rel)
+            referenced = self.image_root and type(rel) is str and not in_dataset(rel)
+            why = path_problem(rel, "image root" if referenced else "dataset root")
             if why:
                 info = _PathProblem(why)
-            elif not self.check_images:
+            elif not self.check_images or (referenced and self.missing_root):
                 info = _UNCHECKED
             else:
                 try:
-                    info = probe(os.path.join(self.root, rel))
+                    info = header(self.resolve(rel))
                 except ImageError as e:
                     info = e.message
             self._images[rel] = info
-        if isinstance(info, ImageInfo):
+        if type(info) is tuple:
             return info
         if isinstance(info, _PathProblem):
-            self.add(loc, str(info), "a relative path inside the dataset, e.g. images/…", rel)
+            self.add(f"steps[{i}].{where}", str(info), "a relative path inside the dataset, e.g. images/…", rel)
         elif info is not _UNCHECKED:
-            self.add(loc, f"{what}: {info}", "a readable, complete image file", rel)
+            self.add(f"steps[{i}].{where}", f"{what}: {info}", "a readable, complete image file", rel)
         return None
 
     # ----------------------------------------------------------------------------- geometry
-    def point(self, loc: str, p, w: int, h: int) -> bool:
+    def point(self, loc, p, w: int, h: int) -> bool:
         x, y = p
-        if not (math.isfinite(x) and math.isfinite(y)):
-            self.add(loc, "coordinate is not a finite number", "finite pixels", list(p))
-            return False
-        if not (0 <= x <= w and 0 <= y <= h):
-            self.add(loc, "point outside the image", f"0 <= x <= {w} and 0 <= y <= {h}", list(p))
-            return False
-        return True
+        if 0 <= x <= w and 0 <= y <= h:  # NaN fails every comparison; +-inf fails the range
+            return True
+        if not (_isfinite(x) and _isfinite(y)):
+            self.add(loc(), "coordinate is not a finite number", "finite pixels", list(p))
+        else:
+            self.add(loc(), "point outside the image", f"0 <= x <= {w} and 0 <= y <= {h}", list(p))
+        return False
 
-    def box(self, loc: str, b, w: int, h: int) -> bool:
+    def box(self, loc, b, w: int, h: int) -> bool:
         x1, y1, x2, y2 = b
-        if not all(math.isfinite(v) for v in b):
-            self.add(loc, "coordinate is not a finite number", "finite pixels", list(b))
+        if 0 <= x1 <= x2 <= w and 0 <= y1 <= y2 <= h:  # the common valid case in one chained comparison
+            return True
+        if not all(_isfinite(v) for v in b):
+            self.add(loc(), "coordinate is not a finite number", "finite pixels", list(b))
             return False
-        ok = True
         if x2 < x1:
-            self.add(loc, "box has x2 < x1", "x1 <= x2", list(b))
-            ok = False
+            self.add(loc(), "box has x2 < x1", "x1 <= x2", list(b))
         if y2 < y1:
-            self.add(loc, "box has y2 < y1", "y1 <= y2", list(b))
-            ok = False
+            self.add(loc(), "box has y2 < y1", "y1 <= y2", list(b))
         if min(x1, x2) < 0 or min(y1, y2) < 0 or max(x1, x2) > w or max(y1, y2) > h:
-            self.add(loc, "box outside the image", f"inside [0, {w}] x [0, {h}]", list(b))
-            ok = False
-        return ok
+            self.add(loc(), "box outside the image", f"inside [0, {w}] x [0, {h}]", list(b))
+        return False
 
     # -------------------------------------------------------------------------------- steps
     def step(self, i: int, step) -> None:
-        s = f"steps[{i}]"
         if step.index != i:
-            self.add(f"{s}.index", "step indexes must be 0, 1, 2, … in list order", str(i), step.index)
-        info = self.image(f"{s}.screenshot", step.screenshot, "screenshot")
-        if info is not None:
-            for name, rec, real in (("width", step.width, info.width), ("height", step.height, info.height)):
+            self.add(f"steps[{i}].index", "step indexes must be 0, 1, 2, … in list order", str(i), step.index)
+        info = self.image(i, "screenshot", step.screenshot, "screenshot")
+        if info is not None and (info[1] != step.width or info[2] != step.height):
+            for name, rec, real in (("width", step.width, info[1]), ("height", step.height, info[2])):
                 if rec != real:
-                    self.add(f"{s}.{name}", f"screenshot {name} in the record differs from the image file",
+                    self.add(f"steps[{i}].{name}", f"screenshot {name} in the record differs from the image file",
                              f"{real} (from {step.screenshot})", rec)
         for j, rel in enumerate(step.extra_images):
-            self.image(f"{s}.extra_images[{j}]", rel, "extra image")
+            self.image(i, f"extra_images[{j}]", rel, "extra image")
         w, h = step.width, step.height
-        self.action(f"{s}.action", step.action, w, h)
-        for k, el in enumerate(step.elements or ()):
-            self.box(f"{s}.elements[{k}].bbox", el.bbox, w, h)
+        self.action(i, step.action, w, h)
+        if step.elements:
+            for k, el in enumerate(step.elements):
+                self.box(lambda: f"steps[{i}].elements[{k}].bbox", el.bbox, w, h)
 
-    def action(self, a_loc: str, a, w: int, h: int) -> None:
-        for name in REQUIRED_FIELDS[a.type]:
+    def action(self, i: int, a, w: int, h: int) -> None:
+        kind = a.type
+        for name in REQUIRED_FIELDS[kind]:
             value = getattr(a, name)
             if value is None or (name in _NON_EMPTY and not value.strip()):
-                self.add(f"{a_loc}.{name}", f"{a.type} action needs '{name}'",
-                         f"a value for {name}", value)
-        if a.status is not None and a.type != "status":
-            self.add(f"{a_loc}.status", "'status' is only allowed on status actions", "no status field",
+                self.add(f"steps[{i}].action.{name}", f"{kind} action needs '{name}'", f"a value for {name}", value)
+        if a.status is not None and kind != "status":
+            self.add(f"steps[{i}].action.status", "'status' is only allowed on status actions", "no status field",
                      a.status)
-        point_ok = a.point is not None and self.point(f"{a_loc}.point", a.point, w, h)
-        end_ok = a.end_point is not None and self.point(f"{a_loc}.end_point", a.end_point, w, h)
-        box_ok = a.bbox is not None and self.box(f"{a_loc}.bbox", a.bbox, w, h)
+        point, end, bbox = a.point, a.end_point, a.bbox
+        point_ok = point is not None and self.point(lambda: f"steps[{i}].action.point", point, w, h)
+        end_ok = end is not None and self.point(lambda: f"steps[{i}].action.end_point", end, w, h)
+        box_ok = bbox is not None and self.box(lambda: f"steps[{i}].action.bbox", bbox, w, h)
         if point_ok and box_ok:
-            (x, y), (x1, y1, x2, y2), t = a.point, a.bbox, BOX_TOLERANCE
+            (x, y), (x1, y1, x2, y2), t = point, bbox, BOX_TOLERANCE
             if not (x1 - t <= x <= x2 + t and y1 - t <= y <= y2 + t):
-                self.add(f"{a_loc}.point", "point lies outside the action's target box", f"inside {list(a.bbox)}",
-                         list(a.point))
-        if point_ok and end_ok and a.type in ("swipe", "drag"):
-            if tuple(a.point) == tuple(a.end_point):
-                self.add(f"{a_loc}.end_point", f"{a.type} does not move (end_point equals point)",
-                         "an end point different from the start", list(a.end_point))
+                self.add(f"steps[{i}].action.point", "point lies outside the action's target box",
+                         f"inside {list(bbox)}", list(point))
+        if point_ok and end_ok and (kind == "swipe" or kind == "drag"):
+            if point == end:
+                self.add(f"steps[{i}].action.end_point", f"{kind} does not move (end_point equals point)",
+                         "an end point different from the start", list(end))
             elif a.direction is not None:
-                moved = finger_direction(a.point, a.end_point)
+                moved = finger_direction(point, end)
                 if moved != a.direction:
-                    self.add(f"{a_loc}.direction", "direction disagrees with the finger movement point -> end_point "
-                             "(directions use the finger convention)", moved, a.direction)
+                    self.add(f"steps[{i}].action.direction", "direction disagrees with the finger movement point -> "
+                             "end_point (directions use the finger convention)", moved, a.direction)
 
 
-def check_episode(episode: Episode, root: Path, *, file: str, line: Optional[int] = None,
+def check_episode(episode: Episode, root: Any, *, file: str, line: Optional[int] = None,
                   check_images: bool = True) -> list[Problem]:
-    """All semantic problems of ``episode`` (stored under dataset ``root``): images, coordinates, per-type
-    required fields, paths escaping the root. ``file``/``line`` locate the record in messages.
+    """All semantic problems of ``episode``: images, coordinates, per-type required fields, paths escaping
+    their root. ``file``/``line`` locate the record in messages.
 
+    ``root`` says where the step image paths point: the dataset directory (paths relative to it), the
+    :class:`~bridge.dataset.Dataset` itself (its manifest's ``image_root`` honoured: use this for datasets that
+    reference images in place) or a function mapping a path to an absolute one (``Dataset.image_resolver()``).
     Field paths are dotted, e.g. ``steps[2].action.point``. With ``check_images=False`` the image files are not
     opened (paths are still checked). Never raises on bad data.
     """
-    c = _Checker(root, file, line, episode.episode_id, check_images)
+    resolve, has_image_root = _resolver(root)
+    return _check(episode, resolve, has_image_root, file, line, check_images)
+
+
+def _check(episode: Episode, resolve: Resolver, has_image_root: bool, file: str, line: Optional[int],
+           check_images: bool, missing_root: Optional[str] = None) -> list[Problem]:
+    c = _Checker(resolve, has_image_root, file, line, episode.episode_id, check_images, missing_root)
     if not episode.steps:
         c.add("steps", "episode has no steps", "at least one step", [])
     for i, step in enumerate(episode.steps):
@@ -220,6 +248,15 @@ def validate_dataset(path, *, check_images: bool = True, max_problems: Optional[
     ds = open_dataset(path)
     report = Report(str(ds.root), max_problems=max_problems)
     file = str(ds.episodes_path)
+    manifest_file = str(ds.root / "manifest.json")
+    resolve, has_image_root = ds.image_resolver(), ds.image_root is not None
+    missing_root = None
+    if check_images and has_image_root and not ds.image_root.is_dir():
+        missing_root = str(ds.image_root)
+        report.add([Problem(manifest_file, "image root does not exist: none of the images referenced there can be "
+                            "read (they are not listed one by one)", field="image_root",
+                            expected="an existing directory (move the source back, or re-import)",
+                            found=missing_root)])
     first_line: dict[str, int] = {}
     try:
         for lineno, episode, problems in ds.records():
@@ -236,11 +273,12 @@ def validate_dataset(path, *, check_images: bool = True, max_problems: Optional[
                                     found=eid)])
             else:
                 first_line[eid] = lineno
-            report.add(check_episode(episode, ds.root, file=file, line=lineno, check_images=check_images))
+            found = _check(episode, resolve, has_image_root, file, lineno, check_images, missing_root)
+            if found:
+                report.add(found)
     except OSError as e:
         raise BridgeError(f"{file}: cannot read the episodes file: {e.strerror or e}") from None
     m = ds.manifest
-    manifest_file = str(ds.root / "manifest.json")
     if report.invalid_records == 0:
         for name, declared, real in (("episodes", m.episodes, report.episodes), ("steps", m.steps, report.steps)):
             if declared != real:

@@ -35,8 +35,18 @@ def episodes(path) -> dict:
 
 @pytest.fixture(scope="module")
 def seed_ds(tmp_path_factory):
+    """The seed fixture imported with the default --images ref (screenshots referenced in SEED)."""
     out = tmp_path_factory.mktemp("seed") / "ds"
     report = import_dataset("seed-steps", SEED, out)
+    assert (report.episodes, report.steps, report.rejected) == (2, 13, 0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def seed_link_ds(tmp_path_factory):
+    """The seed fixture imported self-contained (--images link): screenshots hard-linked into images/."""
+    out = tmp_path_factory.mktemp("seed-link") / "ds"
+    report = import_dataset("seed-steps", SEED, out, images="link")
     assert (report.episodes, report.steps, report.rejected) == (2, 13, 0)
     return out
 
@@ -92,9 +102,36 @@ def test_seed_steps_ordered_numerically(seed_ds):
     ep = episodes(seed_ds)["43688"]
     assert [s.meta["source_step"] for s in ep.steps] == list(range(1, 12))  # step_2 before step_10
     assert [s.index for s in ep.steps] == list(range(11))
-    assert ep.steps[1].screenshot == "images/43688-43688_2.jpg"
-    assert ep.steps[9].screenshot == "images/43688-43688_10.jpg"
+    assert ep.steps[1].screenshot == "43688/43688_2.jpg"  # relative to the image root, SEED
+    assert ep.steps[9].screenshot == "43688/43688_10.jpg"
     assert ep.steps[9].action.type == "swipe"  # step_10 is the right swipe
+
+
+def test_seed_ref_mode_references_images_in_place(seed_ds):
+    ds = open_dataset(seed_ds)
+    manifest = json.loads((seed_ds / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["image_root"] == str(SEED.absolute()) and manifest["version"] == 2
+    assert ds.image_root == SEED.absolute()
+    assert ds.image_path("43688/43688_2.jpg") == SEED.absolute() / "43688" / "43688_2.jpg"
+    assert list((seed_ds / "images").iterdir()) == []  # nothing linked or copied
+
+
+def test_seed_link_mode_places_images_flat_in_the_dataset(seed_ds, seed_link_ds):
+    ds = open_dataset(seed_link_ds)
+    manifest = json.loads((seed_link_ds / "manifest.json").read_text(encoding="utf-8"))
+    assert "image_root" not in manifest and manifest["version"] == 1 and ds.image_root is None
+    ep = episodes(seed_link_ds)["43688"]
+    assert ep.steps[1].screenshot == "images/43688-43688_2.jpg"
+    assert ep.steps[1].extra_images == ["images/43688-43688_1.jpg"]
+    assert ds.image_path(ep.steps[1].screenshot) == (seed_link_ds / "images" / "43688-43688_2.jpg").absolute()
+    shot = seed_link_ds / ep.steps[1].screenshot
+    assert shot.stat().st_ino == (SEED / "43688" / "43688_2.jpg").stat().st_ino  # a hard link, not a copy
+    assert len(list((seed_link_ds / "images").iterdir())) == 13
+    # both modes hold the same episodes apart from the image paths
+    ref = episodes(seed_ds)["43688"]
+    strip = {"screenshot", "extra_images"}
+    assert [s.model_dump(exclude=strip) for s in ref.steps] == [s.model_dump(exclude=strip) for s in ep.steps]
+    assert ref.model_dump(exclude={"steps"}) == ep.model_dump(exclude={"steps"})
 
 
 def test_seed_click_box_and_centre(seed_ds):
@@ -141,17 +178,19 @@ def test_seed_status_complete_and_impossible_with_text(seed_ds):
 def test_seed_previous_screenshot_is_extra_image_and_history_kept(seed_ds):
     steps = episodes(seed_ds)["43688"].steps
     assert steps[0].extra_images == []  # screen_path1 is empty on the first step
-    assert steps[1].extra_images == ["images/43688-43688_1.jpg"]
-    assert steps[10].extra_images == ["images/43688-43688_10.jpg"]
+    assert steps[1].extra_images == ["43688/43688_1.jpg"]
+    assert steps[10].extra_images == ["43688/43688_10.jpg"]
     assert steps[2].meta["history"] == ["打开淘宝", "点击搜索框"]
-    for s in steps:  # every referenced image is in the dataset
-        assert (seed_ds / s.screenshot).is_file()
-        assert all((seed_ds / p).is_file() for p in s.extra_images)
+    ds = open_dataset(seed_ds)
+    for s in steps:  # every referenced image resolves to the source file
+        assert ds.image_path(s.screenshot).is_file()
+        assert all(ds.image_path(p).is_file() for p in s.extra_images)
 
 
-def test_seed_dataset_passes_validate(seed_ds, capsys):
-    code, out, _ = run_cli(["validate", str(seed_ds)], capsys)
-    assert code == 0, out
+def test_seed_dataset_passes_validate(seed_ds, seed_link_ds, capsys):
+    for ds in (seed_ds, seed_link_ds):
+        code, out, _ = run_cli(["validate", str(ds)], capsys)
+        assert code == 0, out
 
 
 def test_seed_single_episode_folder(tmp_path):
@@ -189,8 +228,12 @@ def test_skip_invalid_writes_good_episodes_and_rejects_report(tmp_path, capsys):
     (p,) = rejects[0]["problems"]
     assert p["file"].endswith("43688/step_5.json") and p["field"] == "output.action_parameter.long_click"
     assert p["found"] == "20,280,abc"
+    assert list((out / "images").iterdir()) == []  # --images ref: nothing placed
+    link = tmp_path / "link"
+    code, _, _ = run_cli(["import", "seed-steps", str(src), str(link), "--skip-invalid", "--images", "link"], capsys)
+    assert code == 0
     # no image of the rejected episode was placed
-    assert sorted(q.name for q in (out / "images").iterdir()) == ["7-7_1.jpg", "7-7_2.jpg"]
+    assert sorted(q.name for q in (link / "images").iterdir()) == ["7-7_1.jpg", "7-7_2.jpg"]
 
 
 def test_canonical_check_problem_points_at_the_source_step(tmp_path, capsys):

@@ -22,10 +22,11 @@ def imported(tmp_path_factory, fmt: str, src=None) -> dict:
     out = tmp_path_factory.mktemp(fmt) / "ds"
     report = import_dataset(fmt, src or FIX / fmt, out)
     assert report.rejected == 0
-    eps = {e.episode_id: e for e in open_dataset(out)}
-    for e in eps.values():  # every referenced image was placed in the dataset
+    ds = open_dataset(out)
+    eps = {e.episode_id: e for e in ds}
+    for e in eps.values():  # every image resolves: referenced in the source (default --images ref) or placed
         for s in e.steps:
-            with Image.open(out / s.screenshot) as im:
+            with Image.open(ds.image_path(s.screenshot)) as im:
                 assert im.size == (s.width, s.height)
     return eps
 

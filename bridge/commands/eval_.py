@@ -97,7 +97,7 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
     else:
         from ..evaluate import build_jobs
 
-        jobs = build_jobs(episodes if episodes is not None else ds, style, str(ds.root.absolute()))
+        jobs = build_jobs(episodes if episodes is not None else ds, style, ds.image_resolver())
         if model_dir:
             from ..evaluate import generate_with_model
 

@@ -22,8 +22,11 @@ Formats:
 @click.option("--skip-invalid", is_flag=True,
               help="Write the valid episodes and list rejected source records in OUT/rejects.jsonl.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (only once the import succeeded).")
-@click.option("--images", type=click.Choice(["link", "symlink", "copy"]), default="link", show_default=True,
-              help="How source screenshots are placed in OUT/images (hard link falls back to symlink).")
+@click.option("--images", type=click.Choice(["ref", "link", "symlink", "copy"]), default="ref", show_default=True,
+              help="ref: reference source screenshots where they are (OUT's manifest records the source folder "
+                   "as image_root; nothing is copied, so keep the source in place). link/symlink/copy: place "
+                   "them in OUT/images for a self-contained dataset (hard link falls back to symlink). Images "
+                   "embedded as bytes are always written to OUT/images.")
 @click.option("--split", default=None, help="Set the split of every imported episode (e.g. train, test).")
 @click.option("--platform", type=click.Choice(["android", "ios", "web", "desktop"]), default=None,
               help="Override the platform of every episode (default: what the format implies, usually android).")

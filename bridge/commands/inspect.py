@@ -29,7 +29,7 @@ def command(dataset, episode_id, step, fmt, render_out, elements) -> None:
         from ..render import find_episode, render_step
 
         ep = find_episode(ds, episode_id)
-        out = render_step(ds.root, ep, step or 0, render_out, elements=elements)
+        out = render_step(ds, ep, step or 0, render_out, elements=elements)
         click.echo(f"wrote {out} (episode {ep.episode_id}, step {step or 0})")
         return
     shown = invalid = 0

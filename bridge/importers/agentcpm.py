@@ -32,8 +32,8 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BridgeError
 from ..frames import finger_direction
-from .base import (ImportContext, SourceRecord, task, image_problem, image_size, iter_json_records,
-                   json_files, num, rel_image_path)
+from .base import (ImageBase, ImportContext, SourceRecord, task, image_problem, image_size, iter_json_records,
+                   json_files, num, place_file)
 
 LAYOUT = ("a .json list or .jsonl of {id, image: path | {\"<image_00>\": path}, conversations: [{role, content}], "
           "bbox?, bbox2?} records whose assistant turns hold AgentCPM compact-JSON actions")
@@ -53,9 +53,9 @@ _RECORD_KEYS = frozenset({"id", "image", "conversations", "bbox", "bbox2"})
 
 def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
     noted = False
+    base = ctx.image_base(src if src.is_dir() else src.parent)
     for file in json_files(src, "AgentCPM records"):
         folder = os.path.dirname(os.path.abspath(file))
-        base = str(src if src.is_dir() else src.parent)
         stem = Path(file).stem
         for n, (line, value, error) in enumerate(iter_json_records(file)):
             if error is not None:
@@ -78,7 +78,7 @@ def _role(turn: dict) -> Optional[str]:
     return {"human": "user", "gpt": "assistant"}.get(role, role) if isinstance(role, str) else role
 
 
-def _record(file: str, line: int, record: str, value: Any, folder: str, base: str) -> SourceRecord:
+def _record(file: str, line: int, record: str, value: Any, folder: str, base: ImageBase) -> SourceRecord:
     rec = SourceRecord(file=file, line=line, record=record)
     if not isinstance(value, dict):
         rec.problem("record is not an object", expected="{id, image, conversations}", found=type(value).__name__)
@@ -206,7 +206,7 @@ def _set_box(rec: SourceRecord, action: dict, box: Any, field: str) -> bool:
     return True
 
 
-def _place(rec: SourceRecord, path: str, folder: str, base: str, sizes: dict):
+def _place(rec: SourceRecord, path: str, folder: str, base: ImageBase, sizes: dict):
     if path in sizes:
         return sizes[path]
     candidates = [path] if os.path.isabs(path) else [os.path.join(folder, path),
@@ -218,9 +218,7 @@ def _place(rec: SourceRecord, path: str, folder: str, base: str, sizes: dict):
         image_problem(rec, full, e, "image")
         sizes[path] = None
         return None
-    rel = rel_image_path(full, base)
-    rec.images.append((rel, full))
-    sizes[path] = ("images/" + rel, w, h)
+    sizes[path] = (place_file(rec, full, base), w, h)
     return sizes[path]
 
 

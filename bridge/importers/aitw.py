@@ -40,8 +40,8 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BridgeError
 from ..frames import finger_direction
-from .base import (ImportContext, SourceRecord, bytes_image_info, task, image_problem, image_size,
-                   iter_json_records, json_files, num, rel_image_path, safe_join, scalar)
+from .base import (ImageBase, ImportContext, SourceRecord, bytes_image_info, task, image_problem, image_size,
+                   iter_json_records, json_files, num, place_file, safe_join, scalar)
 
 LAYOUT = ("JSON/JSONL per-step records with the AITW TFRecord feature names: episode_id, step_id, "
           "episode_length, goal_info, image/encoded (base64) or image/path, image/width, image/height, "
@@ -60,7 +60,7 @@ _TYPES = ("3 TYPE, 4 DUAL_POINT, 5 PRESS_BACK, 6 PRESS_HOME, 7 PRESS_ENTER, 10 S
 
 
 def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
-    base = str(src if src.is_dir() else src.parent)
+    base = ctx.image_base(src if src.is_dir() else src.parent)
     open_eps: dict[str, dict[str, Any]] = {}
     for file in json_files(src, "AITW step records"):
         folder = os.path.dirname(os.path.abspath(file))
@@ -93,7 +93,7 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
         yield task(_episode, file, eid, line, eid, group, base)
 
 
-def _episode(eid: str, group: dict, base: str) -> SourceRecord:
+def _episode(eid: str, group: dict, base: ImageBase) -> SourceRecord:
     entries = group["steps"]
     file, line = entries[0][0], entries[0][1]
     rec = SourceRecord(file=file, line=line, record=eid, step_locs=[])
@@ -143,7 +143,7 @@ def _yx(rec: SourceRecord, v: dict, key: str, file: str, line: int) -> Optional[
 
 
 def _step(rec: SourceRecord, eid: str, index: int, sid: int, file: str, line: int, v: dict, folder: str,
-          base: str) -> Optional[dict[str, Any]]:
+          base: ImageBase) -> Optional[dict[str, Any]]:
     shot = _image(rec, eid, sid, v, file, line, folder, base)
     if shot is None:
         return None
@@ -189,7 +189,7 @@ def _step(rec: SourceRecord, eid: str, index: int, sid: int, file: str, line: in
     return step
 
 
-def _image(rec: SourceRecord, eid: str, sid: int, v: dict, file: str, line: int, folder: str, base: str):
+def _image(rec: SourceRecord, eid: str, sid: int, v: dict, file: str, line: int, folder: str, base: ImageBase):
     encoded, path = scalar(v.get("image/encoded")), scalar(v.get("image/path", v.get("image_path")))
     if isinstance(encoded, str) and encoded:
         try:
@@ -205,6 +205,7 @@ def _image(rec: SourceRecord, eid: str, sid: int, v: dict, file: str, line: int,
             return None
         rel = f"{_safe_name(eid)}_{sid}.{ext}"
         rec.images.append((rel, data))
+        rel = "images/" + rel
     elif isinstance(path, str) and path:
         full = path if os.path.isabs(path) else safe_join(folder, path)
         if full is None:
@@ -217,8 +218,7 @@ def _image(rec: SourceRecord, eid: str, sid: int, v: dict, file: str, line: int,
         except BridgeError as e:
             image_problem(rec, full, e, "image/path", file=file, line=line)
             return None
-        rel = rel_image_path(full, base)
-        rec.images.append((rel, full))
+        rel = place_file(rec, full, base)
     else:
         rec.problem("step has no image", field="image/encoded", expected="image/encoded (base64) or image/path",
                     found=None, file=file, line=line)
@@ -228,7 +228,7 @@ def _image(rec: SourceRecord, eid: str, sid: int, v: dict, file: str, line: int,
         rec.problem("recorded image size differs from the image", field="image/width",
                     expected=f"{w}x{h} (from the image header)", found=f"{rw}x{rh}", file=file, line=line)
         return None
-    return "images/" + rel, w, h
+    return rel, w, h
 
 
 def _safe_name(eid: str) -> str:

@@ -33,8 +33,8 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BridgeError
 from ..frames import flip_direction
-from .base import (ImportContext, SourceRecord, task, image_problem, image_size, iter_json_records,
-                   json_files, num, rel_image_path, safe_join)
+from .base import (ImageBase, ImportContext, SourceRecord, task, image_problem, image_size, iter_json_records,
+                   json_files, num, place_file, safe_join)
 
 LAYOUT = ("JSON/JSONL episodes with the AndroidControl TFRecord fields: episode_id, goal, screenshots (image "
           "paths), screenshot_widths, screenshot_heights, actions, step_instructions, accessibility_trees?")
@@ -46,7 +46,7 @@ _TYPES = ("click", "long_press", "scroll", "open_app", "type", "input_text", "na
 
 
 def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
-    base = str(src if src.is_dir() else src.parent)
+    base = ctx.image_base(src if src.is_dir() else src.parent)
     for file in json_files(src, "AndroidControl episodes"):
         folder = os.path.dirname(os.path.abspath(file))
         for n, (line, value, error) in enumerate(iter_json_records(file)):
@@ -62,7 +62,7 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
                 yield task(_episode, file, record, line, file, line, record, v, folder, base)
 
 
-def _episode(file: str, line: int, record: str, ep: Any, folder: str, base: str) -> SourceRecord:
+def _episode(file: str, line: int, record: str, ep: Any, folder: str, base: ImageBase) -> SourceRecord:
     rec = SourceRecord(file=file, line=line, record=record)
     if not isinstance(ep, dict):
         rec.problem("record is not an object", expected="an AndroidControl episode", found=type(ep).__name__)
@@ -121,7 +121,7 @@ def _episode(file: str, line: int, record: str, ep: Any, folder: str, base: str)
     return rec
 
 
-def _screenshot(rec: SourceRecord, i: int, shot: Any, width: Any, height: Any, folder: str, base: str):
+def _screenshot(rec: SourceRecord, i: int, shot: Any, width: Any, height: Any, folder: str, base: ImageBase):
     field = f"screenshots[{i}]"
     if not isinstance(shot, str) or not shot:
         rec.problem("screenshot is not a path", field=field, expected="an image file path (exported PNG)",
@@ -141,9 +141,7 @@ def _screenshot(rec: SourceRecord, i: int, shot: Any, width: Any, height: Any, f
         rec.problem("recorded screenshot size differs from the image file", field=f"screenshot_widths[{i}]",
                     expected=f"{w}x{h} (from {shot})", found=f"{width}x{height}")
         return None
-    rel = rel_image_path(full, base)
-    rec.images.append((rel, full))
-    return "images/" + rel, w, h
+    return place_file(rec, full, base), w, h
 
 
 def _action(rec: SourceRecord, i: int, raw: Any) -> Optional[dict[str, Any]]:

@@ -7,10 +7,16 @@ SourceRecord for a record already known to be bad. A SourceRecord carries the ca
 dict (validated once per episode, much cheaper than building pydantic models per step), the images to place in
 the dataset, and every located :class:`~bridge.errors.Problem` found while reading it.
 
+Images: an importer asks ``ctx.image_base(DIR)`` once for the directory its source images live under and
+stores each image file through :func:`place_file`, which returns the path the step holds — in ``ref`` mode
+(the default) the file's path relative to DIR, referenced in place (DIR becomes the dataset's
+``image_root``; nothing is linked or copied); otherwise ``images/<rel>``, queued for placement in the dataset.
+Encoded image bytes are always written into the dataset's ``images/``.
+
 :func:`run_import` runs the tasks and validates each episode (``Episode.model_validate`` +
 ``bridge.validate.check_episode``), writes the good ones through a :class:`~bridge.dataset.DatasetWriter` and
 either fails with *all* problems (nothing is left at OUT) or, with ``skip_invalid``, writes
-``OUT/rejects.jsonl``. Tasks are a module-level function plus picklable arguments so that, past the first few
+``OUT/rejects.jsonl``. Tasks are a module-level function plus picklable arguments so that, past the first
 records, conversion and checks run in worker processes while the importing process only places images and
 appends lines — in source order, with a bounded number of records in flight (memory stays flat).
 """
@@ -23,7 +29,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Union
 
+from ..dataset import IMAGES_DIR, in_dataset, reference_path
 from ..errors import BridgeError, Problem
+from ..images import header as _header
 
 REJECTS_FILE = "rejects.jsonl"
 
@@ -34,8 +42,9 @@ ImageSource = Union[str, bytes]   # a source file path, or encoded image bytes t
 class SourceRecord:
     """One source record converted to a canonical episode (``episode``) or rejected (``problems``).
 
-    ``images``: ``(rel, source)`` pairs — ``rel`` is the path under the dataset's ``images/`` directory (the
-    episode already refers to it as ``images/<rel>``), ``source`` a file to link/copy or bytes to write.
+    ``images``: ``(rel, source)`` pairs to place in the dataset — ``rel`` is the path under its ``images/``
+    directory (the episode already refers to it as ``images/<rel>``), ``source`` a file to link/copy or bytes
+    to write. Images referenced in place (``ref`` mode) are not listed; ``refs`` says there are some.
     ``step_locs``: per step, the ``(file, line)`` it came from, so that problems found later in the
     canonical episode (``steps[3].action.point``) are reported at the source step, not just the record.
     """
@@ -47,6 +56,7 @@ class SourceRecord:
     images: list[tuple[str, ImageSource]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     step_locs: Optional[list[tuple[str, Optional[int]]]] = None
+    refs: bool = False  # some image is referenced in place (relative to the ImageBase root)
 
     def problem(self, message: str, field: Optional[str] = None, expected: Optional[str] = None,
                 found: Any = None, file: Optional[str] = None, line: Optional[int] = None) -> None:
@@ -55,15 +65,35 @@ class SourceRecord:
                                      record=self.record, field=field, expected=expected, found=found))
 
 
+@dataclass(frozen=True)
+class ImageBase:
+    """Where an importer's source images live (``root``, absolute) and whether they are referenced there
+    (``ref``) or placed in the dataset. Picklable: importers pass it to their tasks."""
+
+    root: str
+    ref: bool
+
+
 @dataclass
 class ImportContext:
-    """Per-run state handed to importers (collects notes for the user)."""
+    """Per-run state handed to importers: the image mode, notes for the user."""
 
     notes: list[str] = field(default_factory=list)
+    images: str = "ref"
+    image_root: Optional[str] = None
 
     def note(self, text: str) -> None:
         """A remark for the user (printed after the import), e.g. entries that were not recognised."""
         self.notes.append(text)
+
+    def image_base(self, path: Union[str, os.PathLike]) -> ImageBase:
+        """The :class:`ImageBase` for source images under ``path`` (call once per import: a dataset has one
+        image root)."""
+        root = os.path.abspath(path)
+        if self.image_root is not None and self.image_root != root:
+            raise BridgeError(f"internal: two image roots in one import ({self.image_root}, {root})")
+        self.image_root = root
+        return ImageBase(root, self.images == "ref")
 
 
 @dataclass
@@ -84,24 +114,11 @@ class ImportReport:
 
 # --------------------------------------------------------------------------------------------------- images
 
-try:  # header-only reader with truncation checks (bridge.images); PIL's lazy open is the fallback
-    from ..images import probe as _probe
-
-    def image_size(path: str) -> tuple[int, int]:
-        """(width, height) from the file header; raises ``BridgeError`` for missing/non-image/truncated files."""
-        info = _probe(path)
-        return info.width, info.height
-except ImportError:  # pragma: no cover - only while bridge.images is absent
-    def image_size(path: str) -> tuple[int, int]:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as im:
-                return im.size
-        except FileNotFoundError:
-            raise BridgeError("file not found") from None
-        except (OSError, UnidentifiedImageError) as e:
-            raise BridgeError(f"not a readable image ({e})") from None
+def image_size(path: str) -> tuple[int, int]:
+    """(width, height) from the file header after the truncation check; raises ``BridgeError`` (an
+    :class:`~bridge.images.ImageError`) for missing/non-image/truncated files."""
+    _, w, h, _ = _header(path)
+    return w, h
 
 
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF8", "gif"), (b"BM", "bmp"))
@@ -133,13 +150,33 @@ def image_problem(rec: SourceRecord, path: str, err: BridgeError, field: str,
 
 
 def rel_image_path(path: str, base: str) -> str:
-    """Where a source image goes under ``images/``: its path relative to ``base`` when inside it, else
-    ``abs/<absolute path>`` (both keep one file per source image, shared by every step that uses it)."""
+    """A source image's path relative to ``base`` when inside it, else ``abs/<absolute path>`` (where it goes
+    under ``images/`` when placed: one file per source image, shared by every step that uses it)."""
     ap = os.path.abspath(path)
     rel = os.path.relpath(ap, base)
     if rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
         rel = "abs/" + ap.lstrip("/\\").replace(":", "")
     return rel.replace(os.sep, "/")
+
+
+def place_file(rec: SourceRecord, full: str, base: ImageBase, rel: Optional[str] = None,
+               placed: Optional[str] = None) -> str:
+    """Store the source image file ``full`` for ``rec`` and return the path its step holds.
+
+    ``ref`` mode: ``full``'s path relative to ``base.root`` (referenced in place) when it lies inside it and not
+    under an ``images/`` folder there (that name is reserved for the dataset's own images). Otherwise the file is
+    queued for placement at ``images/<placed>`` (default: ``rel``, else :func:`rel_image_path`). ``rel``, when
+    given, must be ``full``'s normalised POSIX path relative to ``base.root`` (a fast path for importers that
+    know it).
+    """
+    if base.ref:
+        ref = reference_path(base.root, full) if rel is None else (None if in_dataset(rel) else rel)
+        if ref is not None:
+            rec.refs = True
+            return ref
+    name = placed or rel or rel_image_path(full, base.root)
+    rec.images.append((name, full))
+    return f"{IMAGES_DIR}/{name}"
 
 
 def safe_join(base: str, name: str) -> Optional[str]:
@@ -152,10 +189,11 @@ def safe_join(base: str, name: str) -> Optional[str]:
 
 # --------------------------------------------------------------------------------------------- JSON reading
 
-def read_json(path: str) -> Any:
+def read_json(path: str, *, dir_fd: Optional[int] = None) -> Any:
     """Load a whole JSON file (small per-step / per-episode files); raises JSONDecodeError/OSError.
-    Raw ``os.read`` into one buffer: a third cheaper than ``open().read()`` for the typical 1-2 KB step file."""
-    fd = os.open(path, os.O_RDONLY)
+    Raw ``os.read`` into one buffer: a third cheaper than ``open().read()`` for the typical 1-2 KB step file.
+    ``dir_fd``: ``path`` is relative to this open directory."""
+    fd = os.open(path, os.O_RDONLY) if dir_fd is None else os.open(path, os.O_RDONLY, dir_fd=dir_fd)
     try:
         data = os.read(fd, 1 << 16)
         if len(data) == 1 << 16:  # larger file: read the rest
@@ -351,10 +389,11 @@ class _Result:
     steps: int = 0
     images: list[tuple[str, ImageSource]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    refs: bool = False
 
 
-def _process(item: Union[Task, SourceRecord], root: str, source: str, split: Optional[str],
-             platform: Optional[str]) -> _Result:
+def _process(item: Union[Task, SourceRecord], source: str, split: Optional[str], platform: Optional[str],
+             ref: bool) -> _Result:
     """Convert one record and run every per-episode check: types (pydantic, once per episode) then
     ``bridge.validate.check_episode`` (images were already probed by the importer)."""
     from pydantic import ValidationError
@@ -382,13 +421,19 @@ def _process(item: Union[Task, SourceRecord], root: str, source: str, split: Opt
     except ValidationError as e:
         res.problems = relocate(validation_problems(e, rec.file, rec.line, rec.record), rec)
         return res
-    problems = check_episode(episode, Path(root), file=rec.file, line=rec.line, check_images=False)
+    # Paths are checked, files not opened (the importer probed them); ``ref``: paths outside images/ are
+    # relative to the image root (messages say so).
+    problems = check_episode(episode, _NO_ROOT if ref else "", file=rec.file, line=rec.line, check_images=False)
     if problems:
         res.problems = relocate(problems, rec)
         return res
-    res.episode_id, res.json_line, res.steps, res.images = (episode.episode_id, episode.to_json_line(),
-                                                            len(episode.steps), rec.images)
+    res.episode_id, res.json_line, res.steps, res.images, res.refs = (
+        episode.episode_id, episode.to_json_line(), len(episode.steps), rec.images, rec.refs)
     return res
+
+
+def _NO_ROOT(rel: str) -> str:  # check_images=False: paths are checked, never opened
+    raise AssertionError("image opened with check_images=False")
 
 
 def _results(items: Iterator[Union[Task, SourceRecord]], proc: Callable[[Any], _Result], jobs: int):
@@ -423,16 +468,16 @@ def _results(items: Iterator[Union[Task, SourceRecord]], proc: Callable[[Any], _
 
 
 def default_jobs() -> int:
-    """Worker processes used for large imports: the CPUs this process may run on, at most 4."""
+    """Worker processes used for large imports: the CPUs this process may run on."""
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
-    return max(1, min(4, n))
+    return max(1, n)
 
 
 def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLike], *, skip_invalid: bool = False,
-               overwrite: bool = False, images: str = "link", split: Optional[str] = None,
+               overwrite: bool = False, images: str = "ref", split: Optional[str] = None,
                platform: Optional[str] = None, jobs: Optional[int] = None) -> ImportReport:
     """Import ``src`` (a source in format ``fmt``) into the canonical dataset ``out``.
 
@@ -440,27 +485,34 @@ def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLi
     Without ``skip_invalid`` any problem raises :class:`BridgeError` listing *all* problems, and nothing is left
     at ``out`` (an existing ``out`` replaced with ``overwrite`` survives too). With ``skip_invalid`` the valid
     episodes are written and each rejected record goes to ``out/rejects.jsonl`` with its problems.
-    ``jobs``: worker processes for large sources (default :func:`default_jobs`; 1 = all in this process).
+    ``images``: ``ref`` (default: source image files are referenced in place — the manifest's ``image_root`` —
+    and never copied), ``link``, ``symlink`` or ``copy`` (a self-contained dataset); encoded image bytes are
+    always written into the dataset. ``jobs``: worker processes for large sources (default
+    :func:`default_jobs`; 1 = all in this process).
     """
     import functools
 
+    from ..dataset import IMAGE_MODES, DatasetWriter
     from . import get_importer
 
+    if images not in IMAGE_MODES:
+        raise BridgeError(f"unknown image mode {images!r} (expected {', '.join(IMAGE_MODES)})")
     importer = get_importer(fmt)
     src = Path(src)
     if not src.exists():
         raise BridgeError(f"{src}: no such file or directory")
-    ctx = ImportContext()
+    ctx = ImportContext(images=images)
     report = ImportReport(out=Path(out))
     all_problems: list[Problem] = []
     seen_ids: dict[str, str] = {}
     seen_records = 0
-    writer = _writer_class()(out, source=importer.name, overwrite=overwrite, images=images,
-                             meta={"importer": importer.name, "source_path": str(src.absolute())})
+    referenced = False
+    # The importer decides what is referenced (in its tasks); whatever it queues is placed, by link in ref mode.
+    writer = DatasetWriter(out, source=importer.name, overwrite=overwrite, images="link" if images == "ref" else images,
+                           meta={"importer": importer.name, "source_path": str(src.absolute())})
     with writer:
-        image_dir = str(writer.image_dir())
-        proc = functools.partial(_process, root=str(writer.tmp), source=importer.name, split=split,
-                                 platform=platform)
+        proc = functools.partial(_process, source=importer.name, split=split, platform=platform,
+                                 ref=images == "ref")
         rejects = None
         for res in _results(iter(importer.records(src, ctx)), proc, default_jobs() if jobs is None else jobs):
             seen_records += 1
@@ -489,9 +541,12 @@ def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLi
                 continue
             for rel, source in res.images:
                 if isinstance(source, bytes):
-                    _write_bytes(os.path.join(image_dir, rel), source)
+                    writer.add_image_bytes(source, rel)
                 else:
                     writer.add_image(source, rel)
+            if res.refs and not referenced:
+                writer.note_reference(ctx.image_root)
+                referenced = True
             writer.write_line(res.json_line, res.steps)
             report.episodes += 1
             report.steps += res.steps
@@ -507,60 +562,3 @@ def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLi
         if seen_records == 0:
             raise BridgeError(f"{src}: no {importer.name} records found", hint=f"Expected: {importer.layout}")
     return report
-
-
-def _writer_class():
-    """DatasetWriter whose ``add_image`` avoids per-image ``mkdir`` and pathlib work and keeps no set of all
-    placed images (memory flat): a rel path is derived from its source, so an existing file at that rel path *is*
-    that source, already placed. Same layout and image modes as the base class."""
-    import shutil
-
-    from ..dataset import IMAGES_DIR, DatasetWriter
-
-    class _Writer(DatasetWriter):
-        def __enter__(self):
-            super().__enter__()
-            self._root = str(self.tmp)
-            self._dirs: set[str] = {os.path.join(self._root, IMAGES_DIR)}
-            return self
-
-        def add_image(self, src, rel: str) -> str:
-            rel_path = f"{IMAGES_DIR}/{rel}"
-            dst = os.path.join(self._root, rel_path)
-            parent = os.path.dirname(dst)
-            if parent not in self._dirs:
-                os.makedirs(parent, exist_ok=True)
-                self._dirs.add(parent)
-            src = os.path.abspath(src)
-            if self.images_mode == "copy":
-                if not os.path.lexists(dst):
-                    shutil.copyfile(src, dst)
-                return rel_path
-            if self.images_mode == "link":
-                try:
-                    os.link(src, dst)
-                    return rel_path
-                except FileExistsError:  # placed by an earlier record
-                    return rel_path
-                except OSError:  # other file system or no hard links: a symlink is still zero-copy
-                    pass
-            try:
-                os.symlink(src, dst)
-            except FileExistsError:  # placed by an earlier record
-                pass
-            return rel_path
-
-        def write_line(self, line: str, steps: int) -> None:
-            """Append one episode already serialised by ``Episode.to_json_line`` (validated by the caller)."""
-            self._fh.write(line)
-            self._fh.write("\n")
-            self.manifest.episodes += 1
-            self.manifest.steps += steps
-
-    return _Writer
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as fh:
-        fh.write(data)

@@ -28,8 +28,8 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BridgeError
 from ..frames import finger_direction
-from .base import (ImportContext, SourceRecord, task, image_problem, image_size, json_error, num, read_json,
-                   rel_image_path, safe_join)
+from .base import (ImageBase, ImportContext, SourceRecord, task, image_problem, image_size, json_error, num, read_json,
+                   place_file, safe_join)
 
 LAYOUT = ("SRC/annotations/<episode_id>.json (episode_id, device_info, task_info, step_length, steps[{step, "
           "screenshot, action, info, ps}]) and SRC/screenshots/<files>")
@@ -50,12 +50,12 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
         if not files:
             raise BridgeError(f"{src}: no GUI-Odyssey annotation files (*.json) found", hint=f"Expected: {LAYOUT}")
     shots = [str(root / "screenshots"), str(root)]
-    base = str(root)
+    base = ctx.image_base(root)
     for file in files:
         yield task(_episode, file, Path(file).stem, None, file, shots, base)
 
 
-def _episode(file: str, shot_dirs: list[str], base: str) -> SourceRecord:
+def _episode(file: str, shot_dirs: list[str], base: ImageBase) -> SourceRecord:
     rec = SourceRecord(file=file, record=Path(file).stem)
     try:
         ep = read_json(file)
@@ -105,7 +105,7 @@ def _episode(file: str, shot_dirs: list[str], base: str) -> SourceRecord:
     return rec
 
 
-def _step(rec: SourceRecord, i: int, s: Any, shot_dirs: list[str], base: str) -> Optional[dict[str, Any]]:
+def _step(rec: SourceRecord, i: int, s: Any, shot_dirs: list[str], base: ImageBase) -> Optional[dict[str, Any]]:
     f = f"steps[{i}]"
     if not isinstance(s, dict):
         rec.problem("step is not an object", field=f, expected="{step, screenshot, action, info, ps}", found=s)
@@ -168,7 +168,7 @@ def _point(q: Any, w: int, h: int) -> Optional[list[float]]:
     return None
 
 
-def _screenshot(rec: SourceRecord, f: str, name: Any, shot_dirs: list[str], base: str):
+def _screenshot(rec: SourceRecord, f: str, name: Any, shot_dirs: list[str], base: ImageBase):
     if not isinstance(name, str) or not name:
         rec.problem("step has no screenshot", field=f + ".screenshot", expected="a file name", found=name)
         return None
@@ -183,6 +183,4 @@ def _screenshot(rec: SourceRecord, f: str, name: Any, shot_dirs: list[str], base
     except BridgeError as e:
         image_problem(rec, full, e, f + ".screenshot")
         return None
-    rel = rel_image_path(full, base)
-    rec.images.append((rel, full))
-    return "images/" + rel, w, h
+    return place_file(rec, full, base), w, h

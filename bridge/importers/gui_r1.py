@@ -27,8 +27,8 @@ from typing import Any, Iterator
 
 from ..errors import BridgeError
 from ..frames import flip_direction
-from .base import (ImportContext, SourceRecord, bytes_image_info, task, image_problem, image_size, num,
-                   rel_image_path, safe_join)
+from .base import (ImageBase, ImportContext, SourceRecord, bytes_image_info, task, image_problem, image_size, num,
+                   place_file, safe_join)
 
 LAYOUT = ("a .parquet file or a directory of them with columns image ({bytes, path} or path), instruction, "
           "gt_action, gt_bbox ([0,1] point or box), gt_input_text, optional history, task_type, id")
@@ -52,6 +52,7 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
         files, base = sorted(src.rglob("*.parquet")), src
         if not files:
             raise BridgeError(f"{src}: no .parquet files found", hint=f"Expected: {LAYOUT}")
+    images = ctx.image_base(base)
     for path in files:
         name = str(path)
         try:
@@ -74,11 +75,11 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
             for data in batch.to_pylist():
                 rid = data.get("id")
                 record = str(rid) if rid is not None else f"row {row}"
-                yield task(_row, name, record, None, name, record, stem, row, data, str(path.parent), str(base))
+                yield task(_row, name, record, None, name, record, stem, row, data, str(path.parent), images)
                 row += 1
 
 
-def _row(file: str, record: str, stem: str, row: int, data: dict, folder: str, base: str) -> SourceRecord:
+def _row(file: str, record: str, stem: str, row: int, data: dict, folder: str, base: ImageBase) -> SourceRecord:
     rec = SourceRecord(file=file, record=record)
     size = _image(rec, stem, row, data.get("image"), folder, base)
     instruction = data.get("instruction")
@@ -101,7 +102,7 @@ def _row(file: str, record: str, stem: str, row: int, data: dict, folder: str, b
     return rec
 
 
-def _image(rec: SourceRecord, stem: str, row: int, image: Any, folder: str, base: str):
+def _image(rec: SourceRecord, stem: str, row: int, image: Any, folder: str, base: ImageBase):
     """(width, height, dataset path) of the row's screenshot, queuing it for placement; None on a problem."""
     data = path = None
     if isinstance(image, dict):
@@ -131,9 +132,7 @@ def _image(rec: SourceRecord, stem: str, row: int, image: Any, folder: str, base
         except BridgeError as e:
             image_problem(rec, full, e, "image.path")
             return None
-        rel = rel_image_path(full, base)
-        rec.images.append((rel, full))
-        return w, h, "images/" + rel
+        return w, h, place_file(rec, full, base)
     rec.problem("row has no image", field="image", expected="{bytes: ...} or {path: ...}", found=_short(image))
     return None
 

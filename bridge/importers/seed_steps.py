@@ -6,7 +6,9 @@ Accepted layout::
     SRC/<episode>/<screenshots>     named by the steps' screen_path1 / screen_path2 (relative to the folder)
 
 SRC may also be one episode folder. A step file is ``{"input": {...}, "output": {...}}``. Screenshots are
-placed flat in the dataset as ``images/<episode>-<file>`` (no directory per episode: see ``_image``).
+referenced in place as ``<episode>/<file>`` relative to SRC (the dataset's ``image_root``; default
+``--images ref``), or placed flat in the dataset as ``images/<episode>-<file>`` with ``--images link|copy``
+(no directory per episode: see ``_image``).
 
 Mapping: ``task_content`` → instruction, ``app_name`` → app, ``task_path`` / ``action_type_list`` → episode
 meta (step meta when a later step differs), ``history_path_all`` → step ``meta.history``, ``screen_path2`` →
@@ -31,7 +33,9 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BridgeError
 from ..frames import finger_direction
-from .base import ImportContext, SourceRecord, task, image_problem, image_size, json_error, read_json
+from ..images import header as _header
+from .base import (ImageBase, ImportContext, SourceRecord, image_problem, image_size, json_error, place_file,
+                   read_json, task)
 
 LAYOUT = ("SRC/<episode>/step_<N>.json with numeric episode folders (or SRC = one episode folder); each step "
           "file is {\"input\": {task_content, screen_path1, screen_path2, ...}, \"output\": {action_type, "
@@ -64,16 +68,37 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
     if not episodes and root_has_steps:  # SRC is a single episode folder
         name = os.path.basename(os.path.abspath(root))
         episodes = [(0, name, root)]
-    elif ignored:
-        ctx.note(f"ignored {len(ignored)} non-numeric folder(s) in {src}: {', '.join(sorted(ignored)[:5])}"
-                 + (" ..." if len(ignored) > 5 else ""))
+        base = ctx.image_base(os.path.dirname(os.path.abspath(root)))
+    else:
+        base = ctx.image_base(root)
+        if ignored:
+            ctx.note(f"ignored {len(ignored)} non-numeric folder(s) in {src}: {', '.join(sorted(ignored)[:5])}"
+                     + (" ..." if len(ignored) > 5 else ""))
     episodes.sort()
     for _, name, path in episodes:
-        yield task(_episode, path, name, None, name, path)
+        yield task(_episode, path, name, None, name, path, base)
 
 
-def _episode(name: str, ep_dir: str) -> SourceRecord:
+# openat(2): files of an episode are opened relative to its folder's descriptor (a shorter path walk per file).
+_DIR_FD = os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
+
+
+def _episode(name: str, ep_dir: str, base: ImageBase) -> SourceRecord:
     rec = SourceRecord(file=ep_dir, record=name, step_locs=[])
+    dfd = None
+    if _DIR_FD:
+        try:
+            dfd = os.open(ep_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:  # reported below by scandir, with the usual message
+            dfd = None
+    try:
+        return _read_episode(rec, name, ep_dir, base, dfd)
+    finally:
+        if dfd is not None:
+            os.close(dfd)
+
+
+def _read_episode(rec: SourceRecord, name: str, ep_dir: str, base: ImageBase, dfd: Optional[int]) -> SourceRecord:
     step_files = []
     with os.scandir(ep_dir) as it:
         for entry in it:
@@ -85,26 +110,28 @@ def _episode(name: str, ep_dir: str) -> SourceRecord:
         rec.problem("episode folder has no step files", expected="step_1.json, step_2.json, ...")
         return rec
     step_files.sort()
-    placed: dict[str, Optional[tuple[str, int, int]]] = {}  # screenshot name -> (rel, w, h) or None (reported)
+    ctx = _Episode(rec, name, ep_dir, base, dfd)
     steps: list[dict[str, Any]] = []
     episode: dict[str, Any] = {"episode_id": name, "platform": "android", "steps": steps}
-    first: dict[str, Any] = {}
+    prefix = ep_dir + os.sep
+    locs = rec.step_locs
     for number, fname in step_files:
-        path = os.path.join(ep_dir, fname)
-        rec.step_locs.append((path, None))
+        path = prefix + fname
+        locs.append((path, None))
         try:
-            data = read_json(path)
+            data = read_json(fname if dfd is not None else path, dir_fd=dfd)
         except json.JSONDecodeError as e:
             json_error(rec, e, file=path)
             continue
         except (OSError, UnicodeDecodeError) as e:
             rec.problem(f"unreadable step file ({e})", file=path)
             continue
-        step = _step(rec, name, ep_dir, path, number, len(steps), data, placed, first)
+        step = _step(ctx, path, number, len(steps), data)
         if step is not None:
             steps.append(step)
     if rec.problems:
         return rec
+    first = ctx.first
     episode["instruction"] = first["task_content"]
     if first.get("app_name") is not None:
         episode["app"] = first["app_name"]
@@ -115,32 +142,52 @@ def _episode(name: str, ep_dir: str) -> SourceRecord:
     return rec
 
 
-def _step(rec: SourceRecord, name: str, ep_dir: str, path: str, number: int, index: int, data: Any,
-          placed: dict, first: dict) -> Optional[dict[str, Any]]:
-    if not (isinstance(data, dict) and isinstance(data.get("input"), dict) and isinstance(data.get("output"), dict)):
-        found = sorted(data) if isinstance(data, dict) else type(data).__name__
-        rec.problem("not a step record", expected='{"input": {...}, "output": {...}}', found=found, file=path)
-        return None
+class _Episode:
+    """State while reading one episode folder: the record, where images go, the first step's shared values and
+    the screenshots seen so far (the previous screenshot is normally the last step's current one)."""
+
+    __slots__ = ("rec", "name", "ep_dir", "base", "dfd", "first", "placed")
+
+    def __init__(self, rec: SourceRecord, name: str, ep_dir: str, base: ImageBase, dfd: Optional[int]):
+        self.rec, self.name, self.ep_dir, self.base, self.dfd = rec, name, ep_dir, base, dfd
+        self.first: dict[str, Any] = {}
+        self.placed: dict[str, Optional[tuple[str, int, int]]] = {}  # name -> (path, w, h) or None (reported)
+
+
+_SHARED = ("task_content", "app_name", "task_path", "action_type_list")
+
+
+def _step(ep: _Episode, path: str, number: int, index: int, data: Any) -> Optional[dict[str, Any]]:
+    rec = ep.rec
+    if not (type(data) is dict and type(data.get("input")) is dict and type(data.get("output")) is dict):
+        if not (isinstance(data, dict) and isinstance(data.get("input"), dict)
+                and isinstance(data.get("output"), dict)):
+            found = sorted(data) if isinstance(data, dict) else type(data).__name__
+            rec.problem("not a step record", expected='{"input": {...}, "output": {...}}', found=found, file=path)
+            return None
     inp, out = data["input"], data["output"]
     meta: dict[str, Any] = {"source_step": number}
     ok = True
+    first = ep.first
     if index == 0:
         goal = inp.get("task_content")
         if not isinstance(goal, str) or not goal.strip():
             rec.problem("missing goal", field="input.task_content", expected="a non-empty string", found=goal,
                         file=path)
             ok = False
-        first.update((k, inp.get(k)) for k in ("task_content", "app_name", "task_path", "action_type_list"))
+        first.update((k, inp.get(k)) for k in _SHARED)
     else:  # the goal/app/plan normally repeat on every step; keep a step's own value only when it differs
-        for key in ("task_content", "app_name", "task_path", "action_type_list"):
+        for key in _SHARED:
             value = inp.get(key)
-            if value is not None and value != first.get(key):
+            if value is not None and value != first[key]:
                 meta[key] = value
-    if inp.get("history_path_all") is not None:
-        meta["history"] = inp["history_path_all"]
-    for key, value in inp.items():
-        if key not in _INPUT_KEYS:
-            meta[key] = value
+    history = inp.get("history_path_all")
+    if history is not None:
+        meta["history"] = history
+    if not _INPUT_KEYS.issuperset(inp):  # unknown input keys go to the step meta
+        for key, value in inp.items():
+            if key not in _INPUT_KEYS:
+                meta[key] = value
 
     current, previous = inp.get("screen_path2") or "", inp.get("screen_path1") or ""
     if not current and previous:
@@ -152,19 +199,24 @@ def _step(rec: SourceRecord, name: str, ep_dir: str, path: str, number: int, ind
                     found=inp.get("screen_path2"), file=path)
         ok = False
     else:
-        shot = _image(rec, name, ep_dir, path, current, "input.screen_path2", placed)
+        shot = ep.placed.get(current, _MISSING) if type(current) is str else _MISSING
+        if shot is _MISSING:
+            shot = _image(ep, path, current, "input.screen_path2")
         if shot is None:
             ok = False
         else:
             step["screenshot"], step["width"], step["height"] = shot
     if previous:
-        shot = _image(rec, name, ep_dir, path, previous, "input.screen_path1", placed)
+        shot = ep.placed.get(previous, _MISSING) if type(previous) is str else _MISSING
+        if shot is _MISSING:
+            shot = _image(ep, path, previous, "input.screen_path1")
         if shot is None:
             ok = False
         else:
             step["extra_images"] = [shot[0]]
-    if isinstance(out.get("action_description"), str):
-        step["low_instruction"] = out["action_description"]
+    description = out.get("action_description")
+    if isinstance(description, str):
+        step["low_instruction"] = description
     action = _action(rec, path, out)
     if action is None or not ok:
         return None
@@ -176,37 +228,37 @@ def _step(rec: SourceRecord, name: str, ep_dir: str, path: str, number: int, ind
 _MISSING = object()
 
 
-def _image(rec: SourceRecord, name: str, ep_dir: str, step_path: str, file_name: Any, field: str,
-           placed: dict) -> Optional[tuple[str, int, int]]:
-    """``("images/<episode>-<file>", w, h)`` for a screenshot named by a step, or None (problem recorded).
-    ``placed`` caches per episode by name: the previous screenshot is normally the last step's current one.
+def _image(ep: _Episode, step_path: str, file_name: Any, field: str) -> Optional[tuple[str, int, int]]:
+    """``(path, w, h)`` for a screenshot named by a step, or None (problem recorded); cached in
+    ``ep.placed`` by name.
 
-    Images are stored flat as ``images/<episode>-<file>``: episode folder names are digits, so the first '-'
-    separates them and names cannot collide, and no directory is created per episode (a mkdir costs more than
-    converting a whole step on common file systems)."""
+    ``ref`` mode: the path is ``<episode>/<file>``, relative to the source root (the dataset's image root).
+    Otherwise images are stored flat as ``images/<episode>-<file>``: episode folder names are digits, so the
+    first '-' separates them and names cannot collide, and no directory is created per episode (a mkdir costs
+    more than converting a whole step on common file systems)."""
+    rec = ep.rec
     if type(file_name) is not str:
         rec.problem("screenshot name is not a string", field=field, expected="a file name", found=file_name,
                     file=step_path)
         return None
-    hit = placed.get(file_name, _MISSING)
-    if hit is not _MISSING:
-        return hit
     norm = os.path.normpath(file_name)
     result = None
     if os.path.isabs(norm) or norm == ".." or norm.startswith(".." + os.sep):
         rec.problem("screenshot path escapes the episode folder", field=field,
                     expected="a path relative to the episode folder", found=file_name, file=step_path)
     else:
-        full = os.path.join(ep_dir, norm)
         try:
-            w, h = image_size(full)
+            if ep.dfd is not None:
+                _, w, h, _ = _header(norm, dir_fd=ep.dfd)
+            else:
+                w, h = image_size(os.path.join(ep.ep_dir, norm))
         except BridgeError as e:
-            image_problem(rec, full, e, field, file=step_path)
+            image_problem(rec, os.path.join(ep.ep_dir, norm), e, field, file=step_path)
         else:
-            rel = f"{name}-{norm}" if os.sep == "/" else f"{name}-{norm}".replace(os.sep, "/")
-            rec.images.append((rel, full))
-            result = ("images/" + rel, w, h)
-    placed[file_name] = result
+            posix = norm if os.sep == "/" else norm.replace(os.sep, "/")
+            full = os.path.join(ep.ep_dir, norm)
+            result = (place_file(rec, full, ep.base, rel=f"{ep.name}/{posix}", placed=f"{ep.name}-{posix}"), w, h)
+    ep.placed[file_name] = result
     return result
 
 

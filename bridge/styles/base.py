@@ -110,9 +110,10 @@ def image_block(path: str) -> dict[str, Any]:
     return {"type": "image", "image": path}
 
 
-def absolute(image_root: str, rel: str) -> str:
-    """Absolute path of a step image (paths in a dataset are relative to its root; absolute ones stay)."""
-    return os.path.abspath(os.path.join(image_root, rel))
+def absolute(image_root, rel: str) -> str:
+    """Absolute path of a step image: ``image_root`` is a directory the paths are relative to, or a resolver
+    (``Dataset.image_resolver()``: honours the manifest's image root); absolute paths stay."""
+    return os.path.abspath(image_root(rel) if callable(image_root) else os.path.join(image_root, rel))
 
 
 def merge_roles(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
