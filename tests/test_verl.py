@@ -77,8 +77,11 @@ def grpo_recipe(train_dir: str, model: Path, **over) -> "object":
     (None, "null"), (True, "true"), (False, "false"), (3, "3"), (1e-05, "1e-05"), (0.2, "0.2"),
     ("grpo", "grpo"), ("all-linear", "all-linear"), ("/abs/x_1/train.parquet", "/abs/x_1/train.parquet"),
     ("true", "'true'"), ("null", "'null'"), ("1abc", "'1abc'"), (".*visual.*", "'.*visual.*'"),
-    ("it's a b", "'it\\'s a b'"), ("a\\b", "'a\\\\b'"), ("x=y", "'x=y'"),
-    ([1, "a b", "/p"], "[1,'a b',/p]"), ({"min_pixels": 3136, "max_pixels": 12544}, "{min_pixels:3136,max_pixels:12544}"),
+    ("it's a b", "'it\\'s a b'"), ("x=y", "'x=y'"),
+    # Hydra quoted strings: backslashes double only before a quote or at the end; ${ is escaped
+    ("a\\b", "'a\\b'"), ("end\\", "'end\\\\'"), ("a\\'b", "'a\\\\\\'b'"), ("${x}", "'\\${x}'"),
+    ([1, "a b", "/p"], "[1,'a b',/p]"),
+    ({"min_pixels": 3136, "max_pixels": 12544}, "{min_pixels:3136,max_pixels:12544}"),
 ])
 def test_hydra_value(value, text):
     assert hydra_value(value) == text

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.backend("verl"), pytest.mark.slow]
 ADAPTER = get_adapter("verl")
 MAX_PIXELS = 50176        # not the tiny processor's 12544: the bounds must reach qwen_vl_utils AND the processor
 SPEC = [{"name": "format", "weight": 0.25}, {"name": "action_match", "weight": 0.75}]
+TRICKY = "it's a\\b ${trainer.nnodes} end\\"
 CHECKED = 6               # samples run through the agent loop and the reward manager
 
 
@@ -54,7 +55,8 @@ def make_recipe(synth_dataset, model, **backends):
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, synth_dataset, tiny_model_dir):
     root = tmp_path_factory.mktemp("verl")
-    recipe = make_recipe(synth_dataset, tiny_model_dir)
+    # a value needing every Hydra escape (quote, backslashes, ${) must reach verl's config unchanged
+    recipe = make_recipe(synth_dataset, tiny_model_dir, overrides={"trainer.project_name": TRICKY})
     style = get_style("qwen2vl", PromptOptions(history=2, prev_image=True, max_pixels=MAX_PIXELS))
     samples = list(build_samples(synth_dataset, style))
     export = ADAPTER.export(iter(samples), root / "export", "grpo", recipe)
@@ -84,7 +86,7 @@ def test_compose_and_validate_with_verls_config(report, prepared):
     assert report["compose"]["ok"] and report["compose"]["overrides"] == len(ADAPTER.overrides(run_dir))
     assert report["validate"].startswith("ok")
     c = report["config"]
-    assert c["algorithm.adv_estimator"] == "grpo"
+    assert c["algorithm.adv_estimator"] == "grpo" and c["trainer.project_name"] == TRICKY
     assert c["reward.custom_reward_function.path"] == str(run_dir / "verl_reward.py")
     assert c["reward.custom_reward_function.name"] == "compute_score" and c["reward.reward_manager.name"] == "naive"
     assert c["actor_rollout_ref.model.lora_rank"] == 8 and c["actor_rollout_ref.model.exclude_modules"] == ".*visual.*"

@@ -86,13 +86,14 @@ SAVE_AT_END_ONLY = 10 ** 9
 
 #: what Hydra's override lexer reads as one plain string (an ID or a path; never a number, bool or interpolation)
 _BARE = re.compile(r"^[A-Za-z_/][A-Za-z0-9_/\-.+@%]*$")
+_QUOTE_OR_END = re.compile(r"(\\*)('|$)")
 _RESERVED = {"true", "false", "null", "none", "nan", "inf", "yes", "no", "on", "off"}
 
 
 def hydra_value(value: Any) -> str:
     """``value`` in Hydra's override grammar: bools/null/numbers as literals, lists ``[a,b]``, dicts ``{k:v}``,
-    strings bare only when they are plain identifiers or paths, else single-quoted (``\\`` and ``'`` escaped), so a path or
-    a regex never becomes a number, a bool or an interpolation by accident."""
+    strings bare only when they are plain identifiers or paths, else single-quoted with Hydra's escapes, so a path,
+    a regex or ``${…}`` text never becomes a number, a bool or an interpolation by accident."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -110,7 +111,10 @@ def hydra_value(value: Any) -> str:
     s = str(value)
     if _BARE.match(s) and s.lower() not in _RESERVED:
         return s
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    # Hydra's quoted strings: a backslash run is literal except before a quote or at the end (doubled there),
+    # a quote is \', and ${ would be an interpolation unless written \${
+    body = _QUOTE_OR_END.sub(lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), s.replace("${", "\\${"))
+    return "'" + body + "'"
 
 
 def render(template: str, **ctx: Any) -> str:

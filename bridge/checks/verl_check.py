@@ -1,4 +1,5 @@
-"""Backend-side check for verl 0.9.1 (runs INSIDE its environment with its interpreter; protocol: bridge/checks/__init__.py).
+"""Backend-side check for verl 0.9.1 (runs INSIDE its environment with its interpreter).
+Protocol: bridge/checks/__init__.py.
 
 Everything below is verl's own code on our files, in the order ``main_ppo`` uses it; only the LLM is replaced:
 
@@ -32,7 +33,7 @@ REPORTED_KEYS = (
     "actor_rollout_ref.rollout.name", "actor_rollout_ref.rollout.n", "actor_rollout_ref.rollout.prompt_length",
     "actor_rollout_ref.rollout.tensor_model_parallel_size", "reward.custom_reward_function.path",
     "reward.custom_reward_function.name", "reward.reward_manager.name", "trainer.n_gpus_per_node", "trainer.nnodes",
-    "trainer.logger")
+    "trainer.logger", "trainer.project_name")
 
 
 def versions():
