@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Backends the test suite trains for real (one isolated virtualenv each, built by `bridge env install`).
-TEST_BACKENDS ?= trl llamafactory swift
+TEST_BACKENDS ?= trl llamafactory swift verl
 
 .PHONY: demo test dev envs clean
 
