@@ -26,7 +26,9 @@ PHONE_TOKENS, DESKTOP_TOKENS = 10, 15     # 270x540 and 640x400 at the tiny proc
 
 
 def recipe(dataset: str, model: str = "tiny:qwen2_vl", **kw):
-    d = {"name": "t", "model": model, "data": {"train": dataset, "style": "qwen2vl", "prev_image": True},
+    # the tiny processor's bounds, as `bridge run --smoke` sets them (unset = the style's defaults)
+    d = {"name": "t", "model": model, "data": {"train": dataset, "style": "qwen2vl", "prev_image": True,
+                                               "min_pixels": 3136, "max_pixels": 12544},
          "train": {"max_steps": 2, "device": "cpu"}}
     for k, v in kw.items():
         d[k] = {**d.get(k, {}), **v} if isinstance(v, dict) else v
@@ -141,8 +143,12 @@ def test_model_view_carries_the_recipe_pixel_bounds(synth_dataset, tiny_model_di
         (tiny_model_dir / "model.safetensors").resolve()
     # the model's own bounds: no view needed
     r2 = recipe(str(synth_dataset), model=str(tiny_model_dir))
-    cfg2 = yaml.safe_load(get_adapter(B).render_config(r2, res, tmp_path / "run2")["config"].read_text())
+    res2 = export(synth_dataset, tmp_path / "lf2", r2)
+    cfg2 = yaml.safe_load(get_adapter(B).render_config(r2, res2, tmp_path / "run2")["config"].read_text())
     assert cfg2["model_name_or_path"] == str(tiny_model_dir)
+    # an export made for other bounds is never rendered with this recipe's
+    with pytest.raises(BridgeError, match="re-export"):
+        get_adapter(B).render_config(r2, res, tmp_path / "run3")
 
 
 # ----------------------------------------------------------------------------------------------- real backend

@@ -27,7 +27,9 @@ PHONE_TOKENS, DESKTOP_TOKENS = 10, 15     # 270x540 and 640x400 at the tiny proc
 def recipe(dataset: str, model: str = "tiny:qwen2_vl", **kw):
     from bridge.recipe import parse_recipe
 
-    d = {"name": "t", "model": model, "data": {"train": dataset, "style": "qwen2vl", "prev_image": True},
+    # the tiny processor's bounds, as `bridge run --smoke` sets them (unset = the style's defaults)
+    d = {"name": "t", "model": model, "data": {"train": dataset, "style": "qwen2vl", "prev_image": True,
+                                               "min_pixels": 3136, "max_pixels": 12544},
          "train": {"max_steps": 2, "device": "cpu"}}
     for k, v in kw.items():
         d[k] = {**d.get(k, {}), **v} if isinstance(v, dict) else v
@@ -77,6 +79,18 @@ def test_bounds_that_are_not_whole_tokens_travel_in_each_row(synth_dataset, tmp_
         get_adapter(B).render_config(other, res, tmp_path / "run")
 
 
+def test_unset_bounds_follow_the_style_frame(synth_dataset, tmp_path):
+    from bridge.recipe import parse_recipe
+
+    r = parse_recipe({"name": "t", "model": "tiny:qwen2_vl", "data": {"train": str(synth_dataset), "style": "qwen2vl"}})
+    res = export(synth_dataset, tmp_path / "sw", r)
+    # not the tiny processor's 12544: the style frame's defaults (Qwen2-VL: 56*56 .. 16384 tokens of 28*28) decide
+    assert res.meta["pixels"] == {"factor": 28, "min_pixels": 3136, "max_pixels": 12845056}
+    assert res.meta["frame"]["max_pixels"] == 12845056
+    env = get_adapter(B).command(r, res, tmp_path / "run", "py").env
+    assert (env["MAX_PIXELS"], env["IMAGE_MAX_TOKEN_NUM"]) == ("12845056", "16384")
+
+
 def test_pixel_env_and_target_regex():
     assert pixel_env(Pixels(28, 3136, 12544)) == {"MAX_PIXELS": "12544", "MIN_PIXELS": "3136",
                                                     "IMAGE_MAX_TOKEN_NUM": "16", "IMAGE_MIN_TOKEN_NUM": "4"}
@@ -111,7 +125,7 @@ def test_config_maps_tuner_freezing_precision_and_torchrun(synth_dataset, tmp_pa
     assert (cfg["torch_dtype"], cfg["bf16"], cfg["fp16"]) == ("bfloat16", True, False)
     assert cfg["deepspeed"] == "zero2" and cfg["max_length"] == 8192 and cfg["gradient_checkpointing"] is True
     assert cfg["dataset"] == [str(res.files["train"])] and cfg["strict"] is True and cfg["add_version"] is False
-    assert "max_pixels" not in cfg and cfg["ENV"]["MAX_PIXELS"] == str(28 * 28 * 1280)   # transformers default
+    assert "max_pixels" not in cfg and cfg["ENV"]["MAX_PIXELS"] == "12544" and cfg["ENV"]["IMAGE_MAX_TOKEN_NUM"] == "16"
     spec = a.command(r, res, tmp_path / "run", "/py")
     assert spec.argv == ["/py", "-m", "swift.cli.main", "sft", str(files["config"])]
     assert {k: spec.env[k] for k in ("NNODES", "NODE_RANK", "NPROC_PER_NODE", "MASTER_ADDR", "MASTER_PORT")} == \

@@ -136,15 +136,39 @@ def resolved_model(recipe: "Recipe") -> str:
     return local_model(recipe.model) if recipe.is_tiny else recipe.model
 
 
-def pixels_for(recipe: Optional["Recipe"], samples_frame=None):
-    """The resize policy's bounds: recipe's data.min/max_pixels, else the model processor's (bridge.checks)."""
+def pixels_for(recipe: Optional["Recipe"], frame=None):
+    """The resize policy's bounds (docs/backends.md): the style's frame — the recipe's data.min/max_pixels, or
+    the style's defaults when the recipe leaves them unset — which is also what the coordinates assume."""
     from ..checks import Pixels, effective_pixels
 
-    if recipe is None:
-        if samples_frame is None:
-            return None
-        return Pixels(samples_frame.factor, samples_frame.min_pixels, samples_frame.max_pixels)
-    return effective_pixels(recipe.model, recipe.data.min_pixels, recipe.data.max_pixels, recipe.model_family())
+    if frame is None and recipe is not None:
+        try:
+            from ..runs import make_style, prompt_options
+
+            frame = make_style(recipe.data.style, prompt_options(recipe.data)).frame()
+        except BridgeError:   # unknown style: the model's processor bounds
+            return effective_pixels(recipe.model, recipe.data.min_pixels, recipe.data.max_pixels,
+                                    recipe.model_family())
+    if frame is None:
+        return None
+    return Pixels(frame.factor, frame.min_pixels, frame.max_pixels)
+
+
+def policy_pixels(recipe: "Recipe", export: ExportResult):
+    """The bounds a config must apply: the export's (its frame), which must agree with the recipe's."""
+    from ..checks import Pixels
+
+    px = pixels_for(recipe)
+    got = export.meta.get("pixels")
+    if got:
+        exported = Pixels.from_dict(got)
+        if px is not None and exported != px:
+            raise BridgeError(f"the export at {export.out} was made for pixel bounds [{exported.min_pixels}, "
+                              f"{exported.max_pixels}] (factor {exported.factor}) but this recipe's style frame has "
+                              f"[{px.min_pixels}, {px.max_pixels}] (factor {px.factor})",
+                              hint="re-export the dataset with this recipe (bridge run does it automatically)")
+        return exported
+    return px
 
 
 def export_rows(samples: Iterable["Sample"], out: Path, row) -> tuple[int, dict[str, Any]]:
@@ -230,7 +254,7 @@ class LlamaFactoryAdapter(Adapter):
                               files={"train": out / TRAIN_FILE, "dataset_info": out / "dataset_info.json"},
                               meta={"backend": self.name, "dataset": DATASET_NAME, "style": info["style"],
                                     "images": info["images"], "model": recipe.model if recipe else None,
-                                    "pixels": px.to_dict() if px else None})
+                                    "pixels": px.to_dict(), "frame": info["frame"].to_dict()})
         return result
 
     # -- config -----------------------------------------------------------------------------------------------
@@ -243,7 +267,7 @@ class LlamaFactoryAdapter(Adapter):
         if template is None:
             raise BridgeError(f"llamafactory: no chat template known for model {recipe.model!r} (family {family})",
                               hint="set backends.llamafactory.overrides.template (e.g. qwen2_vl, qwen3_vl_nothink)")
-        px = pixels_for(recipe)
+        px = policy_pixels(recipe, export)
         model_path, view_note = model_view(model, px, run_dir)
         ft, parts, tr = recipe.finetune, recipe.finetune.train, recipe.train
         prec = precision(recipe)

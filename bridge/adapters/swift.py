@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from ..errors import BridgeError
 from .base import Adapter, Capabilities, ExportResult, LaunchSpec
-from .llamafactory import (TRAIN_FILE, export_rows, model_family, on_cpu, pixels_for, precision, read_jsonl, render,
-                           resolved_model, torchrun_env)
+from .llamafactory import (TRAIN_FILE, export_rows, model_family, on_cpu, pixels_for, policy_pixels, precision,
+                           read_jsonl, render, resolved_model, torchrun_env)
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
@@ -83,7 +83,7 @@ class SwiftAdapter(Adapter):
         holder: dict[str, Any] = {}
 
         def row(s: "Sample", messages: list[dict[str, Any]]) -> dict[str, Any]:
-            if "px" not in holder:   # the policy's bounds: recipe/model, or (no recipe) the style frame's
+            if "px" not in holder:   # the policy's bounds: the style frame's (recipe's or style defaults)
                 holder["px"] = pixels_for(recipe, s.ground_truth.frame)
             px = holder["px"]
             msgs = [dict(m, loss=False) if m["role"] == "assistant" and i < len(messages) - 1 else m
@@ -98,7 +98,7 @@ class SwiftAdapter(Adapter):
         result = ExportResult(out=out, method=method, samples=n, files={"train": out / TRAIN_FILE},
                               meta={"backend": self.name, "style": info["style"], "images": info["images"],
                                     "model": recipe.model if recipe else None, "pixels": px.to_dict(),
-                                    "row_pixels": not token_exact(px)})
+                                    "frame": info["frame"].to_dict(), "row_pixels": not token_exact(px)})
         return result
 
     # -- config -----------------------------------------------------------------------------------------------
@@ -112,12 +112,7 @@ class SwiftAdapter(Adapter):
             raise BridgeError(f"swift: no model_type/template known for model {recipe.model!r} (family {family})",
                               hint="set backends.swift.overrides.model_type and .template")
         model_type, template = mt or (overrides["model_type"], overrides["template"])
-        px = pixels_for(recipe)
-        exported = export.meta.get("pixels") if export.meta.get("row_pixels") else None
-        if exported and (exported["min_pixels"], exported["max_pixels"]) != (px.min_pixels, px.max_pixels):
-            raise BridgeError(f"swift: the export at {export.out} carries pixel bounds "
-                              f"[{exported['min_pixels']}, {exported['max_pixels']}] but this recipe/model needs "
-                              f"[{px.min_pixels}, {px.max_pixels}]", hint="re-export with this recipe")
+        px = policy_pixels(recipe, export)
         ft, parts, tr = recipe.finetune, recipe.finetune.train, recipe.train
         prec = precision(recipe)
         model_sec: list = [("model", model, None), ("model_type", model_type, "local dirs need model_type + template"),
@@ -184,7 +179,7 @@ class SwiftAdapter(Adapter):
 
     def command(self, recipe: "Recipe", export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         cfg = Path(run_dir) / "swift_sft.yaml"
-        env = {**pixel_env(pixels_for(recipe)), "TOKENIZERS_PARALLELISM": "false", **torchrun_env(recipe)}
+        env = {**pixel_env(policy_pixels(recipe, export)), "TOKENIZERS_PARALLELISM": "false", **torchrun_env(recipe)}
         return LaunchSpec(argv=[python, "-m", "swift.cli.main", "sft", str(cfg)], env=env, cwd=Path(run_dir))
 
     # -- metrics ----------------------------------------------------------------------------------------------

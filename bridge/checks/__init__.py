@@ -326,7 +326,9 @@ def run_check(backend: Optional[str], export_dir: str | os.PathLike, model: Opti
     python = resolve_python(backend, recipe.backend(backend).python)
     local = local_model(recipe.model)
     recipe = recipe.model_copy(update={"model": local})
-    pixels = effective_pixels(local, recipe.data.min_pixels, recipe.data.max_pixels, recipe.model_family())
+    from ..adapters.llamafactory import policy_pixels
+
+    pixels = policy_pixels(recipe, export)
     own_tmp = workdir is None
     work = Path(tempfile.mkdtemp(prefix=f"bridge-check-{backend}-")) if own_tmp else Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
