@@ -17,7 +17,7 @@ import yaml
 
 from bridge import envs
 from bridge.adapters import get_adapter
-from bridge.checks import read_manifest, run_check, write_manifest
+from bridge.checks import read_manifest, run_check
 from bridge.errors import BridgeError
 from bridge.recipe import parse_recipe
 

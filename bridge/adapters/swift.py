@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 from ..errors import BridgeError
 from .base import Adapter, Capabilities, ExportResult, LaunchSpec
 from .llamafactory import (TRAIN_FILE, export_rows, model_family, on_cpu, pixels_for, policy_pixels, precision,
-                           read_jsonl, render, resolved_model, torchrun_env)
+                           render, resolved_model, torchrun_env)
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
