@@ -147,14 +147,8 @@ class Dataset:
                 try:
                     yield lineno, parse(raw), []
                 except ValidationError as e:
-                    if not raw.strip():
-                        continue
-                    record = _peek_id(raw)
-                    if any(err.get("type") == "json_invalid" for err in e.errors()):
-                        yield lineno, None, [Problem(name, "not valid JSON", line=lineno, record=record,
-                                                     expected="one JSON object per line")]
-                    else:
-                        yield lineno, None, validation_problems(e, name, lineno, record)
+                    if raw.strip():
+                        yield lineno, None, line_problems(e, raw, name, lineno)
 
     def __iter__(self) -> Iterator[Episode]:
         for _, episode, problems in self.records():
@@ -177,6 +171,190 @@ class Dataset:
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r}, episodes={self.manifest.episodes}, steps={self.manifest.steps})"
+
+
+def ordered_map(fn: Callable[[Any], Any], items, jobs: int, *, inline: int = 0, chunksize: int = 1,
+                window: Optional[int] = None) -> Iterator[Any]:
+    """``fn`` over ``items``, results in input order: the first ``inline`` items in this process (small inputs
+    never pay for workers), the rest in ``jobs`` forked worker processes, ``chunksize`` items per message, at
+    most ``window`` items (default ``jobs * 32``) in flight — memory stays flat however many items there are.
+    ``fn``, the items and the results must be picklable; an exception raised by ``fn`` in a worker is re-raised
+    here. Without ``fork`` (Windows, macOS spawn) or with ``jobs <= 1`` everything runs in this process.
+
+    Leaner than ``multiprocessing.Pool`` for this one pattern: batches go round-robin to the workers, so results
+    come back in order with no reordering; one sender thread writes batches (never blocking the reads, so large
+    items cannot deadlock the pipes) and this thread reads results directly — no result or maintenance threads.
+    """
+    import itertools
+    import multiprocessing
+
+    items = iter(items)
+    for item in itertools.islice(items, inline):
+        yield fn(item)
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for item in items:
+            yield fn(item)
+        return
+    first = next(items, _END)
+    if first is _END:
+        return
+    items = itertools.chain([first], items)
+    batches = iter(lambda: list(itertools.islice(items, chunksize)), [])
+    depth = max(1, (window or jobs * 32) // (jobs * chunksize))  # batches in flight per worker
+    yield from _Workers(fn, jobs, depth).run(batches)
+
+
+_END = object()
+
+
+class _Workers:
+    """Forked workers for :func:`ordered_map`: worker ``b % jobs`` handles batch ``b``."""
+
+    def __init__(self, fn: Callable[[Any], Any], jobs: int, depth: int):
+        import gc
+        import multiprocessing
+
+        self.pids: list[int] = []
+        self.tasks, self.results = [], []
+        gc.freeze()  # objects inherited by the workers stay untouched by their GC: fewer copy-on-write pages
+        try:
+            for _ in range(jobs):
+                task_r, task_w = multiprocessing.Pipe(duplex=False)
+                res_r, res_w = multiprocessing.Pipe(duplex=False)
+                pid = os.fork()
+                if pid == 0:  # worker: never returns
+                    task_w.close()
+                    res_r.close()
+                    for conn in self.tasks + self.results:
+                        conn.close()
+                    _worker_loop(fn, task_r, res_w)
+                task_r.close()
+                res_w.close()
+                self.pids.append(pid)
+                self.tasks.append(task_w)
+                self.results.append(res_r)
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            gc.unfreeze()
+        self.depth = depth
+
+    def run(self, batches: Iterator[list]) -> Iterator[Any]:
+        import queue
+        import threading
+
+        jobs = len(self.pids)
+        slots = [threading.Semaphore(self.depth) for _ in range(jobs)]
+        order: "queue.SimpleQueue" = queue.SimpleQueue()
+        halt = threading.Event()
+
+        def send() -> None:  # the sender thread: also pulls items (a generator may do I/O)
+            try:
+                for b, batch in enumerate(batches):
+                    k = b % jobs
+                    while not slots[k].acquire(timeout=0.05):
+                        if halt.is_set():
+                            return
+                    if halt.is_set():
+                        return
+                    self.tasks[k].send(batch)
+                    order.put(k)
+                order.put(_END)
+            except BaseException as e:  # an error in the item source: re-raised by the reader, in order
+                order.put(("error", e))
+
+        sender = threading.Thread(target=send, name="ordered_map-sender", daemon=True)
+        sender.start()
+        try:
+            while True:
+                k = order.get()
+                if k is _END:
+                    return
+                if isinstance(k, tuple):
+                    raise k[1]
+                try:
+                    status, value = self.results[k].recv()
+                except EOFError:
+                    raise RuntimeError("a worker process died unexpectedly (out of memory?)") from None
+                if status != "ok":
+                    raise value
+                slots[k].release()
+                yield from value
+        finally:
+            halt.set()
+            self.stop()
+            sender.join(timeout=5)
+
+    def stop(self) -> None:
+        import signal
+
+        for conn in self.tasks:
+            try:
+                conn.close()
+            except OSError:
+                pass
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)  # finished or abandoned: nothing of theirs is kept
+            except OSError:
+                pass
+        for pid in self.pids:
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+        for conn in self.results:
+            conn.close()
+        self.pids, self.tasks, self.results = [], [], []
+
+
+def _worker_loop(fn: Callable[[Any], Any], tasks, results) -> None:
+    """Body of a forked worker: apply ``fn`` to each batch until the task pipe closes; exit without running
+    the parent's cleanup (its open files' buffers belong to the parent)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the workers
+    code = 0
+    try:
+        while True:
+            try:
+                batch = tasks.recv()
+            except EOFError:
+                break
+            try:
+                out = ("ok", [fn(item) for item in batch])
+            except BaseException as e:  # re-raised in the parent
+                out = ("error", e)
+            try:
+                results.send(out)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            except Exception as e:  # an unpicklable exception or result
+                results.send(("error", RuntimeError(f"worker could not return its result: {e!r}")))
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+
+
+def default_jobs() -> int:
+    """Worker processes for large imports and validations: the CPUs this process may run on."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, n)
+
+
+def line_problems(err: ValidationError, raw: bytes, file: str, lineno: int) -> list[Problem]:
+    """The located problems of an episodes-file line that failed ``Episode.model_validate_json``."""
+    record = _peek_id(raw)
+    if any(e.get("type") == "json_invalid" for e in err.errors()):
+        return [Problem(file, "not valid JSON", line=lineno, record=record, expected="one JSON object per line")]
+    return validation_problems(err, file, lineno, record)
 
 
 def _peek_id(raw: bytes) -> Optional[str]:
@@ -216,6 +394,7 @@ class DatasetWriter:
         self.manifest = Manifest(source=source, meta=meta or {})
         self._fh = None
         self._referenced = False
+        self._episodes = self._steps = 0
         self._dirs: set[str] = set()  # image folders created so far (one mkdir each; few: bounded by the layout)
 
     def __enter__(self) -> "DatasetWriter":
@@ -224,7 +403,8 @@ class DatasetWriter:
         (self.tmp / IMAGES_DIR).mkdir(parents=True)
         self._root = str(self.tmp)
         self._dirs = {os.path.join(self._root, IMAGES_DIR)}
-        self._fh = open(self.tmp / EPISODES_FILE, "w", encoding="utf-8")
+        self._fh = open(self.tmp / EPISODES_FILE, "wb")
+        self._episodes = self._steps = 0
         return self
 
     def add_image(self, src: PathLike, rel: str) -> str:
@@ -286,21 +466,22 @@ class DatasetWriter:
 
     def write(self, episode: Episode) -> None:
         """Append one episode (its image paths as returned by :meth:`add_image`)."""
-        self.write_line(episode.to_json_line(), len(episode.steps))
+        self.write_line(episode.to_json_bytes(), len(episode.steps))
 
-    def write_line(self, line: str, steps: int) -> None:
-        """Append one episode already serialised by :meth:`Episode.to_json_line` (and validated by the
-        caller) with ``steps`` steps."""
-        self._fh.write(line)
-        self._fh.write("\n")
-        self.manifest.episodes += 1
-        self.manifest.steps += steps
+    def write_line(self, line: Union[str, bytes], steps: int) -> None:
+        """Append one episode already serialised by :meth:`Episode.to_json_line` / ``to_json_bytes`` (and
+        validated by the caller) with ``steps`` steps. The manifest's counts are set on close."""
+        self._fh.write(line.encode() if isinstance(line, str) else line)
+        self._fh.write(b"\n")
+        self._episodes += 1
+        self._steps += steps
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._fh.close()
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
+        self.manifest.episodes, self.manifest.steps = self._episodes, self._steps
         if self._referenced:
             self.manifest.image_root = self.image_root
         else:  # self-contained: the oldest format version that describes it, so older releases read it too

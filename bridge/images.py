@@ -128,13 +128,16 @@ def _png(fd: int, head: bytes, nbytes: int, check: bool):
 
 
 def _jpeg(fd: int, head: bytes, nbytes: int, check: bool):
-    # Walk the marker segments up to the start of scan (SOS); buf holds file bytes [base, base + len(buf)).
+    # Walk the marker segments up to the start of scan (SOS); buf holds file bytes [base, base + end).
     buf, base, pos, size = head, 0, 2, None
+    end = len(buf)
+    no_length, sof = _JPEG_NO_LENGTH, _JPEG_SOF
     while True:
         i = pos - base
-        if i + 4 > len(buf) and base + len(buf) < nbytes:  # segment header beyond what we hold: read on
+        if i + 4 > end and base + end < nbytes:  # segment header beyond what we hold: read on
             buf, base, i = os.pread(fd, 65536, pos), pos, 0
-        if i + 2 > len(buf):
+            end = len(buf)
+        if i + 2 > end:
             raise ImageError(f"truncated JPEG: file ends inside the header ({nbytes} bytes)")
         if buf[i] != 0xFF:
             raise ImageError(f"corrupt JPEG: expected a marker at byte {pos}")
@@ -142,17 +145,18 @@ def _jpeg(fd: int, head: bytes, nbytes: int, check: bool):
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
-        if marker in _JPEG_NO_LENGTH:
+        if marker in no_length:
             pos += 2
             continue
         if marker == 0xDA or marker == 0xD9:  # start of scan (entropy-coded data follows) / early end
             break
-        if i + 4 > len(buf):
+        if i + 4 > end:
             raise ImageError(f"truncated JPEG: file ends inside the header ({nbytes} bytes)")
-        if marker in _JPEG_SOF:
-            if i + 9 > len(buf):
+        if marker in sof:
+            if i + 9 > end:
                 buf, base, i = os.pread(fd, 65536, pos), pos, 0
-                if i + 9 > len(buf):
+                end = len(buf)
+                if i + 9 > end:
                     raise ImageError(f"truncated JPEG: file ends inside the frame header ({nbytes} bytes)")
             h, w = struct.unpack_from(">HH", buf, i + 5)
             size = (w, h)

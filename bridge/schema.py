@@ -109,7 +109,11 @@ class Episode(_Model):
     def to_json_line(self) -> str:
         """One compact JSON line (what the episodes file holds): fields that are None and empty ``meta`` /
         ``extra_images`` are left out (readers fill in the same defaults)."""
-        return self.model_dump_json(exclude_none=True, exclude=_empty_fields(self))
+        return self.to_json_bytes().decode()
+
+    def to_json_bytes(self) -> bytes:
+        """:meth:`to_json_line` as UTF-8 bytes (what writers append, without a decode/encode round trip)."""
+        return self.__pydantic_serializer__.to_json(self, exclude_none=True, exclude=_empty_fields(self))
 
 
 def _empty_fields(episode: Episode) -> Optional[dict]:

@@ -57,7 +57,7 @@ class _PathProblem(str):
 
 
 _UNCHECKED = object()
-Resolver = Callable[[str], str]
+Resolver = Callable[[str], str]  # a step's image path -> absolute path
 
 
 def _resolver(root: Any) -> tuple[Resolver, bool]:
@@ -75,9 +75,10 @@ class _Checker:
     """Collects the problems of one episode. Field paths (``steps[2].action.point``) are only built when a
     problem is found: valid data — the common case — pays for no string formatting."""
 
-    def __init__(self, resolve: Resolver, image_root: bool, file: str, line: Optional[int], record: Optional[str],
-                 check_images: bool, missing_root: Optional[str] = None):
-        self.resolve, self.image_root, self.file, self.line, self.record = resolve, image_root, file, line, record
+    def __init__(self, read: Callable[[str], tuple], image_root: bool, file: str, line: Optional[int],
+                 record: Optional[str], check_images: bool, missing_root: Optional[str] = None):
+        # read(rel) -> images.header() tuple for a checked relative path (raises ImageError)
+        self.read, self.image_root, self.file, self.line, self.record = read, image_root, file, line, record
         self.check_images = check_images
         self.missing_root = missing_root  # image root that does not exist: its images are reported once, apart
         self.problems: list[Problem] = []
@@ -99,7 +100,7 @@ class _Checker:
                 info = _UNCHECKED
             else:
                 try:
-                    info = header(self.resolve(rel))
+                    info = self.read(rel)
                 except ImageError as e:
                     info = e.message
             self._images[rel] = info
@@ -196,12 +197,12 @@ def check_episode(episode: Episode, root: Any, *, file: str, line: Optional[int]
     opened (paths are still checked). Never raises on bad data.
     """
     resolve, has_image_root = _resolver(root)
-    return _check(episode, resolve, has_image_root, file, line, check_images)
+    return _check(episode, lambda rel: header(resolve(rel)), has_image_root, file, line, check_images)
 
 
-def _check(episode: Episode, resolve: Resolver, has_image_root: bool, file: str, line: Optional[int],
+def _check(episode: Episode, read: Callable[[str], tuple], has_image_root: bool, file: str, line: Optional[int],
            check_images: bool, missing_root: Optional[str] = None) -> list[Problem]:
-    c = _Checker(resolve, has_image_root, file, line, episode.episode_id, check_images, missing_root)
+    c = _Checker(read, has_image_root, file, line, episode.episode_id, check_images, missing_root)
     if not episode.steps:
         c.add("steps", "episode has no steps", "at least one step", [])
     for i, step in enumerate(episode.steps):
@@ -238,44 +239,137 @@ class Report:
                 "problems_shown": len(self.problems), "problems": [p.to_dict() for p in self.problems]}
 
 
-def validate_dataset(path, *, check_images: bool = True, max_problems: Optional[int] = None) -> Report:
+#: Episodes per batch handed to a validation worker, and batches validated in this process before workers
+#: are started (small datasets never pay for a pool).
+BATCH_LINES = 64
+INLINE_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class _Where:
+    """What a validation worker needs to know about the dataset (picklable)."""
+
+    file: str
+    root: str
+    image_root: Optional[str]
+    check_images: bool
+    missing_root: Optional[str]
+
+
+def _validate_batch(where: _Where, batch: list[tuple[int, bytes]]) -> list[tuple[int, Optional[str], int, list]]:
+    """Parse and check a batch of ``(line_number, raw line)``: per non-blank line ``(line, episode_id or None,
+    steps, problems)`` — parse/type problems when the id is None, else the semantic problems."""
+    from pydantic import ValidationError
+
+    from .dataset import line_problems
+
+    root, image_root = where.root, where.image_root
+    fds: list[int] = []
+    try:
+        read = _reader(root, image_root if where.missing_root is None else None, fds)
+        parse = Episode.model_validate_json
+        out = []
+        for lineno, raw in batch:
+            try:
+                episode = parse(raw)
+            except ValidationError as e:
+                if raw.strip():
+                    out.append((lineno, None, 0, line_problems(e, raw, where.file, lineno)))
+                continue
+            out.append((lineno, episode.episode_id, len(episode.steps),
+                        _check(episode, read, image_root is not None, where.file, lineno, where.check_images,
+                               where.missing_root)))
+        return out
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _reader(root: str, image_root: Optional[str], fds: list[int]) -> Callable[[str], tuple]:
+    """``rel -> header tuple`` for paths already checked by :func:`path_problem` (relative, no '..'): opened
+    relative to a descriptor of their root directory (``openat``: a shorter path walk per image) where the OS
+    supports it. Descriptors opened here are appended to ``fds`` for the caller to close."""
+    from .dataset import resolve_image
+
+    if os.open not in os.supports_dir_fd or not hasattr(os, "O_DIRECTORY"):
+        if image_root is None:
+            return lambda rel: header(os.path.join(root, rel))
+        return lambda rel: header(resolve_image(root, image_root, rel))
+    try:
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        fds.append(root_fd)
+        if image_root is None:
+            return lambda rel: header(rel, dir_fd=root_fd)
+        image_fd = os.open(image_root, os.O_RDONLY | os.O_DIRECTORY)
+        fds.append(image_fd)
+    except OSError:  # unusual (permissions, a file in the way): paths report the same errors
+        if image_root is None:
+            return lambda rel: header(os.path.join(root, rel))
+        return lambda rel: header(resolve_image(root, image_root, rel))
+    return lambda rel: header(rel, dir_fd=root_fd if in_dataset(rel) else image_fd)
+
+
+def _batches(fh, size: int):
+    batch = []
+    for item in enumerate(fh, 1):
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def validate_dataset(path, *, check_images: bool = True, max_problems: Optional[int] = None,
+                     jobs: Optional[int] = None) -> Report:
     """Validate a dataset directory, streaming its episodes file (memory flat in the number of episodes apart
     from the set of episode ids). Raises :class:`~bridge.errors.BridgeError` only when ``path`` is not a
-    dataset at all (missing directory, episodes file or manifest); every problem *inside* it is reported."""
-    from .dataset import open_dataset
+    dataset at all (missing directory, episodes file or manifest); every problem *inside* it is reported.
+
+    ``jobs``: worker processes for large datasets (default: the CPUs available; 1 = all in this process).
+    Results and their order do not depend on it."""
+    import functools
+
+    from .dataset import default_jobs, open_dataset, ordered_map
     from .errors import BridgeError
 
     ds = open_dataset(path)
     report = Report(str(ds.root), max_problems=max_problems)
     file = str(ds.episodes_path)
     manifest_file = str(ds.root / "manifest.json")
-    resolve, has_image_root = ds.image_resolver(), ds.image_root is not None
     missing_root = None
-    if check_images and has_image_root and not ds.image_root.is_dir():
+    if check_images and ds.image_root is not None and not ds.image_root.is_dir():
         missing_root = str(ds.image_root)
         report.add([Problem(manifest_file, "image root does not exist: none of the images referenced there can be "
                             "read (they are not listed one by one)", field="image_root",
                             expected="an existing directory (move the source back, or re-import)",
                             found=missing_root)])
+    where = _Where(file, os.path.abspath(ds.root), str(ds.image_root) if ds.image_root is not None else None,
+                   check_images, missing_root)
     first_line: dict[str, int] = {}
     try:
-        for lineno, episode, problems in ds.records():
-            if episode is None:
-                report.invalid_records += 1
-                report.add(problems)
-                continue
-            report.episodes += 1
-            report.steps += len(episode.steps)
-            eid = episode.episode_id
-            if eid in first_line:
-                report.add([Problem(file, f"duplicate episode_id (first used on line {first_line[eid]})",
-                                    line=lineno, record=eid, field="episode_id", expected="a unique id",
-                                    found=eid)])
-            else:
-                first_line[eid] = lineno
-            found = _check(episode, resolve, has_image_root, file, lineno, check_images, missing_root)
-            if found:
-                report.add(found)
+        with open(ds.episodes_path, "rb") as fh:
+            jobs = default_jobs() if jobs is None else jobs
+            # the manifest's count says whether the dataset is large enough to start workers at once
+            inline = 0 if ds.manifest.episodes > INLINE_BATCHES * BATCH_LINES else INLINE_BATCHES
+            for results in ordered_map(functools.partial(_validate_batch, where), _batches(fh, BATCH_LINES),
+                                       jobs, inline=inline, window=4 * jobs):
+                for lineno, eid, steps, problems in results:
+                    if eid is None:
+                        report.invalid_records += 1
+                        report.add(problems)
+                        continue
+                    report.episodes += 1
+                    report.steps += steps
+                    first = first_line.get(eid)
+                    if first is not None:
+                        report.add([Problem(file, f"duplicate episode_id (first used on line {first})",
+                                            line=lineno, record=eid, field="episode_id", expected="a unique id",
+                                            found=eid)])
+                    else:
+                        first_line[eid] = lineno
+                    if problems:
+                        report.add(problems)
     except OSError as e:
         raise BridgeError(f"{file}: cannot read the episodes file: {e.strerror or e}") from None
     m = ds.manifest

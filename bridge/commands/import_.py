@@ -31,7 +31,7 @@ Formats:
 @click.option("--platform", type=click.Choice(["android", "ios", "web", "desktop"]), default=None,
               help="Override the platform of every episode (default: what the format implies, usually android).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Worker processes for large sources [default: CPUs available, at most 4; 1 = no workers].")
+              help="Worker processes for large sources [default: CPUs available; 1 = no workers].")
 def command(fmt: str, src: str, out: str, skip_invalid: bool, overwrite: bool, images: str, split, platform,
             jobs) -> None:
     from ..importers.base import run_import

@@ -7,7 +7,9 @@ import click
 @click.option("--max-problems", type=click.IntRange(min=1), default=None, metavar="N",
               help="List at most N problems (all are still counted).")
 @click.option("--no-images", is_flag=True, help="Do not open image files (paths are still checked).")
-def command(dataset: str, as_json: bool, max_problems, no_images: bool) -> None:
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes for large datasets [default: CPUs available; 1 = no workers].")
+def command(dataset: str, as_json: bool, max_problems, no_images: bool, jobs) -> None:
     """Check a canonical dataset: every record, every image header, every coordinate.
 
     Exit code 0 when the dataset is valid, 2 otherwise; each problem is printed on its own line as
@@ -20,7 +22,7 @@ def command(dataset: str, as_json: bool, max_problems, no_images: bool) -> None:
     from ..validate import validate_dataset
 
     try:
-        report = validate_dataset(dataset, check_images=not no_images, max_problems=max_problems)
+        report = validate_dataset(dataset, check_images=not no_images, max_problems=max_problems, jobs=jobs)
     except BridgeError as e:
         if not as_json:
             raise

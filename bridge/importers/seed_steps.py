@@ -47,7 +47,10 @@ _INPUT_KEYS = frozenset({"task_content", "app_name", "task_path", "action_type_l
 _OUTPUT_KEYS = frozenset({"action_type", "action_parameter", "action_description"})
 _ACTIONS = ("click", "long_click", "swipe", "type", "open_app", "wait", "back", "task_completed",
             "task_impossible", "inquiry")
+_ACTION_SET = frozenset(_ACTIONS)
+_BOXES = frozenset({"click", "long_click", "swipe"})
 _QUAD = '"x1,y1,x2,y2" (4 numbers, screenshot pixels)'
+_isfinite = math.isfinite
 
 
 def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
@@ -75,6 +78,7 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
             ctx.note(f"ignored {len(ignored)} non-numeric folder(s) in {src}: {', '.join(sorted(ignored)[:5])}"
                      + (" ..." if len(ignored) > 5 else ""))
     episodes.sort()
+    ctx.expected = len(episodes)
     for _, name, path in episodes:
         yield task(_episode, path, name, None, name, path, base)
 
@@ -100,11 +104,10 @@ def _episode(name: str, ep_dir: str, base: ImageBase) -> SourceRecord:
 
 def _read_episode(rec: SourceRecord, name: str, ep_dir: str, base: ImageBase, dfd: Optional[int]) -> SourceRecord:
     step_files = []
-    with os.scandir(ep_dir) as it:
-        for entry in it:
-            fname = entry.name  # step_<N>.json (string tests: cheaper than a regex on every file)
+    for fname in os.listdir(ep_dir if dfd is None else dfd):
+        if fname.startswith("step_") and fname.endswith(".json"):  # step_<N>.json (cheaper than a regex)
             number = fname[5:-5]
-            if fname.startswith("step_") and fname.endswith(".json") and number.isascii() and number.isdigit():
+            if number.isascii() and number.isdigit():
                 step_files.append((int(number), fname))
     if not step_files:
         rec.problem("episode folder has no step files", expected="step_1.json, step_2.json, ...")
@@ -112,7 +115,6 @@ def _read_episode(rec: SourceRecord, name: str, ep_dir: str, base: ImageBase, df
     step_files.sort()
     ctx = _Episode(rec, name, ep_dir, base, dfd)
     steps: list[dict[str, Any]] = []
-    episode: dict[str, Any] = {"episode_id": name, "platform": "android", "steps": steps}
     prefix = ep_dir + os.sep
     locs = rec.step_locs
     for number, fname in step_files:
@@ -132,13 +134,18 @@ def _read_episode(rec: SourceRecord, name: str, ep_dir: str, base: ImageBase, df
     if rec.problems:
         return rec
     first = ctx.first
-    episode["instruction"] = first["task_content"]
+    # Keys in the schema's field order, no None, no empty meta: the dict serialises to exactly the canonical
+    # line (rec.canonical; tests/test_importers.py checks the bytes against Episode.to_json_bytes).
+    episode: dict[str, Any] = {"episode_id": name, "instruction": first["task_content"], "platform": "android"}
     if first.get("app_name") is not None:
         episode["app"] = first["app_name"]
+    episode["source"] = "seed-steps"
     meta = {k: first[k] for k in ("task_path", "action_type_list") if first.get(k) is not None}
     if meta:
         episode["meta"] = meta
+    episode["steps"] = steps
     rec.episode = episode
+    rec.canonical = True
     return rec
 
 
@@ -159,13 +166,12 @@ _SHARED = ("task_content", "app_name", "task_path", "action_type_list")
 
 def _step(ep: _Episode, path: str, number: int, index: int, data: Any) -> Optional[dict[str, Any]]:
     rec = ep.rec
-    if not (type(data) is dict and type(data.get("input")) is dict and type(data.get("output")) is dict):
-        if not (isinstance(data, dict) and isinstance(data.get("input"), dict)
-                and isinstance(data.get("output"), dict)):
-            found = sorted(data) if isinstance(data, dict) else type(data).__name__
-            rec.problem("not a step record", expected='{"input": {...}, "output": {...}}', found=found, file=path)
-            return None
-    inp, out = data["input"], data["output"]
+    inp = data.get("input") if type(data) is dict else None
+    out = data.get("output") if type(data) is dict else None
+    if type(inp) is not dict or type(out) is not dict:
+        found = sorted(data) if isinstance(data, dict) else type(data).__name__
+        rec.problem("not a step record", expected='{"input": {...}, "output": {...}}', found=found, file=path)
+        return None
     meta: dict[str, Any] = {"source_step": number}
     ok = True
     first = ep.first
@@ -241,9 +247,11 @@ def _image(ep: _Episode, step_path: str, file_name: Any, field: str) -> Optional
         rec.problem("screenshot name is not a string", field=field, expected="a file name", found=file_name,
                     file=step_path)
         return None
-    norm = os.path.normpath(file_name)
+    # A plain file name (the usual case) is already normal: skip normpath.
+    simple = "/" not in file_name and "\\" not in file_name and file_name not in ("", ".", "..")
+    norm = file_name if simple else os.path.normpath(file_name)
     result = None
-    if os.path.isabs(norm) or norm == ".." or norm.startswith(".." + os.sep):
+    if not simple and (os.path.isabs(norm) or norm == ".." or norm.startswith(".." + os.sep)):
         rec.problem("screenshot path escapes the episode folder", field=field,
                     expected="a path relative to the episode folder", found=file_name, file=step_path)
     else:
@@ -255,8 +263,8 @@ def _image(ep: _Episode, step_path: str, file_name: Any, field: str) -> Optional
         except BridgeError as e:
             image_problem(rec, os.path.join(ep.ep_dir, norm), e, field, file=step_path)
         else:
-            posix = norm if os.sep == "/" else norm.replace(os.sep, "/")
-            full = os.path.join(ep.ep_dir, norm)
+            posix = norm if os.sep == "/" or simple else norm.replace(os.sep, "/")
+            full = ep.ep_dir + os.sep + norm
             result = (place_file(rec, full, ep.base, rel=f"{ep.name}/{posix}", placed=f"{ep.name}-{posix}"), w, h)
     ep.placed[file_name] = result
     return result
@@ -277,20 +285,21 @@ def _quad(value: Any) -> Optional[list[float]]:
         nums = [float(v) for v in value]
     else:
         return None
-    return nums if all(math.isfinite(v) for v in nums) else None
+    a, b, c, d = nums
+    return nums if _isfinite(a) and _isfinite(b) and _isfinite(c) and _isfinite(d) else None
 
 
 def _action(rec: SourceRecord, path: str, out: dict) -> Optional[dict[str, Any]]:
     kind = out.get("action_type")
-    if kind not in _ACTIONS:
+    if type(kind) is not str or kind not in _ACTION_SET:
         rec.problem("unknown action type", field="output.action_type", expected="one of " + ", ".join(_ACTIONS),
                     found=kind, file=path)
         return None
     params = out.get("action_parameter")
-    field = f"output.action_parameter.{kind}"
+    field = "output.action_parameter." + kind
     if isinstance(params, dict):
         value = params.get(kind)
-        extra = {k: v for k, v in params.items() if k != kind}
+        extra = {k: v for k, v in params.items() if k != kind} if len(params) > 1 or kind not in params else {}
     elif params in (None, ""):
         value, extra = None, {}
     else:
@@ -298,7 +307,7 @@ def _action(rec: SourceRecord, path: str, out: dict) -> Optional[dict[str, Any]]
                     expected=f'{{"{kind}": VALUE}}', found=params, file=path)
         return None
     action: dict[str, Any]
-    if kind in ("click", "long_click", "swipe"):
+    if kind in _BOXES:
         quad = _quad(value)
         if quad is None:
             rec.problem("malformed coordinates", field=field, expected=_QUAD, found=value, file=path)
@@ -312,8 +321,8 @@ def _action(rec: SourceRecord, path: str, out: dict) -> Optional[dict[str, Any]]
             action = {"type": "swipe", "point": [x1, y1], "end_point": [x2, y2],
                       "direction": finger_direction((x1, y1), (x2, y2))}
         else:
-            action = {"type": "click" if kind == "click" else "long_press", "bbox": quad,
-                      "point": [(x1 + x2) / 2.0, (y1 + y2) / 2.0]}
+            action = {"type": "click" if kind == "click" else "long_press",
+                      "point": [(x1 + x2) / 2.0, (y1 + y2) / 2.0], "bbox": quad}
     elif kind in ("type", "open_app"):
         if not isinstance(value, str) or not value:
             rec.problem(f"{kind} needs a non-empty string", field=field, expected="a non-empty string",
@@ -325,17 +334,18 @@ def _action(rec: SourceRecord, path: str, out: dict) -> Optional[dict[str, Any]]
         if value not in (None, ""):
             action["meta"] = {"value": value}
     elif kind in ("task_completed", "task_impossible"):
-        action = {"type": "status", "status": "complete" if kind == "task_completed" else "impossible"}
+        action = {"type": "status"}
         if value not in (None, ""):
             if not isinstance(value, str):
                 rec.problem("status text is not a string", field=field, expected="a string", found=value, file=path)
                 return None
             action["text"] = value
+        action["status"] = "complete" if kind == "task_completed" else "impossible"
     else:  # inquiry
         action = _inquiry(rec, path, field, value)
         if action is None:
             return None
-    meta = {k: v for k, v in out.items() if k not in _OUTPUT_KEYS}
+    meta = {k: v for k, v in out.items() if k not in _OUTPUT_KEYS} if not _OUTPUT_KEYS.issuperset(out) else {}
     if extra:
         meta["action_parameter"] = extra
     if meta:
