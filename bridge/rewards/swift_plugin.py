@@ -36,10 +36,12 @@ class BridgeORM(ORM):
 def register_orms(spec=None) -> dict[str, type]:
     """Register ``bridge`` and one ``bridge_<key>`` ORM per component of ``spec`` (or the configured spec)."""
     scorer = scorer_for(spec)
-    made = {"bridge": type("BridgeTotalORM", (BridgeORM,), {"spec": scorer})}
+    # classes named like their registry entries: ms-swift logs each as rewards/<class name>/mean
+    made = {"bridge": type("bridge", (BridgeORM,), {"spec": scorer})}
     for c in scorer.components:
         sub = build_scorer([{"name": c.reward.name, "options": c.options}])
-        made["bridge_" + _identifier(c.key)] = type(f"Bridge_{_identifier(c.key)}_ORM", (BridgeORM,), {"spec": sub})
+        name = "bridge_" + _identifier(c.key)
+        made[name] = type(name, (BridgeORM,), {"spec": sub})
     orms.update(made)
     return made
 

@@ -1,10 +1,7 @@
 """GRPO conformance across backends: `bridge convert DATASET --backend all --method grpo` writes verl, ms-swift, TRL
 and VLM-R1 data from one dataset; for every sample each export carries the same prompt text, images and ground
 truth, and each backend's reward hook — called with the argument shapes that trainer uses, on the values read back
-from its export — gives the same score for the same completion.
-
-Known gap, declared rather than skipped: while the ms-swift adapter has no GRPO export (its ``methods`` lack
-``grpo``), the swift cases xfail with that reason; they run as soon as it has one."""
+from its export — gives the same score for the same completion."""
 from __future__ import annotations
 
 import json
@@ -25,12 +22,6 @@ from bridge.styles import PromptOptions, get_style
 BACKENDS = ("verl", "swift", "trl", "vlmr1")
 SPEC = [{"name": "action_match"}, {"name": "gaussian_point", "weight": 0.5}, {"name": "format", "weight": 0.25}]
 STYLES = ("qwen2vl", "gui-r1")      # with a system prompt (folded for VLM-R1) and without one
-
-
-def swift_gap():
-    if "grpo" not in get_adapter("swift").methods:
-        pytest.xfail("ms-swift GRPO export not available yet: SwiftAdapter.methods = "
-                     f"{sorted(get_adapter('swift').methods)}")
 
 
 @pytest.fixture(scope="module", params=STYLES)
@@ -92,19 +83,15 @@ READERS = {"verl": verl_rows, "trl": trl_rows, "vlmr1": vlmr1_rows, "swift": swi
 def test_convert_all_writes_every_grpo_backend(converted):
     _, out, samples = converted
     written = {p.name for p in out.iterdir() if p.is_dir()}
-    assert {"verl", "trl", "vlmr1"} <= written and "llamafactory" not in written    # LLaMA-Factory has no GRPO
+    assert written == set(BACKENDS)          # LLaMA-Factory has no GRPO
     for b in sorted(written):
         assert export_files(out, b)["samples"] == len(samples)
-    if "swift" not in written:
-        swift_gap()
-    assert written == set(BACKENDS)
+    assert all(get_adapter(b).methods >= {"grpo"} for b in BACKENDS)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_same_prompt_text_images_and_ground_truth(converted, backend):
     _, out, samples = converted
-    if backend == "swift" and not (out / "swift").is_dir():
-        swift_gap()
     rows = READERS[backend](out)
     assert list(rows) == [s.id for s in samples]
     for s in samples:
@@ -150,8 +137,6 @@ def hook_scores(backend: str, r: dict, texts: list[str]) -> list[float]:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_each_backend_hook_scores_the_same(converted, backend, monkeypatch):
     _, out, samples = converted
-    if backend == "swift" and not (out / "swift").is_dir():
-        swift_gap()
     monkeypatch.setattr(hooks, "_configured", None)
     monkeypatch.delenv(hooks.SPEC_ENV, raising=False)
     hooks.configure(SPEC)          # what each generated hook module / launcher does with the run's spec
