@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from bridge import open_dataset
+from bridge.schema import Episode
+from bridge.validate import validate_dataset
 from bridge.cli import main
 from bridge.errors import BridgeError
 from bridge.importers import IMPORTERS, get_importer, import_dataset
@@ -310,6 +312,57 @@ def test_worker_processes_give_the_same_dataset_as_one_process(tmp_path):
     assert reject["record"] == str(1000 + n - 3) and reject["problems"][0]["file"] == str(bad)
     assert sorted(p.name for p in (tmp_path / "two" / "images").iterdir()) == sorted(
         p.name for p in (tmp_path / "one" / "images").iterdir())
+
+
+def test_canonical_seed_lines_equal_the_model_serialisation(tmp_path):
+    """seed-steps writes its validated dicts directly (rec.canonical): the bytes must be exactly what
+    Episode.to_json_bytes() gives — field order, floats, no empty meta — for every action kind, unknown keys,
+    NaN in meta (null, like the model) and the --split / --platform paths (which go through the model)."""
+    src = tmp_path / "src"
+    shutil.copytree(SEED, src)
+    step = src / "7" / "step_1.json"
+    data = json.loads(step.read_text(encoding="utf-8"))
+    data["input"]["device"] = {"dpi": float("nan"), "name": "p"}
+    data["output"]["confidence"] = 0.5
+    step.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")  # json writes NaN as a literal
+    for out, opts in (("plain", {}), ("split", {"split": "train"}), ("platform", {"platform": "ios"}),
+                      ("link", {"images": "link"})):
+        import_dataset("seed-steps", src, tmp_path / out, **opts)
+        lines = (tmp_path / out / "episodes.jsonl").read_bytes().splitlines()
+        assert len(lines) == 2
+        for line in lines:
+            assert Episode.model_validate_json(line).to_json_bytes() == line
+    ep = episodes(tmp_path / "plain")["7"]
+    assert ep.steps[0].meta["device"] == {"dpi": None, "name": "p"} and ep.steps[0].action.meta == {"confidence": 0.5}
+    assert {e.split for e in episodes(tmp_path / "split").values()} == {"train"}
+    assert {e.platform for e in episodes(tmp_path / "platform").values()} == {"ios"}
+
+
+def test_single_episode_folder_named_images_is_placed_not_referenced(tmp_path):
+    """'images/...' names the dataset's own images, so a source folder called images cannot be referenced."""
+    shutil.copytree(SEED / "7", tmp_path / "images")
+    import_dataset("seed-steps", tmp_path / "images", tmp_path / "out")
+    ep = episodes(tmp_path / "out")["images"]
+    assert [s.screenshot for s in ep.steps] == ["images/images-7_1.jpg", "images/images-7_2.jpg"]
+    assert "image_root" not in json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert validate_dataset(tmp_path / "out").ok
+
+
+def test_loads_is_json_loads():
+    from bridge.importers.base import loads
+
+    for text in ['{"a": 1, "a": 2}', "1e400", '"\\ud800"', "\ufeff{\"a\": 1}", "[1.0000000000000002, 5e-324, -0.0]",
+                 '{"n": NaN, "big": 123456789012345678901234567890}', '"\u00e9\u4e2d"']:
+        data = text.encode("utf-8")
+        expected = json.loads(data)
+        got = loads(data)
+        assert json.dumps(got) == json.dumps(expected) and type(got) is type(expected), text
+    for bad in (b'{"a": 1', b"[1,]", b"\xff\xfe{", b""):
+        with pytest.raises(ValueError) as mine:
+            loads(bad)
+        with pytest.raises(ValueError) as theirs:
+            json.loads(bad)
+        assert type(mine.value) is type(theirs.value) and str(mine.value) == str(theirs.value)
 
 
 # ------------------------------------------------------------------------------------------ streaming JSON

@@ -236,6 +236,16 @@ def test_gui_odyssey_actions_from_0_1000(ody):
     assert (a[7].status, a[7].text) == ("complete", "reminder created in TickTick")
 
 
+def test_gui_odyssey_screenshots_referenced_under_the_source_root(tmp_path):
+    out = tmp_path / "ds"
+    import_dataset("gui-odyssey", FIX / "gui-odyssey", out)
+    ds = open_dataset(out)
+    assert ds.image_root == (FIX / "gui-odyssey").absolute()
+    shots = {s.screenshot for e in ds for s in e.steps}
+    assert shots and all(p.startswith("screenshots/") for p in shots)
+    assert list((out / "images").iterdir()) == []
+
+
 def test_gui_odyssey_documented_names_and_impossible(ody):
     ep = ody["5550001"]
     assert ep.app == "Threads"

@@ -381,3 +381,84 @@ def test_cli_garbage_episodes_file(tmp_path, capsys):
     (ds / "episodes.jsonl").write_bytes(bytes(range(256)) * 4)
     code, out, _ = run_cli(capsys, ds)
     assert code == 2 and "not valid JSON" in out
+
+
+# ------------------------------------------------------------------------- images referenced in place
+def ref_dataset(root: Path, n: int = 1) -> Path:
+    """``n`` copies of base_episode (ids e0..) whose screenshots live in root/src/<eid>/sN.png, referenced in
+    place (manifest image_root = root/src), plus one dataset-held image for e0's extra image."""
+    src = root / "src"
+    recs = []
+    for i in range(n):
+        rec = base_episode(f"e{i}")
+        for k, st in enumerate(rec["steps"]):
+            st["screenshot"] = f"e{i}/s{k}.png"
+            st.pop("extra_images", None)
+            (src / f"e{i}").mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (W, H), "white").save(src / f"e{i}" / f"s{k}.png")
+        recs.append(rec)
+    Image.new("RGB", (W, H), "white").save(root / "held.png")
+    out = root / "ds"
+    with DatasetWriter(out, source="test", images="ref", image_root=src) as w:
+        recs[0]["steps"][1]["extra_images"] = [w.add_image(root / "held.png", "held.png")]
+        assert w.add_image(src / "e0" / "s0.png", "unused") == "e0/s0.png"
+        for rec in recs:
+            w.write(Episode.model_validate(rec))
+    return out
+
+
+def test_referenced_images_are_checked_under_the_image_root(tmp_path):
+    ds = ref_dataset(tmp_path)
+    assert validate_dataset(ds).ok
+    (tmp_path / "src" / "e0" / "s2.png").unlink()
+    (tmp_path / "held.png").unlink()  # the dataset's hard link keeps it readable
+    (p,) = validate_dataset(ds).problems
+    assert (p.field, p.message, p.found) == ("steps[2].screenshot", "screenshot: file not found", "e0/s2.png")
+
+
+def test_paths_escaping_the_image_root_are_reported_as_such(tmp_path):
+    ds = ref_dataset(tmp_path)
+    lines = (ds / "episodes.jsonl").read_text().replace('"e0/s2.png"', '"../outside.png"')
+    (ds / "episodes.jsonl").write_text(lines)
+    assert where(validate_dataset(ds).problems) == [("steps[2].screenshot", "path escapes the image root ('..')")]
+
+
+def test_missing_image_root_is_one_problem_and_held_images_are_still_checked(tmp_path):
+    ds = ref_dataset(tmp_path)
+    (tmp_path / "src").rename(tmp_path / "moved")
+    (ds / "images" / "held.png").write_bytes(b"not a png")
+    report = validate_dataset(ds)
+    assert [(p.file, p.field, p.found) for p in report.problems] == [
+        (str(ds / "manifest.json"), "image_root", str(tmp_path / "src")),
+        (str(ds / "episodes.jsonl"), "steps[1].extra_images[0]", "images/held.png")]
+    assert report.problems[0].message.startswith("image root does not exist")
+    assert report.problems[1].message == "extra image: not an image (unrecognised format)"
+
+
+def test_worker_processes_report_exactly_what_one_process_reports(tmp_path):
+    """Past INLINE_BATCHES * BATCH_LINES episodes (or a manifest saying so) validation runs in workers:
+    problems, their order, the duplicate and the counts must not change."""
+    from bridge.validate import BATCH_LINES, INLINE_BATCHES
+
+    n = INLINE_BATCHES * BATCH_LINES + 30
+    ds = ref_dataset(tmp_path, n)
+    lines = (ds / "episodes.jsonl").read_text().splitlines()
+    lines[5] = lines[5].replace('"point":[50.0,20.0]', '"point":[500.0,20.0]')
+    lines[n - 3] = "{broken"
+    lines[n - 1] = lines[n - 1].replace(f'"e{n - 1}"', '"e7"')
+    (ds / "episodes.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "src" / f"e{n - 10}" / "s1.png").unlink()
+    one, two = validate_dataset(ds, jobs=1).to_dict(), validate_dataset(ds, jobs=2).to_dict()
+    assert one == two
+    assert [(p["line"], p.get("field"), p["message"]) for p in one["problems"]] == [
+        (6, "steps[0].action.point", "point outside the image"),
+        (n - 9, "steps[1].screenshot", "screenshot: file not found"),
+        (n - 2, None, "not valid JSON"),
+        (n, "episode_id", "duplicate episode_id (first used on line 8)")]
+    assert (one["episodes"], one["steps"], one["invalid_records"]) == (n - 1, 3 * (n - 1), 1)
+
+
+def test_cli_validate_jobs_option(tmp_path, capsys):
+    ds = ref_dataset(tmp_path)
+    code, out, _ = run_cli(capsys, ds, "--jobs", "2")
+    assert code == 0 and out.strip() == f"OK: {ds}: 1 episodes, 3 steps, no problems"
