@@ -4,8 +4,9 @@ Every backend goes through the ``bridge run`` machinery (:func:`bridge.runs.prep
 into one bench directory, so each run directory is an ordinary run (``bridge compare`` and ``bridge export`` work
 on it). On top, the bench measures what the backends do not report the same way:
 
-* wall time of the backend process, and the **peak resident memory of its whole process tree** (sampled from
-  ``/proc`` twice a second: workers and dataloader processes included) -> ``run.json["bench"]``;
+* wall time of the backend process, and the **peak resident memory of its whole process tree** (the sum over
+  the tree sampled from ``/proc`` twice a second — workers and dataloader processes included — or a single
+  process's own high-water mark ``VmHWM`` when that is larger) -> ``run.json["bench"]``;
 * when the recipe has ``data.eval``: the trained model is exported (LoRA merged, :mod:`bridge.export`) and scored
   with ``bridge eval --model`` in the backend's environment -> ``run.json["eval"]``.
 
@@ -48,23 +49,31 @@ def _ppid_map() -> dict[int, int]:
     return out
 
 
-def tree_rss_mb(root: int) -> float:
-    """Resident memory (MB) of every descendant of process ``root`` (``root`` itself excluded)."""
+def tree_memory(root: int) -> tuple[float, dict[int, float]]:
+    """(resident MB summed over every descendant of process ``root`` — ``root`` excluded —, and each
+    descendant's own peak resident MB, ``VmHWM``, which catches spikes between two samples)."""
     parents = _ppid_map()
     children: dict[int, list[int]] = {}
     for pid, ppid in parents.items():
         children.setdefault(ppid, []).append(pid)
-    todo, total = list(children.get(root, [])), 0
-    page = os.sysconf("SC_PAGE_SIZE")
+    todo, total, hwm = list(children.get(root, [])), 0.0, {}
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
         try:
-            with open(f"/proc/{pid}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * page
-        except (OSError, IndexError, ValueError):
+            with open(f"/proc/{pid}/status", "rb") as f:
+                fields = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+        except OSError:
             continue
-    return total / (1024 * 1024)
+        kb = lambda key: int(fields.get(key, b"0 kB").split()[0])  # noqa: E731
+        total += kb(b"VmRSS") / 1024
+        hwm[pid] = kb(b"VmHWM") / 1024
+    return total, hwm
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident memory (MB) of every descendant of process ``root`` (``root`` itself excluded)."""
+    return tree_memory(root)[0]
 
 
 class Monitor(threading.Thread):
@@ -74,6 +83,7 @@ class Monitor(threading.Thread):
         super().__init__(daemon=True)
         self.backend, self.run_dir, self.total, self.show = backend, run_dir, total_steps, show
         self.peak_mb = 0.0
+        self._hwm: dict[int, float] = {}
         self.t0 = time.time()
         self._halt = threading.Event()
         self._last = ""
@@ -83,8 +93,7 @@ class Monitor(threading.Thread):
 
         n = 0
         while not self._halt.wait(SAMPLE_S):
-            if sys.platform.startswith("linux"):
-                self.peak_mb = max(self.peak_mb, tree_rss_mb(os.getpid()))
+            self.sample()
             n += 1
             if n % 4:
                 continue
@@ -100,11 +109,18 @@ class Monitor(threading.Thread):
             self.show(line, line.split(",")[0] != self._last.split(",")[0])
             self._last = line
 
+    def sample(self) -> None:
+        """Peak = the largest tree sum sampled, or a single process's own high-water mark if larger."""
+        if not sys.platform.startswith("linux"):
+            return
+        total, hwm = tree_memory(os.getpid())
+        for pid, mb in hwm.items():
+            self._hwm[pid] = max(self._hwm.get(pid, 0.0), mb)
+        self.peak_mb = max(self.peak_mb, total, max(self._hwm.values(), default=0.0))
+
     def stop(self) -> None:
         self._halt.set()
         self.join(timeout=5)
-        if sys.platform.startswith("linux"):
-            self.peak_mb = max(self.peak_mb, tree_rss_mb(os.getpid()))
 
 
 class _Sink:

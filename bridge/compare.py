@@ -237,12 +237,14 @@ def plot_png(runs: list[RunView], out: Path) -> Path:
 
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    markers = "osD^v<>"
     for ax, key in ((axes[0][0], "loss"), (axes[0][1], "reward"), (axes[0][2], "grad_norm")):
         for i, run in enumerate(runs):
             c = colors[i % len(colors)]
             xs, ys = run.series(key)
-            if xs:
-                ax.plot(xs, ys, marker="o", color=c, label=run.label)
+            if xs:   # shrinking hollow markers: identical curves (same data, same seed) stay visible on top
+                ax.plot(xs, ys, marker=markers[i % len(markers)], markersize=max(3, 10 - 2 * i),
+                        markerfacecolor="none", color=c, label=run.label)
             if key == "reward":
                 for comp in run.components():
                     cx, cy = run.series(comp)
