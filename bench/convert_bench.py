@@ -1,19 +1,21 @@
 """Convert benchmark: seed per-step layout -> canonical dataset, against the tutorials' plain script.
 
-Synthesises N steps in the seed "ui-doctor" layout (numeric episode folders with step_N.json files and real
-1080x2400 PNG/JPEG screenshots, hard-linked from two small files so generation is fast), then times, each in a
-fresh subprocess (so peak RSS is per measurement):
+Synthesises N steps in the seed "ui-doctor" layout (numeric episode folders with ~1 KB step_N.json files and
+real 1080x2400 PNG/JPEG screenshots, hard-linked from two small files so generation is fast), then times,
+each in a fresh subprocess (so peak RSS is per measurement):
 
 * ``anchor``  — the seed tutorials' plain script: json.load each step file, json.dumps one JSONL line
   (no validation, no image reads);
-* ``import``  — ``bridge import seed-steps`` (Python API: every step checked, every screenshot's header read,
-  images hard-linked into the dataset, written atomically);
-* ``validate``— ``bridge validate`` on the result (every record parsed and checked, every image header read
-  and checked for truncation);
+* ``import``  — ``bridge import seed-steps`` (Python API): every step converted and checked (types + every
+  bridge.validate rule), every screenshot's header read and checked for truncation, written atomically;
+  screenshots referenced in place (``--images ref``, the default) unless the phase says ``link``;
+* ``validate``— ``bridge validate`` on the result (every record parsed and checked again, every image header
+  read and checked for truncation again);
 * ``import+validate`` — both, end to end in one process.
 
-``jobs=1`` rows run the import in one process (one core, like the anchor); the others let the importer use its
-default worker processes (one per CPU).
+``jobs=1`` rows use one process (one core, like the anchor); ``jobs=2`` rows use two worker processes — the
+default on this 2-CPU machine (the default is the number of CPUs available). CPU s counts the process and
+its workers. A ``components`` run times each piece of per-step work alone, to show where the time goes.
 
 It prints steps/s and peak RSS for each N: memory must not grow with N (streaming).
 
@@ -35,6 +37,9 @@ import time
 from pathlib import Path
 
 W, H = 1080, 2400
+PHASES = ("anchor", "import jobs=1", "validate jobs=1", "import+validate jobs=1", "import jobs=2",
+          "validate jobs=2", "import+validate jobs=2", "import+validate images=link jobs=1",
+          "import+validate images=link jobs=2")
 STEPS_PER_EPISODE = 10
 APPS = ["淘宝", "微信", "设置", "美团", "高德地图"]
 
@@ -118,37 +123,77 @@ def anchor(src: Path, out: Path) -> int:
 
 
 def components(src: Path, scratch: Path) -> dict:
-    """Time the primitive operations the import must do at least once per step, each alone (no profiler
-    inflation): reading + parsing the step JSON, reading one screenshot header (with the truncation check),
-    hard-linking one screenshot into the dataset, creating one images/<episode>/ folder."""
-    from bridge.images import probe
+    """Time each piece of per-step work alone, on the first 500 episodes (no profiler inflation): what the
+    anchor does (read + json parse + json dump), what import and validate add. Microseconds per step; CPU
+    time (``time.process_time``), best of 3, so other load on the machine does not inflate it."""
+    import gc
+    import json as _json
 
+    from bridge.dataset import open_dataset
+    from bridge.images import header
+    from bridge.importers import seed_steps
+    from bridge.importers.base import ImportContext, _process, loads
+    from bridge.schema import Episode
+    from bridge.validate import check_episode
+
+    gc.disable()  # lists of parsed objects are kept below; collections would time the harness, not the work
+    eps = sorted(os.listdir(src))[:500]
     step_files, shots = [], []
-    for ep in sorted(os.listdir(src)):
+    for ep in eps:
         d = os.path.join(src, ep)
         for name in sorted(os.listdir(d)):
             (step_files if name.endswith(".json") else shots).append(os.path.join(d, name))
-    out = {"steps": len(step_files)}
-    t = time.perf_counter()
-    for f in step_files:
-        with open(f, "rb") as fh:
-            json.loads(fh.read())
-    out["json_read_us"] = (time.perf_counter() - t) / len(step_files) * 1e6
-    t = time.perf_counter()
-    for f in shots:
-        probe(f)
-    out["header_probe_us"] = (time.perf_counter() - t) / len(shots) * 1e6
-    dirs = sorted({os.path.join(scratch, os.path.basename(os.path.dirname(f))) for f in shots})
+    n = len(step_files)
+
+    def per_step(fn, *args) -> float:
+        best = float("inf")
+        for _ in range(3):
+            t = time.process_time()
+            fn(*args)
+            best = min(best, time.process_time() - t)
+        return best / n * 1e6
+
+    def read_all():
+        out = []
+        for f in step_files:
+            fd = os.open(f, os.O_RDONLY)
+            out.append(os.read(fd, 1 << 16))
+            os.close(fd)
+        return out
+
+    raw = read_all()
+    parsed = [_json.loads(b) for b in raw]
+    out = {"steps": n}
+    out["read_us"] = per_step(read_all)
+    out["json_loads_us"] = per_step(lambda: [_json.loads(b) for b in raw])
+    out["our_loads_us"] = per_step(lambda: [loads(b) for b in raw])
+    out["json_dumps_us"] = per_step(lambda: [_json.dumps(r, ensure_ascii=False) for r in parsed])
+    out["header_us"] = per_step(lambda: [header(f) for f in shots])  # one new screenshot per step
+    ctx = ImportContext(images="ref")
+    chosen = set(eps)
+    tasks = [t for t in seed_steps.records(src, ctx) if os.path.basename(t.args[1]) in chosen]
+    out["convert_us"] = per_step(lambda: [t.run() for t in tasks])  # read + parse + header + conversion
+    recs = [t.run() for t in tasks]
+    dicts = [r.episode for r in recs]
+    models = [Episode.model_validate(d) for d in dicts]
+    out["model_validate_us"] = per_step(lambda: [Episode.model_validate(d) for d in dicts])
+    out["check_us"] = per_step(lambda: [check_episode(m, "", file="x", check_images=False) for m in models])
+    out["to_json_us"] = per_step(lambda: [m.to_json_bytes() for m in models])
+    proc = __import__("functools").partial(_process, source="seed-steps", split=None, platform=None, ref=True)
+    out["import_record_us"] = per_step(lambda: [proc(t) for t in tasks])  # everything a worker does
+    # the validate pass: parse + check a line, header reads included
     os.makedirs(scratch, exist_ok=True)
-    t = time.perf_counter()
-    for d in dirs:
-        os.mkdir(d)
-    out["mkdir_us"] = (time.perf_counter() - t) / len(dirs) * 1e6
-    out["mkdir_per_step_us"] = (time.perf_counter() - t) / len(step_files) * 1e6
-    t = time.perf_counter()
-    for f in shots:
-        os.link(f, os.path.join(scratch, os.path.basename(os.path.dirname(f)), os.path.basename(f)))
-    out["link_us"] = (time.perf_counter() - t) / len(shots) * 1e6
+    ds_dir = os.path.join(scratch, "ds")
+    from bridge.importers import import_dataset
+
+    import_dataset("seed-steps", src, ds_dir, jobs=1, overwrite=True)
+    ds = open_dataset(ds_dir)
+    lines = [ln for ln in open(ds.episodes_path, "rb")][:len(tasks)]
+    out["parse_line_us"] = per_step(lambda: [Episode.model_validate_json(ln) for ln in lines])
+    vmodels = [Episode.model_validate_json(ln) for ln in lines]
+    out["validate_record_us"] = per_step(lambda: [check_episode(m, ds, file="x") for m in vmodels]) + \
+        out["parse_line_us"]
+    gc.enable()
     return out
 
 
@@ -181,13 +226,15 @@ def child(phase: str, src: str, out: str, profile: str | None) -> None:
         if prof:
             prof.enable()
         base, _, jobs = phase.partition(" jobs=")
+        base, _, images = base.partition(" images=")
         if base in ("import", "import+validate"):
-            rep = import_dataset("seed-steps", src, out, **({"jobs": int(jobs)} if jobs else {}))
+            rep = import_dataset("seed-steps", src, out, images=images or "ref",
+                                 **({"jobs": int(jobs)} if jobs else {}))
             result["steps"] = rep.steps
             result["import_s"] = time.perf_counter() - t0
         if base in ("validate", "import+validate"):
             t1 = time.perf_counter()
-            report = validate_dataset(out)
+            report = validate_dataset(out, **({"jobs": int(jobs)} if jobs else {}))
             if not report.ok:
                 raise SystemExit(f"validation failed: {report.problems[:3]}")
             result["steps"] = report.steps
@@ -227,14 +274,14 @@ def bench(n: int, work: Path, repeat: int, profile: bool) -> list[dict]:
     src = synthesise(root, n)
     print(f"# N={n}: synthesised {n} steps in {time.perf_counter() - t0:.1f}s under {src}", file=sys.stderr)
     rows = []
-    for phase in ("anchor", "import jobs=1", "validate", "import+validate jobs=1", "import", "import+validate"):
+    for phase in PHASES:
         best = None
         for _ in range(repeat):
             out = root / ("anchor.jsonl" if phase == "anchor" else "dataset")
-            if phase != "validate":  # everything else writes OUT afresh
+            if not phase.startswith("validate"):  # everything else writes OUT afresh
                 _clean(out)
             elif not (root / "dataset").exists():
-                run_child("import", src, root / "dataset")
+                run_child("import jobs=1", src, root / "dataset")
             r = run_child(phase, src, out)
             if best is None or r["seconds"] < best["seconds"]:
                 best = r
@@ -278,31 +325,54 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     import bridge
 
+    anchors = {r["n"]: r for r in rows if r["phase"] == "anchor"}
+    parts = [r for r in rows if r["phase"] == "components"]
+    rows = [r for r in rows if r["phase"] != "components"]
+    by = {(r["n"], r["phase"]): r for r in rows}
+
+    def rate(n: int, phase: str) -> str:
+        r = by.get((n, phase))
+        return f"{r['steps'] / r['seconds']:,.0f}" if r else "-"
+
+    ns = sorted(anchors)
+    print(f"# SUMMARY steps/s (wall, best of {args.repeat}) at N = {' / '.join(map(str, ns))}: "
+          f"anchor {' / '.join(rate(n, 'anchor') for n in ns)}; "
+          f"ours import+validate 1 core {' / '.join(rate(n, 'import+validate jobs=1') for n in ns)}, "
+          f"2 workers {' / '.join(rate(n, 'import+validate jobs=2') for n in ns)}; "
+          f"ours import alone (validates everything) 1 core {' / '.join(rate(n, 'import jobs=1') for n in ns)}, "
+          f"2 workers {' / '.join(rate(n, 'import jobs=2') for n in ns)}; peak RSS MB (import+validate, 1 core) "
+          + " / ".join(f"{by[(n, 'import+validate jobs=1')]['peak_rss_mb']:.1f}" for n in ns))
     print(f"# convert_bench  gui-bridge {bridge.__version__}  python {platform.python_version()}  "
           f"{platform.machine()}  cpus={os.cpu_count()}  best of {args.repeat}; one fresh process per row; "
           f"CPU s = user+sys of the process and any workers it forks")
     print("# load average at the end (1/5/15 min): %.2f %.2f %.2f — other work on the machine inflates the times"
           % os.getloadavg())
-    print(f"# {W}x{H} PNG/JPEG screenshots, {STEPS_PER_EPISODE} steps per episode, previous screenshot as extra image")
-    print(f"{'N':>7}  {'phase':<22} {'seconds':>8} {'steps/s':>9} {'vs anchor':>9} {'CPU s':>7} {'peak RSS MB':>11}")
-    anchors = {r["n"]: r["seconds"] for r in rows if r["phase"] == "anchor"}
-    parts = [r for r in rows if r["phase"] == "components"]
-    rows = [r for r in rows if r["phase"] != "components"]
+    print(f"# {W}x{H} PNG/JPEG screenshots, ~1 KB step files, {STEPS_PER_EPISODE} steps per episode, previous "
+          f"screenshot as extra image; images=ref (referenced in place) unless the phase says link")
+    print(f"{'N':>7}  {'phase':<36} {'seconds':>8} {'steps/s':>9} {'vs anchor':>9} {'CPU s':>7} "
+          f"{'CPU us/step':>11} {'peak RSS MB':>11}")
     for r in rows:
         speed = r["steps"] / r["seconds"]
-        rel = anchors[r["n"]] / r["seconds"]
+        rel = anchors[r["n"]]["seconds"] / r["seconds"]
         notes = []
         if r.get("peak_rss_workers_mb"):
             notes.append(f"workers' peak RSS {r['peak_rss_workers_mb']:.1f} MB")
         if "startup_s" in r:
             notes.append(f"+{r['startup_s']:.2f}s module imports, once")
-        print(f"{r['n']:>7}  {r['phase']:<22} {r['seconds']:>8.3f} {speed:>9.0f} {rel:>8.2f}x {r['cpu_s']:>7.2f}"
-              f" {r['peak_rss_mb']:>11.1f}" + (f"   ({'; '.join(notes)})" if notes else ""))
-    print("# per-step cost of primitives (each timed alone, microseconds): anchor = whole plain script")
+        print(f"{r['n']:>7}  {r['phase']:<36} {r['seconds']:>8.3f} {speed:>9.0f} {rel:>8.2f}x {r['cpu_s']:>7.2f}"
+              f" {1e6 * r['cpu_s'] / r['steps']:>11.1f} {r['peak_rss_mb']:>11.1f}"
+              + (f"   ({'; '.join(notes)})" if notes else ""))
+    print("# per-step CPU cost of each piece, timed alone (microseconds per step, process CPU time, best of 3):")
     for r in parts:
-        print(f"{r['n']:>7}  anchor {1e6 * anchors[r['n']] / r['steps']:.1f}  |  json read+parse {r['json_read_us']:.1f}"
-              f"  header probe {r['header_probe_us']:.1f}  hard link {r['link_us']:.1f}"
-              f"  mkdir {r['mkdir_us']:.0f} per episode folder = {r['mkdir_per_step_us']:.1f} per step")
+        print(f"{r['n']:>7}  anchor's work: read {r['read_us']:.1f} + json.loads {r['json_loads_us']:.1f}"
+              f" + json.dumps {r['json_dumps_us']:.1f}")
+        print(f"{r['n']:>7}  import: read {r['read_us']:.1f} + parse {r['our_loads_us']:.1f} (pydantic-core; "
+              f"json.loads {r['json_loads_us']:.1f}) + header & truncation check {r['header_us']:.1f}"
+              f" -> convert in all {r['convert_us']:.1f}; + model_validate {r['model_validate_us']:.1f}"
+              f" + check_episode {r['check_us']:.1f} (+ to_json {r['to_json_us']:.1f} when not canonical)"
+              f" -> one record in all {r['import_record_us']:.1f}")
+        print(f"{r['n']:>7}  validate: parse line {r['parse_line_us']:.1f} -> one record with header reads and "
+              f"checks {r['validate_record_us']:.1f}")
 
 
 if __name__ == "__main__":

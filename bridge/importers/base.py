@@ -32,9 +32,13 @@ from typing import Any, Callable, Iterator, Optional, Union
 from pydantic_core import from_json as _from_json
 from pydantic_core import to_json as _to_json
 
-from ..dataset import IMAGES_DIR, in_dataset, reference_path
+from pydantic import ValidationError
+
+from ..dataset import IMAGES_DIR, in_dataset, reference_path, validation_problems
 from ..errors import BridgeError, Problem
 from ..images import header as _header
+from ..schema import Episode
+from ..validate import check_episode  # loaded here, before worker processes fork, not once per worker
 
 REJECTS_FILE = "rejects.jsonl"
 
@@ -426,12 +430,6 @@ def _process(item: Union[Task, SourceRecord], source: str, split: Optional[str],
              ref: bool) -> _Result:
     """Convert one record and run every per-episode check: types (pydantic, once per episode) then
     ``bridge.validate.check_episode`` (images were already probed by the importer)."""
-    from pydantic import ValidationError
-
-    from ..dataset import validation_problems
-    from ..schema import Episode
-    from ..validate import check_episode
-
     rec = item.run() if isinstance(item, Task) else item
     res = _Result(rec.file, rec.record, rec.line)
     if rec.problems:
