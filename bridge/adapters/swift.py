@@ -26,7 +26,7 @@ GRPO rewards: ``swift_reward.py`` (from ``bridge/templates/swift/reward_plugin.p
 registers in ``swift.rewards.orms`` one ORM per component, ``bridge_<key>`` (unweighted); the config passes it with
 ``external_plugins`` and lists them in ``reward_funcs`` with the spec's weights as ``reward_weights``, so ms-swift
 applies the weights and logs each component as ``rewards/bridge_<key>/mean``. Smoke runs add the TRL launcher's
-dense auxiliary reward (``bridge_smoke_aux``) so a random tiny model gets non-zero advantages.
+dense auxiliary reward (``smoke_aux``, logged under that name as in TRL) so a random tiny model gets non-zero advantages.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 SWIFT_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "real", "fipo")
 CONFIGS = {"sft": "swift_sft.yaml", "grpo": "swift_grpo.yaml"}
 PLUGIN_FILE = "swift_reward.py"
-SMOKE_REWARD = "bridge_smoke_aux"
+SMOKE_REWARD = "smoke_aux"   # the TRL launcher's function name: both backends log reward/smoke_aux
 
 
 def target_regex(targets: list[str], parts) -> str:
@@ -259,7 +259,7 @@ class SwiftAdapter(Adapter):
         rewards: list = [("external_plugins", [str(Path(run_dir) / PLUGIN_FILE)],
                           "registers the bridge_<component> ORMs in swift.rewards.orms"),
                          ("reward_funcs", names, "one ORM per reward component: ms-swift logs each" +
-                          ("; bridge_smoke_aux: smoke runs only (dense, so a random model's gradients are non-zero)"
+                          ("; smoke_aux: smoke runs only (dense, so a random model's gradients are non-zero)"
                            if SMOKE_REWARD in names else "")),
                          ("reward_weights", weights, "the spec's weights, applied by ms-swift")]
         r = g.rollout
