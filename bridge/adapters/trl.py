@@ -91,16 +91,19 @@ class TrlAdapter(Adapter):
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         path = out / "train.jsonl"
-        n = 0
+        n = images = 0
         frame: Optional[dict[str, Any]] = None
+        style: Optional[str] = None
         with open(path, "w", encoding="utf-8") as f:
             for s in samples:
                 f.write(json.dumps(sample_record(s, method), ensure_ascii=False) + "\n")
                 if frame is None:
-                    frame = s.ground_truth.frame.to_dict()
+                    frame, style = s.ground_truth.frame.to_dict(), s.ground_truth.style
                 n += 1
+                images += len(s.images)
         return ExportResult(out=out, method=method, files={"train": path}, samples=n,
-                            meta={"format": "trl-jsonl", "frame": frame})
+                            meta={"backend": self.name, "format": "trl-jsonl", "frame": frame, "style": style,
+                                  "images": images})
 
     # -- config -----------------------------------------------------------------------------------------------
     def trainer_args(self, recipe: Any) -> dict[str, Any]:
@@ -124,8 +127,9 @@ class TrlAdapter(Adapter):
             args["num_train_epochs"] = t.num_epochs
         if t.warmup_ratio:
             args["warmup_steps"] = t.warmup_ratio   # transformers 5: a float in [0, 1) is a ratio
+        # Always explicit: TRL 1.16 turns gradient checkpointing on by default, so omitting False would ignore it.
+        args["gradient_checkpointing"] = bool(t.gradient_checkpointing)
         if t.gradient_checkpointing:
-            args["gradient_checkpointing"] = True
             args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
         s = t.save
         args["save_strategy"] = {"end": "no", "no": "no", "steps": "steps", "epoch": "epoch"}[s.strategy]

@@ -9,7 +9,12 @@ smart-resized image, so the grid the model sees must be exactly the one the fram
 * every image's token count equals the grid of the style's frame (factor 28, the recipe's min/max pixels);
 * the decoded prompt and trained target of the first sample are identical across backends and equal to what the
   HF processor (chat template + image grid) produces — the reference TRL trains with;
-* LoRA targets and frozen parts read back from the adapter each backend SAVED (safetensors keys) match the recipe.
+* LoRA targets and frozen parts read back from the adapter each backend SAVED (safetensors keys) match the recipe;
+* backends that train both SFT and GRPO (TRL, ms-swift) are also checked on their GRPO export: zero drops, the same
+  grid, and the same decoded prompt as the reference, with the completion's own text as the trained target.
+
+TRL takes part through bridge/checks/trl_check.py (its own `datasets` loading, `prepare_multimodal_messages` and the
+collator / chat template its trainers apply), like every other backend with a check script.
 
 Known gaps are declared in KNOWN_GAPS with the exception they raise (strict xfail), never skipped silently. A
 missing backend environment skips with the reason, or fails under BRIDGE_REQUIRE_BACKENDS=1.
@@ -32,6 +37,8 @@ from bridge.checks import available, collapse_pads, run_check
 #: backend -> the method its export is made for (data-level checks do not depend on it)
 METHODS = {"trl": "sft", "llamafactory": "sft", "swift": "sft", "verl": "grpo", "vlmr1": "grpo"}
 BACKENDS = [b for b in METHODS if b in available()]
+#: backends whose check also runs their GRPO data path (the others train one method only)
+GRPO_TOO = [b for b in ("trl", "swift") if b in available()]
 STYLE = "qwen25vl"
 MIN_PIXELS, MAX_PIXELS = 3136, 12544       # the tiny processor's bounds = the recipe's
 
@@ -74,28 +81,30 @@ def recipe(dataset: Path, model: Path, method: str, **extra):
          "data": {"train": str(dataset), "style": STYLE, "history": 2, "prev_image": True,
                   "min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS},
          "train": {"max_steps": 2, "device": "cpu"}, **extra}
-    if method == "grpo":
+    if method == "grpo":   # a generation round holds whole groups (2 completions per device = one prompt)
         d["grpo"] = {"num_generations": 2, "max_completion_length": 16}
+        d["train"]["per_device_batch"] = 2
     return parse_recipe(d)
 
 
 @pytest.fixture(scope="module")
 def checked(synth_dataset, tiny_model_dir, tmp_path_factory):
-    """backend -> (export, verdict, recipe), computed once per backend on first use."""
+    """(backend, method=its METHODS entry) -> (export, verdict, recipe), computed once each on first use."""
     cache: dict = {}
 
-    def get(backend: str):
-        if backend not in cache:
+    def get(backend: str, method: str = ""):
+        method = method or METHODS[backend]
+        if (backend, method) not in cache:
             env_python(backend)
             from bridge.adapters import get_adapter
             from bridge.runs import export_dataset, make_style, prompt_options
 
-            r = recipe(synth_dataset, tiny_model_dir, METHODS[backend])
-            out = tmp_path_factory.mktemp(f"conf-{backend}") / "export"
+            r = recipe(synth_dataset, tiny_model_dir, method)
+            out = tmp_path_factory.mktemp(f"conf-{backend}-{method}") / "export"
             res, _ = export_dataset(get_adapter(backend), synth_dataset, make_style(STYLE, prompt_options(r.data)),
                                     r.method, out, r)
-            cache[backend] = (res, run_check(backend, out, recipe=r), r)
-        return cache[backend]
+            cache[backend, method] = (res, run_check(backend, out, recipe=r), r)
+        return cache[backend, method]
     return get
 
 
@@ -170,6 +179,17 @@ def test_prompt_and_target_identical_to_the_hf_processor(checked, reference, bac
     assert first["prompt"] == reference["prompt"]
     assert first["target"] == reference[METHODS[backend]]
     assert v.report["samples"][0]["image_tokens"] == reference["tokens"] or v.report["samples"][0]["index"] != 0
+
+
+@pytest.mark.parametrize("backend", GRPO_TOO)
+def test_grpo_export_goes_through_the_same_data_path(checked, reference, backend):
+    export, v, _ = checked(backend, "grpo")
+    rep = v.report
+    assert v.ok, v.summary()
+    assert rep["method"] == "grpo" and rep["dropped"] == [] and rep["loaded"] == export.samples > 0
+    assert rep["first"]["prompt"] == reference["prompt"]          # the very prompt the SFT path renders
+    assert rep["first"]["target"] == reference["grpo"]            # the completion's own text, no end-of-turn
+    assert rep["samples"][0]["image_tokens"] == reference["tokens"]
 
 
 # --------------------------------------------------------------------------------------------------- read back
