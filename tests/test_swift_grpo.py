@@ -40,6 +40,8 @@ def recipe(dataset, model: str = "tiny:qwen2_vl", **kw):
          "grpo": {"num_generations": 4, "rewards": REWARDS}}
     for k, v in kw.items():
         d[k] = {**d.get(k, {}), **v} if isinstance(v, dict) else v
+    if d["method"] == "sft":
+        d.pop("grpo")
     return parse_recipe(d)
 
 
@@ -120,6 +122,18 @@ def test_vllm_rollout_defaults_and_overrides(synth_dataset, tmp_path):
     assert cfg["vllm_limit_mm_per_prompt"] == {"image": 2}
     assert cfg["sleep_level"] == 1 and cfg["temperature"] == 0.5          # recipe overrides win
     assert "max_length" not in cfg and "loss_type" not in cfg and "epsilon_high" not in cfg   # unset: swift's default
+
+
+@pytest.mark.parametrize("method", ["sft", "grpo"])
+def test_eval_data_becomes_val_dataset(synth_dataset, tmp_path, method):
+    r = recipe(synth_dataset, method=method, data={"eval": str(synth_dataset)})
+    res = export(synth_dataset, tmp_path / "g", r, method)
+    res.files["eval"] = tmp_path / "eval.jsonl"        # what bridge.runs.cached_export records for data.eval
+    cfg = yaml.safe_load(get_adapter(B).render_config(r, res, tmp_path / "run")["config"].read_text())
+    assert cfg["val_dataset"] == [str(tmp_path / "eval.jsonl")] and cfg["split_dataset_ratio"] == 0.0
+    # once, at the end of the 2-step run; eval batches hold whole groups of generations
+    assert (cfg["eval_strategy"], cfg["eval_steps"], cfg["per_device_eval_batch_size"]) == ("steps", 2, 4)
+    assert ("rlhf_type" in cfg) == (method == "grpo")
 
 
 def test_settings_swift_cannot_honour_are_errors_naming_it(synth_dataset):
