@@ -283,20 +283,16 @@ class _Workers:
                 yield from value
         finally:
             halt.set()
-            self.stop()
-            sender.join(timeout=5)
+            self.stop(sender)
 
-    def stop(self) -> None:
+    def stop(self, sender=None) -> None:
+        """Kill the workers (finished or abandoned: nothing of theirs is kept), let the sender thread notice
+        (its next send fails, or it sees ``halt``), then close the pipes."""
         import signal
 
-        for conn in self.tasks:
-            try:
-                conn.close()
-            except OSError:
-                pass
         for pid in self.pids:
             try:
-                os.kill(pid, signal.SIGKILL)  # finished or abandoned: nothing of theirs is kept
+                os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
         for pid in self.pids:
@@ -304,8 +300,13 @@ class _Workers:
                 os.waitpid(pid, 0)
             except OSError:
                 pass
-        for conn in self.results:
-            conn.close()
+        if sender is not None:
+            sender.join(timeout=5)
+        for conn in self.tasks + self.results:
+            try:
+                conn.close()
+            except OSError:
+                pass
         self.pids, self.tasks, self.results = [], [], []
 
 

@@ -241,7 +241,7 @@ class Report:
 #: Episodes per batch handed to a validation worker, and batches validated in this process before workers
 #: are started (small datasets never pay for a pool).
 BATCH_LINES = 64
-INLINE_BATCHES = 4
+INLINE_BATCHES = 1
 
 
 @dataclass(frozen=True)
