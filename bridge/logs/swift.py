@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from .common import (Parsed, component, hf_settings, leaf_names, merge_by_step, number, read_config, read_jsonl)
 
-CONFIG = "swift_sft.yaml"
+CONFIGS = ("swift_sft.yaml", "swift_grpo.yaml")   # what bridge rendered for `swift sft` / `swift rlhf`
 _RENAMES = {"loss": "loss", "grad_norm": "grad_norm", "learning_rate": "lr", "kl": "kl", "reward": "reward",
             "reward_std": "reward_std", "entropy": "entropy", "epoch": "epoch", "token_acc": "token_acc"}
 
@@ -75,11 +75,12 @@ def settings(run_dir: Path, record: Optional[dict[str, Any]] = None) -> dict[str
     from . import world_size
 
     run_dir = Path(run_dir)
-    cfg = read_config(run_dir / CONFIG) or {}
+    name = next((c for c in CONFIGS if (run_dir / c).is_file()), CONFIGS[0])
+    cfg = read_config(run_dir / name) or {}
     path = _newest(run_dir / "output", "args.json")
     args = (read_config(path) if path else None) or cfg
-    out: dict[str, Any] = {"source": "args.json" if path else CONFIG,
-                           "method": "grpo" if "num_generations" in args else "sft"}
+    grpo = args.get("rlhf_type") == "grpo" or name == "swift_grpo.yaml"
+    out: dict[str, Any] = {"source": "args.json" if path else name, "method": "grpo" if grpo else "sft"}
     if args.get("model"):
         out["model"] = args["model"]
     out.update(hf_settings(args, world_size(record)))
