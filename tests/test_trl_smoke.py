@@ -89,8 +89,8 @@ def test_trl_grpo_smoke(tmp_path, trl_python, synth_dataset):
     resolved = record["resolved"]["trl_resolved"]
     assert resolved["reward_funcs"] == ["bridge_gui_r1", "bridge_gaussian_point", "smoke_aux"]
     for r in rows:   # every reward component is logged on every step
-        assert {"reward", "reward/bridge_gui_r1", "reward/bridge_gaussian_point", "reward/smoke_aux"} <= set(r)
-        assert 0.0 <= r["reward/bridge_gui_r1"] <= 1.0
+        assert {"reward", "reward/gui_r1", "reward/gaussian_point", "reward/smoke_aux"} <= set(r)
+        assert 0.0 <= r["reward/gui_r1"] <= 1.0
     assert any(r["grad_norm"] > 0 for r in rows)         # the dense auxiliary reward makes gradients flow
     args = record["backend_config"]["config"]["args"]
     assert args["num_generations"] == 2 and "reward_weights" not in args
