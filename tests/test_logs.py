@@ -170,3 +170,17 @@ def test_finalize_writes_metrics_and_read_back_settings(tmp_path):
     assert [r["step"] for r in rows] == [1, 2]
     eff = record["effective"]
     assert eff["style"] == "gui-r1" and eff["lora_targets"] == LM_LINEARS and eff["adam_beta2"] == 0.95
+
+
+def test_swift_grpo_rewards_and_settings():
+    rows = parse_run("swift", FIX / "swift" / "grpo").rows
+    assert [r["step"] for r in rows] == [1, 2]
+    r = rows[0]
+    assert r["reward"] == 0.40687692 and r["reward/smoke_aux"] == 0.40687692 and r["reward/gui_r1"] == 0.0
+    assert r["step_time"] == 15.3144025 and r["grad_norm"] == 0.12944472   # ms-swift's own GRPO step_time
+    s = resolved_settings("swift", FIX / "swift" / "grpo")
+    t = resolved_settings("trl", FIX / "trl" / "grpo")
+    assert s["method"] == t["method"] == "grpo" and s["num_generations"] == t["num_generations"] == 2
+    assert (s["beta"], s["temperature"], s["max_completion_length"]) == (t["beta"], t["temperature"], 24)
+    # same recipe (no loss_type set), different defaults: the diff must show it
+    assert (t["loss_type"], s["loss_type"]) == ("dapo", "grpo")

@@ -55,7 +55,7 @@ def swift_rows(raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not step.isdigit():
             continue
         row["step"] = int(step)
-        speed = number(raw.get("train_speed(s/it)"))
+        speed = number(raw.get("step_time")) or number(raw.get("train_speed(s/it)"))   # GRPO logs its own
         if speed:
             row["step_time"] = speed
         elif number(raw.get("train_speed(iter/s)")):
