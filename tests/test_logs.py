@@ -116,11 +116,12 @@ def test_verl_settings_from_the_hydra_overrides():
                           "actor_rollout_ref.model.lora_rank=16", "actor_rollout_ref.model.lora_alpha=32",
                           "actor_rollout_ref.model.target_modules=all-linear",
                           "actor_rollout_ref.actor.use_kl_loss=false", "actor_rollout_ref.actor.kl_loss_coef=0.001",
-                          "+data.mm_processor_kwargs.max_pixels=12544"]}
+                          "+data.mm_processor_kwargs.max_pixels=12544", "data.train_files=/x.parquet"]}
     s = resolved_settings("verl", FIX / "verl", record)
     assert s["lr"] == 1e-6 and s["num_generations"] == 4 and s["prompts_per_step"] == 8
     assert s["effective_batch"] == 32 and s["finetune"] == "lora" and s["lora_rank"] == 16
-    assert s["lora_targets"] == ["all-linear"] and s["beta"] == 0.0
+    assert s["lora_targets"] == ["all-linear"] and s["beta"] == 0.0 and s["max_pixels"] == 12544
+    assert "train_files" not in str(s)
 
 
 def test_broken_lines_are_warnings_not_errors(tmp_path):

@@ -110,7 +110,8 @@ _OVERRIDES = {
     "actor_rollout_ref.model.exclude_modules": "lora_exclude", "actor_rollout_ref.rollout.name": "rollout",
     "actor_rollout_ref.actor.optim.weight_decay": "weight_decay", "actor_rollout_ref.actor.grad_clip": "max_grad_norm",
     "algorithm.adv_estimator": "adv_estimator", "trainer.nnodes": "nnodes", "trainer.n_gpus_per_node": "gpus_per_node",
-    "data.seed": "seed",
+    "data.seed": "seed", "data.mm_processor_kwargs.min_pixels": "min_pixels",
+    "data.mm_processor_kwargs.max_pixels": "max_pixels",
 }
 
 
