@@ -98,7 +98,8 @@ def _tiny_model(python: str, echo: Callable[[str], None]) -> Path:
         return out
     echo(f"building the tiny {ARCH} model (offline) -> {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([python, "-m", "bridge.cli", "tiny-model", str(out), "--arch", ARCH, "--seed", "0"],
+    proc = subprocess.run([python, "-m", "bridge.cli", "tiny-model", str(out), "--arch", ARCH, "--seed", "0",
+                           "--overwrite"],
                           capture_output=True, text=True)
     if proc.returncode != 0 or not (out / "config.json").is_file():
         raise BridgeError("building the tiny model failed in the TRL environment:\n"

@@ -37,9 +37,13 @@ def test_demo_end_to_end(tmp_path):
             pytest.fail(msg)
         pytest.skip(msg)
     out = tmp_path / "demo"
+    # a fresh cache holding only the TRL environment (linked): the tiny model and every export start from nothing
+    home = tmp_path / "home"
+    (home / "envs").mkdir(parents=True)
+    (home / "envs" / "trl").symlink_to(st.path, target_is_directory=True)
     dead = "http://127.0.0.1:9"                       # no hub, no server: any request fails at once
-    env = {**os.environ, "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead,
-           "NO_PROXY": "", "no_proxy": ""}
+    env = {**os.environ, "BRIDGE_HOME": str(home), "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead,
+           "https_proxy": dead, "NO_PROXY": "", "no_proxy": ""}
     t0, r0 = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run([sys.executable, "-m", "bridge.cli", "demo", "--out", str(out)], capture_output=True,
                        text=True, env=env, timeout=1800)
@@ -52,6 +56,7 @@ def test_demo_end_to_end(tmp_path):
     if os.getloadavg()[0] < 2.5:
         assert seconds < 600, f"the demo took {seconds:.0f} s on an unshared machine"
     check_demo(out, p.stdout, p.stderr)
+    assert (home / "tiny" / "qwen2_vl-seed0" / "config.json").is_file()   # built by the demo, in the TRL env
 
 
 def check_demo(out: Path, stdout: str, stderr: str) -> None:
