@@ -293,7 +293,7 @@ def _not_reported(ax, values: list) -> None:
 _CSS = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}th{background:#eee}
 tr.diff td{background:#ffe9a8}td.unknown{color:#999}img{max-width:100%}.warn{color:#a33}
-details{margin:.5em 0}summary{cursor:pointer}"""
+details{margin:.5em 0}summary{cursor:pointer}.wide{overflow-x:auto}"""
 
 
 def html_report(runs: list[RunView], out: Path, png: Optional[Path] = None, title: str = "run comparison") -> Path:
@@ -321,14 +321,15 @@ def html_report(runs: list[RunView], out: Path, png: Optional[Path] = None, titl
     for r in runs:
         keys = ["step"] + sorted({k for row in r.metrics for k in row} - {"step"})
         rows_html = "".join("<tr>" + "".join(f"<td>{esc(row.get(k))}</td>" for k in keys) + "</tr>" for row in r.metrics)
-        steps += (f"<details><summary>{html.escape(r.label)}: {len(r.metrics)} logged steps</summary><table><tr>"
-                  + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + f"</tr>{rows_html}</table></details>")
+        steps += (f"<details><summary>{html.escape(r.label)}: {len(r.metrics)} logged steps</summary>"
+                  "<div class='wide'><table><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+                  + f"</tr>{rows_html}</table></div></details>")
     warnings = [w for r in runs for w in r.warnings]
     warn = ("<h2>Could not read</h2><ul class='warn'>" + "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
             + "</ul>") if warnings else ""
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>gui-bridge: {html.escape(title)}</title>
 <style>{_CSS}</style></head><body>
-<h1>gui-bridge: {html.escape(title)}</h1><h2>Runs</h2>{table}
+<h1>gui-bridge: {html.escape(title)}</h1><h2>Runs</h2><div class='wide'>{table}</div>
 <h2>Curves</h2>{img or '<p>no plots</p>'}
 <h2>Effective configuration</h2><p>{n_diff} setting(s) differ between runs (highlighted); ? = not reported by that
 backend. Values are read back from what each backend received where it records them:</p><ul>{sources}</ul>

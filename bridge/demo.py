@@ -111,7 +111,7 @@ def _train(recipe_path: Path, runs: Path, tag: str, echo: Callable[[str], None],
            status: Callable[[str, bool], None]) -> tuple[Path, dict[str, Any], Any]:
     from .bench import Monitor, _Sink
     from .recipe import load_recipe
-    from .runs import execute, prepare
+    from .runs import execute, prepare, write_record
 
     recipe = load_recipe(str(recipe_path))
     plan = prepare(recipe, "trl", runs, recipe_file=str(recipe_path), echo=lambda s: echo(f"{tag}: {s}"))
@@ -121,6 +121,8 @@ def _train(recipe_path: Path, runs: Path, tag: str, echo: Callable[[str], None],
         record = execute(plan, echo=lambda s: echo(f"{tag}: {s}"), stream=_Sink(False))
     finally:
         mon.stop()
+    record["bench"] = {"peak_rss_mb": round(mon.peak_mb, 1)}   # the process tree's, as bridge bench measures it
+    write_record(plan.run_dir, record)
     if record["status"] != "ok":
         raise BridgeError(f"{tag}: TRL {record['status']} (exit code {record.get('return_code')})",
                           hint=f"see {plan.run_dir / 'backend.log'}")
