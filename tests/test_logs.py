@@ -124,6 +124,13 @@ def test_verl_settings_from_the_hydra_overrides():
     assert "train_files" not in str(s)
 
 
+def test_trl_gpu_memory_wins_over_rss(tmp_path):
+    (tmp_path / "trainer_log.jsonl").write_text(json.dumps(
+        {"step": 1, "loss": 1.0, "peak_mem_mb": 3000.0, "peak_gpu_mem_mb": 15000.0}) + "\n" + json.dumps(
+        {"step": 2, "loss": 0.9, "peak_mem_mb": 3100.0, "peak_gpu_mem_mb": 0.0}) + "\n")
+    assert [r["peak_mem_mb"] for r in parse_run("trl", tmp_path).rows] == [15000.0, 3100.0]
+
+
 def test_broken_lines_are_warnings_not_errors(tmp_path):
     good = json.dumps({"step": 1, "loss": 1.5})
     (tmp_path / "trainer_log.jsonl").write_text(good + "\nnot json\n" + json.dumps({"step": 2, "loss": 1.0})

@@ -51,7 +51,8 @@ def rows_from(raws: list[dict[str, Any]], numbered: bool = True) -> list[dict[st
             samples = number(raw.get("samples"))
             if samples:
                 row["samples_per_s"] = samples / st
-        mem = number(raw.get("peak_mem_mb"))
+        # GPU memory when the launcher reports it (what matters on a GPU), else the trainer process's RSS
+        mem = number(raw.get("peak_gpu_mem_mb")) or number(raw.get("peak_mem_mb"))
         if mem is not None:
             row["peak_mem_mb"] = mem
         rows.append(row)
