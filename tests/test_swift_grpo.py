@@ -126,13 +126,14 @@ def test_vllm_rollout_defaults_and_overrides(synth_dataset, tmp_path):
 
 @pytest.mark.parametrize("method", ["sft", "grpo"])
 def test_eval_data_becomes_val_dataset(synth_dataset, tmp_path, method):
-    r = recipe(synth_dataset, method=method, data={"eval": str(synth_dataset)})
+    r = recipe(synth_dataset, method=method, data={"eval": str(synth_dataset)}, train={"per_device_batch": 8})
     res = export(synth_dataset, tmp_path / "g", r, method)
     res.files["eval"] = tmp_path / "eval.jsonl"        # what bridge.runs.cached_export records for data.eval
     cfg = yaml.safe_load(get_adapter(B).render_config(r, res, tmp_path / "run")["config"].read_text())
     assert cfg["val_dataset"] == [str(tmp_path / "eval.jsonl")] and cfg["split_dataset_ratio"] == 0.0
-    # once, at the end of the 2-step run; eval batches hold whole groups of generations
-    assert (cfg["eval_strategy"], cfg["eval_steps"], cfg["per_device_eval_batch_size"]) == ("steps", 2, 4)
+    # once, at the end of the 2-step run; a GRPO eval batch is one prompt's group of 4 generations
+    assert (cfg["eval_strategy"], cfg["eval_steps"]) == ("steps", 2)
+    assert cfg["per_device_eval_batch_size"] == (4 if method == "grpo" else 8)
     assert ("rlhf_type" in cfg) == (method == "grpo")
 
 

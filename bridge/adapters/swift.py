@@ -215,7 +215,8 @@ class SwiftAdapter(Adapter):
             output.append(("save_total_limit", save.total_limit, None))
         if "eval" in export.files:   # once at the end of a max_steps run, else every epoch (as the TRL adapter)
             output += [("eval_strategy", "steps" if tr.max_steps else "epoch", None),
-                       ("per_device_eval_batch_size", tr.per_device_batch, None)]
+                       ("per_device_eval_batch_size", recipe.grpo.num_generations if grpo else tr.per_device_batch,
+                        "one prompt's group of completions per device" if grpo else None)]
             if tr.max_steps:
                 output.append(("eval_steps", tr.max_steps, None))
         train: list = [("per_device_train_batch_size", tr.per_device_batch,
