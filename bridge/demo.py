@@ -29,8 +29,6 @@ TRAIN_EPISODES, EVAL_EPISODES = 8, 2
 #: demo sizes: chosen so that the whole demo stays well under 10 minutes on 2 CPU cores
 SFT_STEPS, GRPO_STEPS = 16, 4
 MAX_NEW_TOKENS = 32
-#: TRL's configs default gradient_checkpointing to True; on a tiny model it only costs time
-TRL_OVERRIDES = {"gradient_checkpointing": False}
 
 
 @dataclass
@@ -63,8 +61,7 @@ def sft_recipe(train: Path, model: str) -> dict[str, Any]:
             # a few CPU steps (LoRA on a random base barely moves it)
             "finetune": {"type": "full", "train": {"language_model": True, "vision_tower": False, "projector": False}},
             "train": {"lr": 5e-3, "max_steps": SFT_STEPS, "per_device_batch": 2, "grad_accum": 1,
-                      "scheduler": "cosine", "precision": "fp32", "device": "cpu", "logging_steps": 1, "seed": 0},
-            "backends": {"trl": {"overrides": dict(TRL_OVERRIDES)}}}
+                      "scheduler": "cosine", "precision": "fp32", "device": "cpu", "logging_steps": 1, "seed": 0}}
 
 
 def grpo_recipe(train: Path, model: str) -> dict[str, Any]:
@@ -78,8 +75,7 @@ def grpo_recipe(train: Path, model: str) -> dict[str, Any]:
                      "rewards": [{"preset": "gui-r1"},                       # 0.8 accuracy + 0.2 format, as published
                                  {"name": "format", "weight": 0.5},          # parsable action at all
                                  {"name": "gaussian_point", "weight": 0.5}],  # dense: distance to the target box
-                     "rollout": {"engine": "hf"}},
-            "backends": {"trl": {"overrides": dict(TRL_OVERRIDES)}}}
+                     "rollout": {"engine": "hf"}}}
 
 
 def _write_recipe(path: Path, data: dict[str, Any], title: str) -> Path:
