@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Backends the test suite trains for real (one isolated virtualenv each, built by `bridge env install`).
 TEST_BACKENDS ?= trl llamafactory swift verl
 
-.PHONY: demo test dev envs clean
+.PHONY: demo test dev envs browser clean
 
 $(BIN)/.installed: pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ demo: dev
 	$(BIN)/bridge env install trl
 	$(BIN)/bridge demo
 
+# Debian's Chromium renders the HTML compare report in a test (headless, no download of its own).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 ## make test: the whole test suite, real backend runs included
-test: envs
+test: envs browser
 	BRIDGE_REQUIRE_BACKENDS=1 $(BIN)/python -m pytest -q
 
 clean:
