@@ -26,13 +26,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from .dataset import in_dataset
 from .errors import Problem
 from .frames import finger_direction
 from .images import ImageError, header
 from .schema import REQUIRED_FIELDS, Episode
 
 _WINDOWS_ABS = re.compile(r"^[A-Za-z]:[\\/]|^[\\/]{2}")
+_ODD_START = "/\\ \t\r\n\f\v"  # a separator or whitespace first: take the careful path
 #: Slack (original pixels) when testing "point inside its box": sources round box corners to integers.
 BOX_TOLERANCE = 0.5
 _NON_EMPTY = ("app", "key")  # an empty string there is as good as missing
@@ -42,6 +42,8 @@ _isfinite = math.isfinite
 def path_problem(rel: Any, root: str = "dataset root") -> Optional[str]:
     """Why an image path stored in a step is not a safe relative path, or None if it is. ``root`` names what
     the path is relative to in the message (the dataset root, or the manifest's image root)."""
+    if type(rel) is str and rel and ".." not in rel and rel[0] not in _ODD_START and rel[1:2] != ":":
+        return None  # the common case, decided without a regex
     if not isinstance(rel, str) or not rel.strip():
         return "empty image path"
     if rel[0] in "/\\" or _WINDOWS_ABS.match(rel):
@@ -74,9 +76,10 @@ class _Checker:
     """Collects the problems of one episode. Field paths (``steps[2].action.point``) are only built when a
     problem is found: valid data — the common case — pays for no string formatting."""
 
-    def __init__(self, read: Callable[[str], tuple], image_root: bool, file: str, line: Optional[int],
+    def __init__(self, read: Callable[[str, bool], tuple], image_root: bool, file: str, line: Optional[int],
                  record: Optional[str], check_images: bool, missing_root: Optional[str] = None):
-        # read(rel) -> images.header() tuple for a checked relative path (raises ImageError)
+        # read(rel, held) -> images.header() tuple for a checked relative path; held: the path is inside the
+        # dataset (under images/ or no image root) rather than under the image root. Raises ImageError.
         self.read, self.image_root, self.file, self.line, self.record = read, image_root, file, line, record
         self.check_images = check_images
         self.missing_root = missing_root  # image root that does not exist: its images are reported once, apart
@@ -91,15 +94,15 @@ class _Checker:
     def image(self, i: int, where: str, rel: str, what: str) -> Optional[tuple]:
         info = self._images.get(rel)
         if info is None:  # not seen in this episode yet (the previous screenshot usually has been)
-            referenced = self.image_root and type(rel) is str and not in_dataset(rel)
-            why = path_problem(rel, "image root" if referenced else "dataset root")
+            held = not self.image_root or type(rel) is not str or rel.startswith("images/") or rel == "images"
+            why = path_problem(rel, "dataset root" if held else "image root")
             if why:
                 info = _PathProblem(why)
-            elif not self.check_images or (referenced and self.missing_root):
+            elif not self.check_images or (not held and self.missing_root):
                 info = _UNCHECKED
             else:
                 try:
-                    info = self.read(rel)
+                    info = self.read(rel, held)
                 except ImageError as e:
                     info = e.message
             self._images[rel] = info
@@ -196,10 +199,10 @@ def check_episode(episode: Episode, root: Any, *, file: str, line: Optional[int]
     opened (paths are still checked). Never raises on bad data.
     """
     resolve, has_image_root = _resolver(root)
-    return _check(episode, lambda rel: header(resolve(rel)), has_image_root, file, line, check_images)
+    return _check(episode, lambda rel, held: header(resolve(rel)), has_image_root, file, line, check_images)
 
 
-def _check(episode: Episode, read: Callable[[str], tuple], has_image_root: bool, file: str, line: Optional[int],
+def _check(episode: Episode, read: Callable[[str, bool], tuple], has_image_root: bool, file: str, line: Optional[int],
            check_images: bool, missing_root: Optional[str] = None) -> list[Problem]:
     c = _Checker(read, has_image_root, file, line, episode.episode_id, check_images, missing_root)
     if not episode.steps:
@@ -241,7 +244,7 @@ class Report:
 #: Episodes per batch handed to a validation worker, and batches validated in this process before workers
 #: are started (small datasets never pay for a pool).
 BATCH_LINES = 64
-INLINE_BATCHES = 1
+INLINE_BATCHES = 4
 
 
 @dataclass(frozen=True)
@@ -284,28 +287,22 @@ def _validate_batch(where: _Where, batch: list[tuple[int, bytes]]) -> list[tuple
             os.close(fd)
 
 
-def _reader(root: str, image_root: Optional[str], fds: list[int]) -> Callable[[str], tuple]:
-    """``rel -> header tuple`` for paths already checked by :func:`path_problem` (relative, no '..'): opened
+def _reader(root: str, image_root: Optional[str], fds: list[int]) -> Callable[[str, bool], tuple]:
+    """``(rel, held) -> header tuple`` for paths already checked by :func:`path_problem` (relative, no '..'): opened
     relative to a descriptor of their root directory (``openat``: a shorter path walk per image) where the OS
     supports it. Descriptors opened here are appended to ``fds`` for the caller to close."""
-    from .dataset import resolve_image
-
     if os.open not in os.supports_dir_fd or not hasattr(os, "O_DIRECTORY"):
-        if image_root is None:
-            return lambda rel: header(os.path.join(root, rel))
-        return lambda rel: header(resolve_image(root, image_root, rel))
+        return lambda rel, held: header(os.path.join(root if held else image_root, rel))
     try:
         root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
         fds.append(root_fd)
         if image_root is None:
-            return lambda rel: header(rel, dir_fd=root_fd)
+            return lambda rel, held: header(rel, dir_fd=root_fd)
         image_fd = os.open(image_root, os.O_RDONLY | os.O_DIRECTORY)
         fds.append(image_fd)
     except OSError:  # unusual (permissions, a file in the way): paths report the same errors
-        if image_root is None:
-            return lambda rel: header(os.path.join(root, rel))
-        return lambda rel: header(resolve_image(root, image_root, rel))
-    return lambda rel: header(rel, dir_fd=root_fd if in_dataset(rel) else image_fd)
+        return lambda rel, held: header(os.path.join(root if held else image_root, rel))
+    return lambda rel, held: header(rel, dir_fd=root_fd if held else image_fd)
 
 
 def _batches(fh, size: int):
