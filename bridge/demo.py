@@ -69,7 +69,7 @@ def grpo_recipe(train: Path, model: str) -> dict[str, Any]:
             "data": {"train": str(train), "style": STYLE, "history": 2},
             "method": "grpo",
             "finetune": {"type": "lora", "rank": 16, "alpha": 32, "dropout": 0.0},
-            "train": {"lr": 5e-4, "max_steps": GRPO_STEPS, "per_device_batch": 4, "grad_accum": 1,
+            "train": {"lr": 5e-4, "max_steps": GRPO_STEPS, "per_device_batch": 1, "grad_accum": 1,   # 1 prompt x 4
                       "precision": "fp32", "device": "cpu", "logging_steps": 1, "seed": 0},
             "grpo": {"num_generations": 4, "beta": 0.0, "temperature": 1.0, "max_completion_length": MAX_NEW_TOKENS,
                      "rewards": [{"preset": "gui-r1"},                       # 0.8 accuracy + 0.2 format, as published

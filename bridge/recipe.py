@@ -17,7 +17,18 @@ Minimal example::
     method: sft
     finetune: {type: lora, rank: 8, alpha: 16}
     train: {lr: 1.0e-4, max_steps: 2}
+
+"The same recipe" means the same optimisation on every backend (DESIGN.md §7): every key reaches every backend
+explicitly — optimiser (``train.weight_decay``, ``adam_beta1/2``, ``adam_epsilon``, ``max_grad_norm``), schedule,
+seed, precision, GRPO loss and sampling — or the backend refuses the recipe naming itself; no backend default leaks.
+
+Batch semantics (:func:`batch_plan`). ``train.per_device_batch`` counts *samples* per device per micro-step and
+``train.grad_accum`` micro-steps make one optimiser step. For GRPO a sample is a *prompt*: each device takes
+``per_device_batch`` prompts per micro-step, each with ``grpo.num_generations`` completions, so one optimiser step
+sees ``per_device_batch x grad_accum x world_size`` prompts and ``num_generations`` times as many completions on
+every backend (TRL/ms-swift/VLM-R1 count completions per device, verl counts prompts per step: adapters convert).
 """
+
 from __future__ import annotations
 
 import os
@@ -118,11 +129,21 @@ class TrainSpec(_Strict):
     logging_steps: int = Field(1, gt=0)
     save: SaveSpec = Field(default_factory=SaveSpec)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # AdamW settings, passed explicitly to every backend: their own defaults differ (ms-swift 4.6: weight_decay 0.1,
+    # adam_beta2 0.95; verl 0.9: weight_decay 0.01), so leaving them out would not train "the same recipe".
+    weight_decay: float = Field(0.0, ge=0, description="AdamW (decoupled) weight decay")
+    adam_beta1: float = Field(0.9, ge=0, lt=1)
+    adam_beta2: float = Field(0.999, ge=0, lt=1)
+    adam_epsilon: float = Field(1e-8, gt=0)
+    max_grad_norm: float = Field(1.0, ge=0, description="clip gradients to this global norm; 0 = no clipping")
 
     @model_validator(mode="after")
     def _length(self):
         if self.epochs is not None and self.max_steps is not None:
             raise ValueError("give either epochs or max_steps, not both")
+        if self.scheduler == "constant" and self.warmup_ratio > 0:
+            # transformers' "constant" ignores warmup while verl's warms up: the recipe must say which it means
+            raise ValueError("scheduler 'constant' has no warmup; use 'constant_with_warmup' or warmup_ratio: 0")
         return self
 
     @property
@@ -175,7 +196,8 @@ class GrpoSpec(_Strict):
     top_p: float = Field(1.0, gt=0, le=1)
     max_prompt_length: Optional[int] = Field(None, gt=0, description="counts image tokens; None = no limit")
     max_completion_length: int = Field(256, gt=0)
-    loss_type: Optional[str] = Field(None, description="backend loss variant (grpo, dapo, dr_grpo, bnpo, ...)")
+    loss_type: str = Field("grpo", description="policy-loss aggregation (grpo, dapo, dr_grpo, bnpo, ...); the default "
+                           "is the published GRPO loss (DeepSeekMath): token mean per completion, then mean")
     rewards: list[RewardSpec] = Field(default_factory=lambda: [RewardSpec(preset="gui-r1")], min_length=1)
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
 
@@ -253,6 +275,42 @@ class Recipe(_Strict):
     def model_family(self) -> Optional[str]:
         """``qwen2_vl`` | ``qwen2_5_vl`` | ``qwen3_vl`` | None, from ``tiny:``, a local config.json or the name."""
         return model_family(self.model)
+
+
+def optimizer_settings(recipe: Recipe) -> dict[str, float]:
+    """The AdamW settings every adapter passes explicitly (HF TrainingArguments names)."""
+    t = recipe.train
+    return {"weight_decay": t.weight_decay, "adam_beta1": t.adam_beta1, "adam_beta2": t.adam_beta2,
+            "adam_epsilon": t.adam_epsilon, "max_grad_norm": t.max_grad_norm}
+
+
+def batch_plan(recipe: Recipe) -> dict[str, int]:
+    """What one optimiser step trains on, for this recipe and its world size (see the module docstring).
+
+    ``per_device_samples``: sequences per device per micro-step (TRL's ``per_device_train_batch_size``; for GRPO
+    prompts x num_generations); ``prompts_per_step`` / ``completions_per_step`` per optimiser step over all devices
+    (SFT: both are the samples per step)."""
+    t, d = recipe.train, recipe.distributed
+    g = recipe.grpo.num_generations if recipe.method == "grpo" and recipe.grpo is not None else 1
+    prompts = t.per_device_batch * t.grad_accum * d.world_size
+    return {"world_size": d.world_size, "grad_accum": t.grad_accum, "per_device_prompts": t.per_device_batch,
+            "per_device_samples": t.per_device_batch * g, "prompts_per_step": prompts,
+            "completions_per_step": prompts * g}
+
+
+def training_plan(recipe: Recipe) -> dict[str, Any]:
+    """The backend-neutral settings every adapter must realise (optimiser, schedule, seed, batch, GRPO loss);
+    adapters record it in ``run.json["effective"]`` so ``bridge compare`` shows the resolved numbers."""
+    t = recipe.train
+    out: dict[str, Any] = {**optimizer_settings(recipe), "scheduler": t.scheduler, "warmup": t.warmup_ratio,
+                           "seed": t.seed, **batch_plan(recipe)}
+    out["effective_batch"] = out["completions_per_step"]   # sequences per optimiser step, as bridge.logs counts
+    if recipe.method == "grpo" and recipe.grpo is not None:
+        g = recipe.grpo
+        out.update({"loss_type": g.loss_type, "num_generations": g.num_generations, "beta": g.beta,
+                    "epsilon": g.epsilon, "temperature": g.temperature, "top_p": g.top_p,
+                    "max_completion_length": g.max_completion_length})
+    return out
 
 
 def model_family(model: str) -> Optional[str]:

@@ -274,7 +274,9 @@ def smoke_recipe(recipe: Any) -> Any:
     data["model"] = TINY_PREFIX + fam
     data["data"].update(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
     t = data["train"]
-    t.update(max_steps=SMOKE_STEPS, epochs=None, per_device_batch=2, grad_accum=1, precision="fp32",
+    # GRPO: per_device_batch counts prompts (x num_generations completions each; bridge.recipe.batch_plan)
+    t.update(max_steps=SMOKE_STEPS, epochs=None, per_device_batch=1 if recipe.method == "grpo" else 2,
+             grad_accum=1, precision="fp32",
              gradient_checkpointing=False, logging_steps=1, device="cpu", warmup_ratio=0.0,
              save={"strategy": "end", "steps": None, "total_limit": None})
     data["distributed"].update(nnodes=1, nproc_per_node=1, node_rank=None, deepspeed="none")
@@ -327,7 +329,7 @@ class RunPlan:
             "output_dir": str(self.adapter.output_dir(self.run_dir)),
             "metrics_log": _str(self.adapter.metrics_log(self.run_dir)),
             "metrics": str(self.run_dir / "metrics.jsonl"),
-            "effective": effective_settings(self.recipe, self.export),
+            "effective": {**effective_settings(self.recipe, self.export), **self.adapter.effective(self.recipe)},
             "notes": self.notes,
         }
 

@@ -106,7 +106,7 @@ def test_smoke_recipe_shrinks_everything_but_keeps_the_family():
     s = smoke_recipe(r)
     assert s.model == "tiny:qwen2_5_vl" and s.data.max_pixels == MAX_PIXELS
     assert (s.train.max_steps, s.train.epochs, s.train.per_device_batch, s.train.precision, s.train.device) == \
-        (2, None, 2, "fp32", "cpu")
+        (2, None, 1, "fp32", "cpu")   # GRPO: 1 prompt x num_generations completions
     assert (s.grpo.num_generations, s.grpo.rollout.engine, s.distributed.world_size, s.distributed.deepspeed) == \
         (2, "hf", 1, "none")
     assert r.train.epochs == 3        # the original is untouched

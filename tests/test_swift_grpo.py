@@ -36,7 +36,7 @@ def recipe(dataset, model: str = "tiny:qwen2_vl", **kw):
     d = {"name": "g", "model": model, "method": "grpo",
          "data": {"train": str(dataset), "style": "gui-r1", "history": 2, "prev_image": True,
                   "min_pixels": 3136, "max_pixels": 12544},
-         "train": {"max_steps": 2, "device": "cpu", "per_device_batch": 4},
+         "train": {"max_steps": 2, "device": "cpu", "per_device_batch": 1},   # 1 prompt x 4 completions
          "grpo": {"num_generations": 4, "rewards": REWARDS}}
     for k, v in kw.items():
         d[k] = {**d.get(k, {}), **v} if isinstance(v, dict) else v
@@ -102,7 +102,12 @@ def test_grpo_arguments_map_the_recipe(synth_dataset, tmp_path):
     assert cfg["external_plugins"] == [str(run / PLUGIN_FILE)]
     assert cfg["reward_funcs"] == ["bridge_gui_r1", "bridge_gaussian_point"] and cfg["reward_weights"] == [1.0, 0.5]
     assert cfg["use_vllm"] is False and "vllm_mode" not in cfg
+    # ms-swift counts completions per device: 1 prompt x 4 generations; one generation round per optimiser step
     assert cfg["per_device_train_batch_size"] == 4 and cfg["ENV"]["MAX_PIXELS"] == "12544"
+    assert (cfg["steps_per_generation"], cfg["gradient_accumulation_steps"], cfg["num_iterations"]) == (1, 1, 1)
+    # AdamW explicit: ms-swift 4.6 would use weight_decay 0.1 and adam_beta2 0.95
+    assert (cfg["weight_decay"], cfg["adam_beta1"], cfg["adam_beta2"], cfg["adam_epsilon"], cfg["max_grad_norm"]) \
+        == (0.0, 0.9, 0.999, 1e-8, 1.0)
     assert (cfg["tuner_type"], cfg["freeze_vit"], cfg["model_type"]) == ("lora", True, "qwen2_vl")
     spec = get_adapter(B).command(r, res, run, "/py")
     assert spec.argv == ["/py", "-m", "swift.cli.main", "rlhf", str(run / "swift_grpo.yaml")]
@@ -121,7 +126,8 @@ def test_vllm_rollout_defaults_and_overrides(synth_dataset, tmp_path):
     assert cfg["vllm_engine_kwargs"] == {"mm_processor_kwargs": {"min_pixels": 3136, "max_pixels": 12544}}
     assert cfg["vllm_limit_mm_per_prompt"] == {"image": 2}
     assert cfg["sleep_level"] == 1 and cfg["temperature"] == 0.5          # recipe overrides win
-    assert "max_length" not in cfg and "loss_type" not in cfg and "epsilon_high" not in cfg   # unset: swift's default
+    assert "max_length" not in cfg and "epsilon_high" not in cfg   # unset: no bound / symmetric clip
+    assert cfg["loss_type"] == "grpo"                               # the recipe default, explicit
 
 
 @pytest.mark.parametrize("method", ["sft", "grpo"])
@@ -142,15 +148,14 @@ def test_settings_swift_cannot_honour_are_errors_naming_it(synth_dataset):
 
     a = get_adapter(B)
     assert a.methods == {"sft", "grpo"} and "vespo" not in SWIFT_LOSS_TYPES
-    r = recipe(synth_dataset, train={"per_device_batch": 3, "max_length": 4096},
+    r = recipe(synth_dataset, train={"per_device_batch": 3, "max_length": 4096},   # any prompt count is fine
                grpo={"loss_type": "vespo", "rollout": {"engine": "sglang"}})
     problems = {p.field: p for p in a.recipe_problems(r)}
-    assert set(problems) == {"grpo.num_generations", "train.max_length", "grpo.loss_type", "grpo.rollout.engine"}
+    assert set(problems) == {"train.max_length", "grpo.loss_type", "grpo.rollout.engine"}
     assert all(p.message.startswith("swift: ") for p in problems.values())
-    assert problems["grpo.num_generations"].expected == "a divisor of 3"
     vllm_on_cpu = recipe(synth_dataset, grpo={"rollout": {"engine": "vllm"}})
     assert [p.field for p in a.recipe_problems(vllm_on_cpu)] == ["grpo.rollout.engine"]
-    with pytest.raises(BridgeError, match="backend 'swift' cannot honour 4 setting"):
+    with pytest.raises(BridgeError, match="backend 'swift' cannot honour 3 setting"):
         check_backend(r, a)
     assert a.recipe_problems(recipe(synth_dataset)) == []
 

@@ -184,7 +184,8 @@ def test_overrides_map_the_recipe(synth_dataset, tmp_path, home, model_dir):
         "actor_rollout_ref.model.lora_alpha=16", "actor_rollout_ref.model.target_modules=all-linear",
         "actor_rollout_ref.model.exclude_modules='.*visual.*'", "actor_rollout_ref.actor.freeze_vision_tower=true",
         "actor_rollout_ref.actor.optim.lr=1e-05", "actor_rollout_ref.actor.optim.lr_scheduler_type=cosine",
-        "actor_rollout_ref.actor.ppo_mini_batch_size=8", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=8",   # prompts (verl multiplies by rollout.n)
+            "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",   # sequences: 2 prompts x 4 generations
         "actor_rollout_ref.actor.use_kl_loss=true", "actor_rollout_ref.actor.kl_loss_coef=0.01",
         "actor_rollout_ref.actor.clip_ratio_low=0.2", "actor_rollout_ref.actor.clip_ratio_high=0.28",
         "actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-sum-norm",   # dr_grpo
@@ -215,7 +216,7 @@ def test_full_finetune_and_epochs(synth_dataset, tmp_path, home, model_dir):
     r = grpo_recipe(str(synth_dataset), model_dir, finetune={"type": "full", "train": {"vision_tower": True,
                                                                                           "projector": True}},
                     train={"max_steps": None, "epochs": 2, "save": {"strategy": "epoch"}},
-                    grpo={"loss_type": None, "epsilon_high": None})
+                    grpo={"loss_type": "grpo", "epsilon_high": None})
     assert ADAPTER.recipe_problems(r) == []
     samples = samples_of(synth_dataset)
     export, run_dir, _, lines = render(tmp_path, r, samples)
@@ -223,7 +224,7 @@ def test_full_finetune_and_epochs(synth_dataset, tmp_path, home, model_dir):
     assert "actor_rollout_ref.actor.freeze_vision_tower=false" in lines
     assert "trainer.total_epochs=2" in lines and not any(x.startswith("trainer.total_training_steps") for x in lines)
     assert f"trainer.save_freq={len(samples) // 8}" in lines                # steps per epoch at 8 prompts/step
-    assert "actor_rollout_ref.actor.loss_agg_mode=token-mean" in lines     # TRL's default (dapo) = verl's default
+    assert "actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-mean" in lines   # the recipe default: grpo
     assert "actor_rollout_ref.actor.clip_ratio_high=0.2" in lines
     assert not any("limit_images" in x for x in lines)                      # one image per prompt
 

@@ -177,6 +177,14 @@ class Adapter(ABC):
         """Where the backend writes checkpoints / the trained adapter."""
         return run_dir / "output"
 
+    def effective(self, recipe: "Recipe") -> dict[str, Any]:
+        """The backend-neutral settings this adapter hands the backend (optimiser, schedule, seed, prompts and
+        completions per optimiser step, GRPO loss), recorded in ``run.json["effective"]``. Every adapter realises
+        :func:`bridge.recipe.training_plan` exactly (tests/test_same_recipe.py parses the rendered configs)."""
+        from ..recipe import training_plan
+
+        return training_plan(recipe)
+
     def preflight(self, recipe: "Recipe", python: str) -> None:
         """Last checks before launching (e.g. a GPU is present); raise BridgeError to stop. Default: none."""
 

@@ -112,6 +112,15 @@ def precision(recipe: "Recipe") -> str:
     return "fp32" if on_cpu(recipe) else recipe.train.precision
 
 
+def optimizer_items(recipe: "Recipe") -> list[tuple[str, Any, Optional[str]]]:
+    """The recipe's AdamW settings as config items, always explicit (ms-swift's own defaults differ)."""
+    from ..recipe import optimizer_settings
+
+    items = list(optimizer_settings(recipe).items())
+    return [(k, v, "explicit: the recipe's AdamW settings (no backend default)" if i == 0 else None)
+            for i, (k, v) in enumerate(items)]
+
+
 def model_family(recipe: "Recipe", model: str) -> Optional[str]:
     from ..recipe import model_family as fam
 
@@ -125,8 +134,23 @@ def render(template: str, **ctx: Any) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     # JSON scalars are valid YAML and quote every string that needs it
-    env.filters["yaml"] = lambda v: json.dumps(v, ensure_ascii=False)
+    env.filters["yaml"] = yaml_scalar
     return env.get_template(template).render(**ctx)
+
+
+def yaml_scalar(value: Any) -> str:
+    """``value`` as inline YAML: JSON, except that floats always carry a dot (YAML 1.1 loaders — PyYAML, hence
+    LLaMA-Factory and ms-swift — read ``1e-08`` as a *string*; ``1.0e-08`` is a float)."""
+    if isinstance(value, float):
+        text = json.dumps(value)
+        if "e" in text and "." not in text.split("e")[0]:
+            text = text.replace("e", ".0e", 1)
+        return text
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_scalar(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {yaml_scalar(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def resolved_model(recipe: "Recipe") -> str:
@@ -301,8 +325,9 @@ class LlamaFactoryAdapter(Adapter):
                        ("gradient_accumulation_steps", tr.grad_accum, None),
                        ("learning_rate", tr.lr, None)]
         train.append(("max_steps", tr.max_steps, None) if tr.max_steps else ("num_train_epochs", tr.num_epochs, None))
-        train += [("lr_scheduler_type", tr.scheduler, None), ("warmup_ratio", tr.warmup_ratio, None),
-                  ("bf16", prec == "bf16", "fp32 on CPU" if on_cpu(recipe) else None), ("fp16", prec == "fp16", None),
+        train += [("lr_scheduler_type", tr.scheduler, None), ("warmup_ratio", tr.warmup_ratio, None)]
+        train += optimizer_items(recipe)
+        train += [("bf16", prec == "bf16", "fp32 on CPU" if on_cpu(recipe) else None), ("fp16", prec == "fp16", None),
                   ("seed", tr.seed, None), ("ddp_timeout", 180000000, None),
                   ("disable_gradient_checkpointing", not tr.gradient_checkpointing,
                    "LF turns gradient checkpointing on unless disabled")]

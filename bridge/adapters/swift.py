@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from ..errors import BridgeError, Problem
 from .base import Adapter, Capabilities, ExportResult, LaunchSpec
-from .llamafactory import (TRAIN_FILE, export_rows, model_family, on_cpu, pixels_for, policy_pixels, precision,
-                           render, resolved_model, torchrun_env)
+from .llamafactory import (TRAIN_FILE, export_rows, model_family, on_cpu, optimizer_items, pixels_for,
+                           policy_pixels, precision, render, resolved_model, torchrun_env)
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
@@ -116,12 +116,7 @@ class SwiftAdapter(Adapter):
             out.append(Problem(file, f"{self.name}: {msg}", field=field,
                                expected=None if expected is None else str(expected), found=found))
 
-        t, d = recipe.train, recipe.distributed
-        gen_batch = t.per_device_batch * t.grad_accum * d.world_size   # completions per generation round
-        if gen_batch % g.num_generations:
-            bad("grpo.num_generations", f"per_device_batch x grad_accum x processes = {gen_batch} completions per "
-                "generation round must be a multiple of num_generations (ms-swift counts completions per device)",
-                f"a divisor of {gen_batch}", g.num_generations)
+        t = recipe.train
         if t.max_length is not None:
             bad("train.max_length", "GRPO has no total-length limit; bound the prompt with grpo.max_prompt_length "
                 "and the completion with grpo.max_completion_length", "unset", t.max_length)
@@ -219,12 +214,19 @@ class SwiftAdapter(Adapter):
                         "one prompt's group of completions per device" if grpo else None)]
             if tr.max_steps:
                 output.append(("eval_steps", tr.max_steps, None))
-        train: list = [("per_device_train_batch_size", tr.per_device_batch,
-                        "GRPO: completions per device (num_generations per prompt)" if grpo else None),
+        from ..recipe import batch_plan
+
+        plan = batch_plan(recipe)
+        train: list = [("per_device_train_batch_size", plan["per_device_samples"],
+                        f"completions per device: {tr.per_device_batch} prompt(s) x {recipe.grpo.num_generations} "
+                        "generations (ms-swift counts completions)" if grpo else None),
                        ("gradient_accumulation_steps", tr.grad_accum, None), ("learning_rate", tr.lr, None)]
         train.append(("max_steps", tr.max_steps, None) if tr.max_steps else ("num_train_epochs", tr.num_epochs, None))
-        train += [("lr_scheduler_type", tr.scheduler, None), ("warmup_ratio", tr.warmup_ratio, None),
-                  ("seed", tr.seed, None), ("gradient_checkpointing", tr.gradient_checkpointing, None)]
+        train += [("lr_scheduler_type", tr.scheduler, None), ("warmup_ratio", tr.warmup_ratio, None)]
+        train += [(k, v, "explicit: ms-swift 4.6 defaults to weight_decay 0.1, adam_beta2 0.95" if i == 0 else c)
+                  for i, (k, v, c) in enumerate(optimizer_items(recipe))]
+        train += [("seed", tr.seed, None), ("data_seed", tr.seed, "ms-swift shuffles with data_seed (default 42)"),
+                  ("gradient_checkpointing", tr.gradient_checkpointing, None)]
         sections = [("model", model_sec), ("tuner", tuner), ("data", data), ("output", output), ("train", train)]
         if grpo:
             sections = [("rlhf", [("rlhf_type", "grpo", None)])] + sections + self.grpo_sections(recipe, export,
@@ -253,9 +255,10 @@ class SwiftAdapter(Adapter):
         if g.epsilon_high is not None:
             algo.append(("epsilon_high", g.epsilon_high, None))
         algo += [("temperature", g.temperature, "explicit: ms-swift's default is 0.9"), ("top_p", g.top_p, None),
-                 ("max_completion_length", g.max_completion_length, None)]
-        if g.loss_type is not None:
-            algo.append(("loss_type", g.loss_type, None))
+                 ("max_completion_length", g.max_completion_length, None),
+                 ("loss_type", g.loss_type, None),
+                 ("steps_per_generation", recipe.train.grad_accum, "one generation round per optimiser step"),
+                 ("num_iterations", 1, None), ("scale_rewards", "group", None)]
         names, weights = reward_funcs(reward_spec(recipe) or DEFAULT_SPEC, bool(export.meta.get("smoke")))
         rewards: list = [("external_plugins", [str(Path(run_dir) / PLUGIN_FILE)],
                           "registers the bridge_<component> ORMs in swift.rewards.orms"),

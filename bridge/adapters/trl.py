@@ -108,12 +108,17 @@ class TrlAdapter(Adapter):
     # -- config -----------------------------------------------------------------------------------------------
     def trainer_args(self, recipe: Any) -> dict[str, Any]:
         """Keyword arguments of SFTConfig / GRPOConfig mapped from the recipe (before backend overrides)."""
+        from ..recipe import batch_plan, optimizer_settings
+
         t = recipe.train
         args: dict[str, Any] = {
             "learning_rate": t.lr,
-            "per_device_train_batch_size": t.per_device_batch,
+            # GRPO: TRL counts completions per device (recipe: prompts x num_generations; see bridge.recipe)
+            "per_device_train_batch_size": batch_plan(recipe)["per_device_samples"],
             "gradient_accumulation_steps": t.grad_accum,
             "lr_scheduler_type": t.scheduler,
+            "warmup_steps": t.warmup_ratio,   # transformers 5: a float in [0, 1) is a ratio of the total steps
+            **optimizer_settings(recipe),     # explicit: no backend default may leak (DESIGN.md §7)
             "seed": t.seed,
             "bf16": t.precision == "bf16",
             "fp16": t.precision == "fp16",
@@ -125,8 +130,6 @@ class TrlAdapter(Adapter):
             args["max_steps"] = t.max_steps
         else:
             args["num_train_epochs"] = t.num_epochs
-        if t.warmup_ratio:
-            args["warmup_steps"] = t.warmup_ratio   # transformers 5: a float in [0, 1) is a ratio
         # Always explicit: TRL 1.16 turns gradient checkpointing on by default, so omitting False would ignore it.
         args["gradient_checkpointing"] = bool(t.gradient_checkpointing)
         if t.gradient_checkpointing:
@@ -150,12 +153,13 @@ class TrlAdapter(Adapter):
             args.update({
                 "num_generations": g.num_generations, "beta": g.beta, "epsilon": g.epsilon,
                 "temperature": g.temperature, "top_p": g.top_p, "max_completion_length": g.max_completion_length,
+                "loss_type": g.loss_type,         # explicit: TRL 1.16 defaults to dapo
+                # one generation round per optimiser step, each completion used once, std-scaled group advantages
+                "steps_per_generation": t.grad_accum, "num_iterations": 1, "scale_rewards": "group",
                 "log_completions": False,
             })
             if g.epsilon_high is not None:
                 args["epsilon_high"] = g.epsilon_high
-            if g.loss_type is not None:
-                args["loss_type"] = g.loss_type
             if g.rollout.engine == "vllm":
                 args.update({"use_vllm": True, "vllm_mode": "colocate",
                              "vllm_gpu_memory_utilization": g.rollout.gpu_memory_utilization,

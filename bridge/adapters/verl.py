@@ -309,6 +309,9 @@ class VerlAdapter(Adapter):
             bad("train.epochs", "verl counts whole epochs (trainer.total_epochs)", "an integer", t.epochs)
         if t.device == "cpu":
             bad("train.device", "verl trains on GPUs only (its trainer needs NCCL)", "auto | cuda", "cpu")
+        if t.max_grad_norm == 0:
+            bad("train.max_grad_norm", "optim.clip_grad is always applied (0 would zero every gradient, not turn "
+                "clipping off)", "> 0", 0)
         mode = recipe.backend(self.name).overrides.get("images")
         if mode is not None and mode not in IMAGE_MODES:
             bad("backends.verl.overrides.images", "unknown image mode", " | ".join(IMAGE_MODES), mode)
@@ -412,10 +415,14 @@ class VerlAdapter(Adapter):
             "freeze_vision_tower": not parts.vision_tower,
             "gradient_checkpointing": t.gradient_checkpointing,
             "lr": t.lr, "warmup_ratio": t.warmup_ratio, "scheduler": SCHEDULERS.get(t.scheduler, t.scheduler),
-            "mini_batch_size": prompts_per_step, "micro_batch_size_per_gpu": t.per_device_batch,
+            # ppo_mini_batch_size counts prompts (verl multiplies it by rollout.n), micro batches count sequences:
+            # one mini-batch = one optimiser step of grad_accum micro-batches of per_device_batch x n completions
+            "mini_batch_size": prompts_per_step, "micro_batch_size_per_gpu": t.per_device_batch * g.num_generations,
+            "weight_decay": t.weight_decay, "betas": [t.adam_beta1, t.adam_beta2], "adam_epsilon": t.adam_epsilon,
+            "max_grad_norm": t.max_grad_norm,
             "use_kl_loss": g.beta > 0, "kl_coef": g.beta,
             "clip_low": g.epsilon, "clip_high": g.epsilon_high if g.epsilon_high is not None else g.epsilon,
-            "loss_agg_mode": LOSS_AGG_MODES.get(g.loss_type or "dapo", g.loss_type),
+            "loss_agg_mode": LOSS_AGG_MODES[g.loss_type],
             "dtype": DTYPES.get(t.precision, "bfloat16"),
             "rollout_name": g.rollout.engine, "rollout_n": g.num_generations,
             "tensor_parallel_size": g.rollout.tensor_parallel_size,

@@ -88,7 +88,8 @@ class VlmR1Adapter(Adapter):
         multi_image=True,
         system_prompt=False,          # folded into the human turn by the export
         precision=("fp32", "bf16", "fp16"), gradient_checkpointing=True, deepspeed=("zero2", "zero3"),
-        multi_node="torchrun", cpu=False, rollout_engines=("hf",), grpo_loss_types=(),
+        multi_node="torchrun", cpu=False, rollout_engines=("hf",),
+        grpo_loss_types=("grpo",),    # fixed in VLMGRPOTrainer.compute_loss: token mean per completion, then mean
         grpo_max_prompt_length=False,  # its trainer forces max_prompt_length to None
         grpo_epsilon_high=True, grpo_top_p=False, requires_gpu=True)
 
@@ -166,7 +167,7 @@ class VlmR1Adapter(Adapter):
     def script_args(self, recipe: "Recipe", export: ExportResult, run_dir: Path) -> list[str]:
         """grpo_jsonl.py's command line (TrlParser over its script, GRPOConfig and model arguments)."""
         from ..checks import effective_pixels
-        from ..recipe import model_family
+        from ..recipe import batch_plan, model_family, optimizer_settings
 
         model = resolved_model(recipe)
         px = effective_pixels(model, recipe.data.min_pixels, recipe.data.max_pixels,
@@ -186,9 +187,11 @@ class VlmR1Adapter(Adapter):
             "output_dir": str(self.output_dir(run_dir)),
             "num_generations": g.num_generations, "max_completion_length": g.max_completion_length,
             "beta": g.beta, "epsilon": g.epsilon, "temperature": g.temperature, "use_vllm": False,
-            "learning_rate": t.lr, "per_device_train_batch_size": t.per_device_batch,
+            # its TRL 0.17 fork counts completions per device: prompts x num_generations (see bridge.recipe)
+            "learning_rate": t.lr, "per_device_train_batch_size": batch_plan(recipe)["per_device_samples"],
             "gradient_accumulation_steps": t.grad_accum, "lr_scheduler_type": t.scheduler,
-            "warmup_ratio": t.warmup_ratio, "seed": t.seed, "bf16": prec == "bf16", "fp16": prec == "fp16",
+            "warmup_ratio": t.warmup_ratio, **optimizer_settings(recipe),
+            "seed": t.seed, "bf16": prec == "bf16", "fp16": prec == "fp16",
             "gradient_checkpointing": t.gradient_checkpointing, "logging_steps": t.logging_steps,
             "report_to": "none", "remove_unused_columns": False,
             "save_strategy": {"end": "no", "no": "no"}.get(t.save.strategy, t.save.strategy),
