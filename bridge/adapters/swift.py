@@ -187,7 +187,9 @@ class SwiftAdapter(Adapter):
             tuner.append(("deepspeed", recipe.distributed.deepspeed, None))
         data: list = [("dataset", [str(export.files["train"])], None), ("split_dataset_ratio", 0.0, None),
                       ("strict", True, "raise on a malformed row instead of dropping it"),
-                      ("dataset_num_proc", 1, None), ("dataloader_num_workers", 0, None)]
+                      ("dataset_num_proc", 1, None), ("dataloader_num_workers", 0, None),
+                      ("dataset_shuffle", False, "no extra pre-shuffle with data_seed: the trainer's seeded sampler "
+                       "alone orders the data, as in TRL and LLaMA-Factory (same first batch)")]
         if "eval" in export.files:
             data.append(("val_dataset", [str(export.files["eval"])], None))
         if grpo and recipe.grpo.max_prompt_length:
