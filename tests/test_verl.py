@@ -48,8 +48,9 @@ def model_dir(tmp_path_factory) -> Path:
     return d
 
 
-def samples_of(dataset, prev_image=False, style="qwen2vl"):
-    return list(build_samples(dataset, get_style(style, PromptOptions(history=2, prev_image=prev_image))))
+def samples_of(dataset, prev_image=False, style="qwen2vl", **pixels):
+    options = PromptOptions(history=2, prev_image=prev_image, **pixels)
+    return list(build_samples(dataset, get_style(style, options)))
 
 
 def grpo_recipe(train_dir: str, model: Path, **over) -> "object":
@@ -165,8 +166,10 @@ def render(tmp_path, recipe, samples):
 
 
 def test_overrides_map_the_recipe(synth_dataset, tmp_path, home, model_dir):
-    samples = samples_of(synth_dataset, prev_image=True)
-    r = grpo_recipe(str(synth_dataset), model_dir, backends={"verl": {"overrides": {
+    # The recipe's pixel bounds are the resize policy: export and config agree, so the export is used in place.
+    samples = samples_of(synth_dataset, prev_image=True, min_pixels=3136, max_pixels=12544)
+    r = grpo_recipe(str(synth_dataset), model_dir, data={"min_pixels": 3136, "max_pixels": 12544},
+                    backends={"verl": {"overrides": {
         "trainer.logger": ["console"], "actor_rollout_ref.rollout.enforce_eager": True, "images": "paths"}}})
     export, run_dir, files, lines = render(tmp_path, r, samples)
     assert set(files) == {"overrides", "reward"}
@@ -367,3 +370,14 @@ def test_parse_metrics(tmp_path):
         {"step": 1, "loss": 0.1, "reward": 0.5, "grad_norm": 0.3, "step_time": 2.0, "kl": 0.01},
         {"step": 2, "eval/reward": 0.7, "eval/format": 0.9}]
     assert ADAPTER.metrics_log(tmp_path) == tmp_path / "verl_metrics.jsonl"
+
+
+def test_default_bounds_are_the_style_frames(synth_dataset, tmp_path, home, model_dir):
+    """Without recipe bounds verl gets the style frame's (what the export and coordinates assume), not the
+    model processor's: the export is used in place and verl resizes like the other backends."""
+    frame = get_style("qwen2vl", PromptOptions(history=2)).frame()
+    assert frame.max_pixels != 12544  # the tiny processor's own bound: the two policies really differ here
+    export, run_dir, files, lines = render(tmp_path, grpo_recipe(str(synth_dataset), model_dir),
+                                           samples_of(synth_dataset))
+    assert f"+data.mm_processor_kwargs.max_pixels={frame.max_pixels}" in lines
+    assert f"data.train_files=[{export.files['train']}]" in lines

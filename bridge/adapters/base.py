@@ -229,7 +229,8 @@ class Adapter(ABC):
         if dist.nnodes > 1 and not c.multi_node:
             bad("distributed.nnodes", "multi-node training not supported", 1, dist.nnodes)
         g = recipe.grpo
-        if recipe.method == "grpo" and g is not None:
+        # GRPO settings are only worth checking on a backend that runs GRPO at all (else: one problem, above).
+        if recipe.method == "grpo" and g is not None and "grpo" in self.methods:
             if g.rollout.engine not in c.rollout_engines:
                 bad("grpo.rollout.engine", "rollout engine not supported", " | ".join(c.rollout_engines) or "none",
                     g.rollout.engine)

@@ -379,12 +379,8 @@ class VerlAdapter(Adapter):
     # -- config -----------------------------------------------------------------------------------------------
     def context(self, recipe: "Recipe", export: ExportResult, run_dir: Path) -> dict[str, Any]:
         """Every value the overrides template writes, computed from the recipe and the export."""
-        from ..checks import effective_pixels
-        from ..recipe import model_family
-
-        model = resolved_model(recipe)
-        family = model_family(model) or recipe.model_family()
-        px = effective_pixels(model, recipe.data.min_pixels, recipe.data.max_pixels, family)
+        # The resize policy (docs/backends.md): the style frame's bounds, as the export and the other backends use.
+        px = pixels_for(recipe)
         files = self.materialise(recipe, export, run_dir, px)
         g, t, ft, d = grpo_settings(recipe), recipe.train, recipe.finetune, recipe.distributed
         parts = ft.train
@@ -402,12 +398,12 @@ class VerlAdapter(Adapter):
         train = files["train"]
         has_eval = "eval" in files
         return {
-            "recipe": recipe.name, "model": model, "reward_file": str(Path(run_dir) / REWARD_FILE),
+            "recipe": recipe.name, "model": resolved_model(recipe), "reward_file": str(Path(run_dir) / REWARD_FILE),
             "train_files": [str(train)], "val_files": [str(files.get("eval", train))], "has_eval": has_eval,
             "max_prompt_length": int(max_prompt), "max_prompt_length_source":
                 "grpo.max_prompt_length" if g.max_prompt_length else "upper bound from the export",
             "max_response_length": g.max_completion_length, "train_batch_size": prompts_per_step,
-            "image_patch_size": 16 if family == "qwen3_vl" else 14,
+            "image_patch_size": px.factor // 2,   # merge 2: factor 28 -> patch 14, 32 -> 16
             "mm_processor_kwargs": {"min_pixels": px.min_pixels, "max_pixels": px.max_pixels},
             "pixels": px.to_dict(), "seed": t.seed,
             "lora_rank": ft.rank if lora else 0, "lora_alpha": ft.lora_alpha,
