@@ -11,12 +11,13 @@ def substring_match(pred: str, gt: str, lower: bool = True) -> bool:
     return p in g or g in p
 
 
-def token_f1(pred: str, gt: str) -> float:
-    """GUI-R1 ``calculate_f1_score``: square brackets removed, lower-cased, whitespace tokens as SETS;
-    two single tokens where one contains the other score 1; otherwise set precision/recall F1."""
+def token_f1(pred: str, gt: str, single_token_substring: bool = True) -> float:
+    """GUI-R1 ``calculate_f1_score`` (the one definition metrics and rewards share): square brackets removed,
+    lower-cased, whitespace tokens as SETS; two single tokens where one contains the other score 1 (unless
+    ``single_token_substring`` is off); otherwise set precision/recall F1."""
     p = set(pred.replace("[", "").replace("]", "").lower().split())
     g = set(gt.replace("[", "").replace("]", "").lower().split())
-    if len(p) == 1 and len(g) == 1:
+    if single_token_substring and len(p) == 1 and len(g) == 1:
         (a,), (b,) = p, g
         if a in b or b in a:
             return 1.0

@@ -17,6 +17,7 @@ from typing import Optional
 
 from ..frames import box_center, finger_direction
 from ..schema import Action
+from ..metrics.text import token_f1  # noqa: F401  (GUI-R1 token F1, shared with the metrics; re-exported)
 from .base import register
 from .parse import has_think, parse
 
@@ -86,21 +87,6 @@ def iou_vlmr1(a, b) -> float:
     inter = (ix2 - ix1 + 1) * (iy2 - iy1 + 1) if ix1 < ix2 and iy1 < iy2 else 0
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter) / union
-
-
-def token_f1(pred: str, truth: str, single_token_substring: bool = True) -> float:
-    """GUI-R1's token-set F1: ``[``/``]`` removed, lower-cased, whitespace-split into SETS; when both sides are
-    single tokens and one contains the other, 1."""
-    p = set(pred.replace("[", "").replace("]", "").lower().split())
-    t = set(truth.replace("[", "").replace("]", "").lower().split())
-    if single_token_substring and len(p) == 1 and len(t) == 1:
-        (a,), (b,) = p, t
-        if a in b or b in a:
-            return 1.0
-    common = len(p & t)
-    precision = common / len(p) if p else 0.0
-    recall = common / len(t) if t else 0.0
-    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
 def _norm_text(s: str) -> str:
