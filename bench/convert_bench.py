@@ -332,7 +332,10 @@ def main() -> None:
 
     def rate(n: int, phase: str) -> str:
         r = by.get((n, phase))
-        return f"{r['steps'] / r['seconds']:,.0f}" if r else "-"
+        if not r:
+            return "-"
+        return f"{r['steps'] / r['seconds']:,.0f}" + ("" if phase == "anchor" else
+                                                     f" ({anchors[n]['seconds'] / r['seconds']:.2f}x)")
 
     ns = sorted(anchors)
     print(f"# SUMMARY steps/s (wall, best of {args.repeat}) at N = {' / '.join(map(str, ns))}: "
@@ -340,8 +343,11 @@ def main() -> None:
           f"ours import+validate 1 core {' / '.join(rate(n, 'import+validate jobs=1') for n in ns)}, "
           f"2 workers {' / '.join(rate(n, 'import+validate jobs=2') for n in ns)}; "
           f"ours import alone (validates everything) 1 core {' / '.join(rate(n, 'import jobs=1') for n in ns)}, "
-          f"2 workers {' / '.join(rate(n, 'import jobs=2') for n in ns)}; peak RSS MB (import+validate, 1 core) "
-          + " / ".join(f"{by[(n, 'import+validate jobs=1')]['peak_rss_mb']:.1f}" for n in ns))
+          f"2 workers {' / '.join(rate(n, 'import jobs=2') for n in ns)}; peak RSS MB import+validate 1 core "
+          + " / ".join(f"{by[(n, 'import+validate jobs=1')]['peak_rss_mb']:.1f}" for n in ns)
+          + ", 2 workers (main; each worker) " + " / ".join(
+              f"{by[(n, 'import+validate jobs=2')]['peak_rss_mb']:.1f}; "
+              f"{by[(n, 'import+validate jobs=2')]['peak_rss_workers_mb']:.1f}" for n in ns))
     print(f"# convert_bench  gui-bridge {bridge.__version__}  python {platform.python_version()}  "
           f"{platform.machine()}  cpus={os.cpu_count()}  best of {args.repeat}; one fresh process per row; "
           f"CPU s = user+sys of the process and any workers it forks")
