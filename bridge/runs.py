@@ -109,15 +109,19 @@ def file_digest(path: Path, h: Optional["hashlib._Hash"] = None) -> str:
 
 
 def dataset_digest(root: str | Path) -> str:
-    """Content hash of a canonical dataset: its episodes file (images are referenced, not hashed)."""
-    from .dataset import EPISODES_FILE
+    """Content hash of a canonical dataset: its episodes file, plus where its images resolve (exports hold
+    absolute image paths: a moved dataset or a re-import from a moved source must not reuse a stale export)."""
+    import hashlib
+
+    from .dataset import EPISODES_FILE, Dataset
 
     p = Path(root)
     f = p / EPISODES_FILE
     if not f.is_file():
         raise BridgeError(f"{p}: not a canonical dataset (no {EPISODES_FILE})",
                           hint="create one with `bridge import ...` or `bridge synth ...`")
-    return file_digest(f)
+    where = f"{p.absolute()}\0{Dataset(p).image_root}"
+    return hashlib.sha256(f"{file_digest(f)}\0{where}".encode()).hexdigest()
 
 
 def export_key(adapter: Any, method: str, train: str, eval_: Optional[str], style: str, options: Any,

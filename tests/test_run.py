@@ -298,3 +298,15 @@ def test_a_backend_ignoring_ctrl_c_is_terminated_after_the_grace_period(tmp_path
     rc, out, rec, run_dir, wall = launch(tmp_path, CHILD_STUBBORN, grace=1.0, interrupt=True)
     assert rec["status"] == "interrupted" and rec["return_code"] == -signal.SIGTERM
     assert wall < 20
+
+
+def test_dataset_digest_follows_where_images_resolve(synth_dataset, tmp_path):
+    """Exports hold absolute image paths: the same episodes at another place must not reuse a cached export."""
+    import shutil
+
+    from bridge.runs import dataset_digest
+
+    moved = tmp_path / "moved"
+    shutil.copytree(synth_dataset, moved)
+    assert dataset_digest(synth_dataset) == dataset_digest(synth_dataset)
+    assert dataset_digest(moved) != dataset_digest(synth_dataset)
