@@ -63,6 +63,8 @@ def env_dir(name: str) -> Path:
 
 
 def env_python(name: str) -> Path:
+    """The environment's interpreter. Children started from this process import *this* checkout's ``bridge``."""
+    use_this_checkout()
     d = env_dir(name)
     return d / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
@@ -92,8 +94,8 @@ def status(name: str) -> EnvStatus:
         state = "missing"
     elif stamp.get("requirements_sha256") != requirements_hash(name):
         state = "outdated"
-    elif stamp.get("bridge_source") != _bridge_source():
-        state = "outdated"   # e.g. a new checkout elsewhere: the env would import the old tree
+    elif _bridge_source() == "dist" and stamp.get("bridge_source") != "dist":
+        state = "outdated"   # a released gui-bridge must not run a checkout's tree (checkouts: use_this_checkout)
     else:
         state = "ok"
     return EnvStatus(name, d, state, stamp)
@@ -114,6 +116,20 @@ def source_checkout() -> Optional[Path]:
 
 def _bridge_source() -> str:
     return str(source_checkout() or "dist")
+
+
+def use_this_checkout() -> None:
+    """Put this checkout first on ``PYTHONPATH`` for every child process (backend launches, checks, exports).
+
+    The environments are one per machine and shared by every checkout on it; their editable install points at
+    whichever checkout built them. ``PYTHONPATH`` entries precede site-packages, so a backend started from any
+    checkout runs that checkout's ``bridge`` (two checkouts and two concurrent runs coexist)."""
+    root = source_checkout()
+    if root is None:
+        return
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if not parts or parts[0] != str(root):
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in parts if p != str(root)])
 
 
 def core_requirements() -> list[str]:

@@ -3,6 +3,7 @@ pip and venv are replaced by a recorder here; the real installs run in the READM
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -94,9 +95,20 @@ def test_install_then_noop_then_reinstall_on_changed_pins(home, fake_pip, monkey
     assert fake_pip[0][1:3] == ["-m", "venv"]
 
 
-def test_a_new_checkout_makes_the_env_outdated(home, fake_pip, monkeypatch):
+def test_a_second_checkout_shares_the_env_and_runs_its_own_tree(home, fake_pip, monkeypatch):
+    """Two checkouts on one machine share the env: neither makes it outdated for the other; children of each
+    import that checkout's bridge first (PYTHONPATH), whichever checkout the editable install points at."""
     envs.install("trl", echo=lambda s: None)
     monkeypatch.setattr(envs, "_bridge_source", lambda: "/somewhere/else")
+    assert envs.status("trl").state == "ok"
+    monkeypatch.setenv("PYTHONPATH", "/other")
+    envs.env_python("trl")
+    assert os.environ["PYTHONPATH"].split(os.pathsep) == [str(envs.source_checkout()), "/other"]
+
+
+def test_a_released_bridge_does_not_use_an_env_built_from_a_checkout(home, fake_pip, monkeypatch):
+    envs.install("trl", echo=lambda s: None)
+    monkeypatch.setattr(envs, "_bridge_source", lambda: "dist")
     assert envs.status("trl").state == "outdated"
 
 
