@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .backends import get_adapter
+from .backends.metrics import parse_run
+from .compare import config_diff, html_report, load_run, plot_png
+from .envs import resolve_python
 from .errors import BridgeError, Problem
+from .export import export_run
+from .recipe import check_backend, load_recipe
+from .runs import SMOKE_COMPLETION_TOKENS, SMOKE_STEPS, execute, prepare, smoke_recipe, write_record
 
 SAMPLE_S = 0.5
 SMOKE_EVAL_EPISODES = 2
@@ -89,8 +96,6 @@ class Monitor(threading.Thread):
         self._last = ""
 
     def run(self) -> None:
-        from .logs import parse_run
-
         n = 0
         while not self._halt.wait(SAMPLE_S):
             self.sample()
@@ -155,11 +160,6 @@ class BenchResult:
 
 def check_backends(recipe: Any, backends: list[str], smoke: bool, recipe_file: str) -> None:
     """Every reason a backend cannot run this recipe, all at once, before anything runs."""
-    from .adapters import get_adapter
-    from .envs import resolve_python
-    from .recipe import check_backend
-    from .runs import smoke_recipe
-
     problems: list[Problem] = []
     seen = set()
     for b in backends:
@@ -188,9 +188,6 @@ def evaluate_run(record: dict[str, Any], run_dir: Path, recipe: Any, profile: st
     """Export the run's model (LoRA merged, into ``run_dir/export``) and score it on ``dataset`` (default the
     recipe's ``data.eval``) with ``bridge eval --model`` in the backend's environment, prompts as the recipe
     builds them. Returns ``{"profile", "dataset", "metrics", "counts", "model"}`` or ``{"error": ...}``."""
-    from .export import export_run
-    from .runs import SMOKE_COMPLETION_TOKENS
-
     model_dir = run_dir / "export"
     try:
         if not model_dir.exists():
@@ -231,10 +228,6 @@ def bench(recipe_path: str | Path, backends: list[str], out: Optional[Path] = No
     """Run the recipe on each backend in turn (see the module docstring) and write the comparison.
 
     ``status(line, new)`` shows progress (``new``: the step changed); default: ``echo`` on new lines only."""
-    from .compare import config_diff, html_report, load_run, plot_png
-    from .recipe import load_recipe
-    from .runs import execute, prepare, write_record
-
     if not backends:
         raise BridgeError("--backends: name at least one backend")
     recipe = load_recipe(str(recipe_path))
@@ -247,7 +240,6 @@ def bench(recipe_path: str | Path, backends: list[str], out: Optional[Path] = No
     out = out.resolve()
     show = status or (lambda line, new: echo(line) if new else None)
     result = BenchResult(out)
-    from .runs import SMOKE_STEPS
 
     total = SMOKE_STEPS if smoke else recipe.train.max_steps
     for i, b in enumerate(backends, 1):

@@ -1,14 +1,14 @@
 """Side-by-side view of runs: one normalised metrics table, plots and an effective-config diff.
 
 A run directory (written by ``bridge run``) holds ``run.json`` (the run record) and ``metrics.jsonl``: one JSON
-row per logged step in the vocabulary of :mod:`bridge.logs`, read from the backend's own logs. When
+row per logged step in the vocabulary of :mod:`bridge.backends.logs`, read from the backend's own logs. When
 ``metrics.jsonl`` is absent (a run still going, an older run) the rows are read from the backend's logs on the fly.
 
 Normalised metric keys: ``step``, ``loss``, ``reward`` and ``reward/<component>``, ``kl``, ``lr``,
 ``grad_norm``, ``samples_per_s``, ``tokens_per_s``, ``step_time``, ``peak_mem_mb`` (+ ``eval/<metric>``).
 
 The config diff compares ``run.json["effective"]`` overlaid with the settings read back from what each backend
-received (:func:`bridge.logs.resolved_settings`): the answer to "same config, different result".
+received (:func:`bridge.backends.metrics.resolved_settings`): the answer to "same config, different result".
 """
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .backends import get_adapter
+from .backends.logs import merge_effective
+from .backends.metrics import resolved_settings
 from .errors import BridgeError
 
 METRIC_KEYS = ("loss", "reward", "kl", "lr", "grad_norm", "samples_per_s", "tokens_per_s", "step_time", "peak_mem_mb")
@@ -146,25 +149,17 @@ def _load_metrics(path: Path, record: dict[str, Any]) -> tuple[list[dict[str, An
                     raise BridgeError(f"{metrics_path}:{lineno}: not a JSON object")
                 rows.append(row)
         return rows, list(record.get("metrics_warnings") or [])
-    from .logs import PARSERS, parse_run
-
     backend = str(record.get("backend") or "")
-    if backend in PARSERS:
-        parsed = parse_run(backend, path)
-        return parsed.rows, parsed.warnings
-    if backend:
-        from .adapters import get_adapter
-
-        try:
-            return get_adapter(backend).parse_metrics(path), []
-        except BridgeError as e:
-            return [], [f"{path}: no metrics ({e.message})"]
-    return [], []
+    if not backend:
+        return [], []
+    try:
+        parsed = get_adapter(backend).parse_run(path)
+    except BridgeError as e:
+        return [], [f"{path}: no metrics ({e.message})"]
+    return parsed.rows, parsed.warnings
 
 
 def _effective(path: Path, record: dict[str, Any]) -> dict[str, Any]:
-    from .logs import merge_effective, resolved_settings
-
     eff = record.get("effective") if isinstance(record.get("effective"), dict) else {}
     return merge_effective(eff, resolved_settings(str(record.get("backend") or ""), path, record))
 

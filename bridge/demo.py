@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Callable, Optional
 
 import yaml
 
+from . import tiny
 from .errors import BridgeError
 
 ARCH = "qwen2_vl"
@@ -85,24 +85,6 @@ def _write_recipe(path: Path, data: dict[str, Any], title: str) -> Path:
     return path
 
 
-def _tiny_model(python: str, echo: Callable[[str], None]) -> Path:
-    """The tiny model, built once in the TRL environment into $BRIDGE_HOME/tiny (where ``tiny:`` recipes look)."""
-    from .envs import bridge_home
-
-    out = bridge_home() / "tiny" / f"{ARCH}-seed0"
-    if (out / "config.json").is_file():
-        return out
-    echo(f"building the tiny {ARCH} model (offline) -> {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([python, "-m", "bridge.cli", "tiny-model", str(out), "--arch", ARCH, "--seed", "0",
-                           "--overwrite"],
-                          capture_output=True, text=True)
-    if proc.returncode != 0 or not (out / "config.json").is_file():
-        raise BridgeError("building the tiny model failed in the TRL environment:\n"
-                          + "\n".join(proc.stderr.strip().splitlines()[-10:]))
-    return out
-
-
 def _train(recipe_path: Path, runs: Path, tag: str, echo: Callable[[str], None],
            status: Callable[[str, bool], None]) -> tuple[Path, dict[str, Any], Any]:
     from .bench import Monitor, _Sink
@@ -150,7 +132,7 @@ def run_demo(out: Optional[Path] = None, echo: Callable[[str], None] = print,
     held = make_dataset(out / "data" / "eval", episodes=EVAL_EPISODES, seed=1, platform="mixed", split="test")
 
     step(2, f"tiny random {ARCH} model, offline")
-    _tiny_model(python, echo)
+    tiny.cached_model(ARCH, echo, python=python)   # built in the TRL environment (it has the model stack)
 
     step(3, f"TRL SFT (language model, full fine-tuning), {SFT_STEPS} steps on CPU")
     sft_path = _write_recipe(out / "recipes" / "sft.yaml", sft_recipe(train, f"tiny:{ARCH}"),

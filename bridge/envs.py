@@ -2,7 +2,8 @@
 
 Trainers pin incompatible stacks (LLaMA-Factory 0.9.5 needs transformers<=5.6, verl 0.9.1 <5.11, TRL 1.16
 pulls 5.23), so each backend gets ``$BRIDGE_HOME/envs/<name>`` (default ``~/.cache/gui-bridge/envs/<name>``),
-built from the pinned requirement file shipped as ``bridge/envs/<name>.txt``. gui-bridge itself is installed
+built from the pinned requirement file the backend ships in its package (``requirements.txt``, e.g.
+``bridge/backends/trl/requirements.txt``; an out-of-tree backend's own). gui-bridge itself is installed
 into every environment (editable from a checkout, else the same released version) so backend-side code — reward
 hooks, launchers — can ``import bridge``.
 
@@ -23,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from .backends import available_adapters, backend_names, get_adapter
 from .errors import BridgeError
 
 STAMP = ".gui-bridge-env.json"
-REQUIREMENTS_DIR = Path(__file__).with_name("envs")
 
 
 def bridge_home() -> Path:
@@ -35,14 +36,15 @@ def bridge_home() -> Path:
 
 
 def env_names() -> list[str]:
-    """Backends that have a shipped requirement file."""
-    return sorted(p.stem for p in REQUIREMENTS_DIR.glob("*.txt"))
+    """Backends that ship a requirement file (sorted)."""
+    return sorted(n for n, a in available_adapters().items() if a.requirements_file() is not None)
 
 
 def requirements_file(name: str) -> Path:
-    p = REQUIREMENTS_DIR / f"{name}.txt"
-    if not p.is_file():
-        raise BridgeError(f"no environment definition for backend {name!r} (bridge/envs/{name}.txt)",
+    """The backend's pinned requirements (``requirements.txt`` in its package)."""
+    p = get_adapter(name).requirements_file() if name in backend_names() else None
+    if p is None:
+        raise BridgeError(f"no environment definition for backend {name!r} (requirements.txt in its package)",
                           hint="known environments: " + ", ".join(env_names()) +
                           f"; or name an interpreter in the recipe: backends.{name}.python")
     return p
@@ -205,7 +207,7 @@ def resolve_python(backend: str, override: Optional[str] = None) -> str:
         raise BridgeError(f"the {backend} environment is not installed ({st.path})",
                           hint=f"fix: {install_command(backend)}   (or set backends.{backend}.python in the recipe)")
     if st.state == "outdated":
-        raise BridgeError(f"the {backend} environment is out of date: bridge/envs/{backend}.txt or the gui-bridge "
+        raise BridgeError(f"the {backend} environment is out of date: its requirements.txt or the gui-bridge "
                           f"source changed since it was built ({st.path})", hint=f"fix: {install_command(backend)}")
     return str(st.python)
 

@@ -1,7 +1,7 @@
 """After training: turn a run's output into a plain model directory any server loads, and say how to serve it.
 
 :func:`export_run` finds what the run trained (a PEFT LoRA adapter or a full model, in ``output/`` or its newest
-checkpoint), and runs :mod:`bridge.launchers.export_merge` in the run's backend environment (it has torch,
+checkpoint), and runs :mod:`bridge.backends.export_merge` in the run's backend environment (it has torch,
 transformers and peft) to write ``--out``: merged weights (``merge_lora``) or the adapter, plus the processor
 with the chat template and the image pixel bounds the model was trained with. Nothing partial is left behind:
 the launcher writes a temporary sibling that is renamed into place on success.
@@ -200,7 +200,7 @@ def export_run(run_dir: str | Path, out: str | Path, merge_lora: bool = False, p
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
         if Path(trained.base).is_dir():
             env["HF_HUB_OFFLINE"] = "1"
-        proc = subprocess.run([py, "-m", "bridge.launchers.export_merge", "--request", str(req_path)],
+        proc = subprocess.run([py, "-m", "bridge.backends.export_merge", "--request", str(req_path)],
                               capture_output=True, text=True, env=env)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
         if proc.returncode != 0 or not lines:

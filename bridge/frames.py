@@ -8,12 +8,22 @@ model reads and writes, with that convention's rounding, and back:
 * ``rel1000`` — integers in [0, 1000] (Qwen2-VL, Qwen3-VL, AgentCPM-GUI, UI-TARS v1).
 * ``resized`` — integer pixels of the smart-resized image the processor feeds the model (Qwen2.5-VL,
   UI-TARS-1.5); needs the processor's ``factor``, ``min_pixels`` and ``max_pixels``.
+
+It is also the home of the resize policy (docs/backends.md): :class:`Pixels` (factor and pixel bounds: the grid
+every backend must produce), the bounds a frame implies (:attr:`Frame.pixels`) and the bounds a model's own
+processor applies (:func:`processor_pixels`, :func:`effective_pixels`) — used by the styles' frames, the adapters
+and ``bridge check`` alike.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from . import tiny
 
 FrameKind = Literal["pixel", "rel1", "rel1000", "resized"]
 
@@ -56,6 +66,66 @@ def image_tokens(height: int, width: int, factor: int = 28, min_pixels: int = QW
     """Number of image placeholder tokens a Qwen-VL processor emits for one image of this size."""
     h, w = smart_resize(height, width, factor, min_pixels, max_pixels)
     return (h // factor) * (w // factor)
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """Smart-resize parameters: ``factor`` = patch size x merge size (28 Qwen2/2.5-VL, 32 Qwen3-VL)."""
+
+    factor: int
+    min_pixels: int
+    max_pixels: int
+
+    def grid(self, width: int, height: int) -> tuple[int, int]:
+        """(height, width) in pixels the model sees for an original ``width`` x ``height`` image."""
+        return smart_resize(height, width, self.factor, self.min_pixels, self.max_pixels)
+
+    def tokens(self, width: int, height: int) -> int:
+        h, w = self.grid(width, height)
+        return (h // self.factor) * (w // self.factor)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"factor": self.factor, "min_pixels": self.min_pixels, "max_pixels": self.max_pixels}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Pixels":
+        return cls(int(d["factor"]), int(d["min_pixels"]), int(d["max_pixels"]))
+
+
+def processor_pixels(model_dir: str | os.PathLike) -> Optional[Pixels]:
+    """The bounds a model's own image processor applies (``preprocessor_config.json``), None if absent.
+
+    Same precedence as transformers' Qwen2-VL image processor: explicit ``min_pixels``/``max_pixels`` win over
+    ``size.shortest_edge``/``size.longest_edge``, which win over the defaults (56*56, 28*28*1280)."""
+    path = Path(model_dir) / "preprocessor_config.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    try:   # newer layouts nest the image processor in processor_config.json, which transformers reads first
+        nested = json.loads((Path(model_dir) / "processor_config.json").read_text(encoding="utf-8"))["image_processor"]
+        cfg = {**cfg, **nested} if isinstance(nested, dict) else cfg
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    size = cfg.get("size") or {}
+    lo = cfg.get("min_pixels") or size.get("shortest_edge") or QWEN2VL_MIN_PIXELS
+    hi = cfg.get("max_pixels") or size.get("longest_edge") or QWEN2VL_MAX_PIXELS
+    factor = int(cfg.get("patch_size", 14)) * int(cfg.get("merge_size", 2))
+    return Pixels(factor, int(lo), int(hi))
+
+
+def family_factor(family: Optional[str]) -> int:
+    return 32 if family == "qwen3_vl" else 28
+
+
+def effective_pixels(model: str, min_pixels: Optional[int] = None, max_pixels: Optional[int] = None,
+                     family: Optional[str] = None) -> Pixels:
+    """The recipe's bounds where set, else the model processor's, else the transformers defaults."""
+    own = processor_pixels(model) if model and Path(model).is_dir() else None
+    if own is None and model and model.startswith("tiny:"):
+        own = Pixels(tiny.FACTOR, tiny.MIN_PIXELS, tiny.MAX_PIXELS)
+    base = own or Pixels(family_factor(family), QWEN2VL_MIN_PIXELS, QWEN2VL_MAX_PIXELS)
+    return Pixels(base.factor, min_pixels or base.min_pixels, max_pixels or base.max_pixels)
 
 
 def _clamp(v: float, lo: float, hi: float) -> float:
@@ -112,6 +182,11 @@ class Frame:
             return 0.5e-4 * max(width, height)
         mw, mh = self.model_size(width, height)
         return 0.5 * max(width / mw, height / mh)
+
+    @property
+    def pixels(self) -> Pixels:
+        """The resize policy this frame assumes (its factor and pixel bounds)."""
+        return Pixels(self.factor, self.min_pixels, self.max_pixels)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -38,6 +38,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .backends import backend_names
 from .errors import BridgeError, Problem
 
 TINY_PREFIX = "tiny:"
@@ -447,9 +448,7 @@ def _semantic_problems(data: dict[str, Any], file: str) -> list[Problem]:
         out += reward_problems(rewards, file)
     backends = data.get("backends")
     if isinstance(backends, dict):
-        from .adapters import adapter_names
-
-        known = adapter_names()
+        known = backend_names()
         for b in backends:
             if b not in known:
                 out.append(Problem(file, "unknown backend", field=f"backends.{b}", expected=" | ".join(known),

@@ -18,17 +18,33 @@ import hashlib
 import itertools
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
+import yaml
+
+from . import __version__, tiny
+from .backends import get_adapter
+from .backends.base import Adapter, ExportResult, LaunchSpec
+from .backends.common import make_style, prompt_options
+from .backends.metrics import finalize
+from .dataset import EPISODES_FILE, Dataset, open_dataset
+from .envs import bridge_home, env_python, package_versions, resolve_python
 from .errors import BridgeError
+from .recipe import TINY_ARCHS, TINY_PREFIX, Recipe, check_backend, recipe_dump
+from .samples import ExportReport, build_samples
+from .styles import PromptOptions, Style
+
+__all__ = ["RunPlan", "cached_export", "dataset_digest", "execute", "export_dataset", "format_command",
+           "make_style", "prepare", "prompt_options", "smoke_recipe", "write_record"]
 
 SMOKE_STEPS = 2
 SMOKE_SAMPLES = 16
@@ -40,64 +56,8 @@ EXPORT_META = "export.json"
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# templates
+# exports
 # ---------------------------------------------------------------------------------------------------------------
-
-def yaml_value(value: Any) -> str:
-    """One value as single-line inline YAML that reads back identically: strings as JSON strings (valid YAML
-    double-quoted scalars, escapes included), floats as PyYAML writes them (``1.0e-05``: PyYAML reads JSON's
-    ``1e-05`` as a *string*), containers in flow style."""
-    import yaml
-
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return yaml.safe_dump(value).removesuffix("\n").removesuffix("\n...").strip()
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {yaml_value(v)}"
-                               for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} as YAML")
-
-
-def render_template(name: str, context: dict[str, Any]) -> str:
-    """Render ``bridge/templates/<name>`` with Jinja2 (undefined variables are errors, not empty strings).
-
-    Templates quote values with the ``yaml`` filter (:func:`yaml_value`), never by hand."""
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    env.filters["yaml"] = yaml_value
-    return env.get_template(name).render(**context)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# styles and samples
-# ---------------------------------------------------------------------------------------------------------------
-
-def prompt_options(data: Any):
-    """:class:`PromptOptions` from a recipe's ``data`` section."""
-    from .styles.base import PromptOptions
-
-    return PromptOptions(history=data.history, prev_image=data.prev_image, think=data.think,
-                         min_pixels=data.min_pixels, max_pixels=data.max_pixels)
-
-
-def make_style(name: str, options: Any):
-    """The style ``name`` with ``options`` (a BridgeError listing known styles when unknown)."""
-    from . import styles
-
-    getter = getattr(styles, "get_style", None)
-    if getter is None:
-        raise BridgeError("no style registry available (bridge.styles.get_style)")
-    return getter(name, options)
-
 
 def file_digest(path: Path, h: Optional["hashlib._Hash"] = None) -> str:
     """sha256 of a file, streamed."""
@@ -111,10 +71,6 @@ def file_digest(path: Path, h: Optional["hashlib._Hash"] = None) -> str:
 def dataset_digest(root: str | Path) -> str:
     """Content hash of a canonical dataset: its episodes file, plus where its images resolve (exports hold
     absolute image paths: a moved dataset or a re-import from a moved source must not reuse a stale export)."""
-    import hashlib
-
-    from .dataset import EPISODES_FILE, Dataset
-
     p = Path(root)
     f = p / EPISODES_FILE
     if not f.is_file():
@@ -124,28 +80,21 @@ def dataset_digest(root: str | Path) -> str:
     return hashlib.sha256(f"{file_digest(f)}\0{where}".encode()).hexdigest()
 
 
-def export_key(adapter: Any, method: str, train: str, eval_: Optional[str], style: str, options: Any,
+def export_key(adapter: Adapter, method: str, train: str, eval_: Optional[str], style: str, options: PromptOptions,
                limit: Optional[int]) -> str:
     """The cache key of one export (see the module docstring)."""
-    from dataclasses import asdict
-
-    from . import __version__
-
     parts = {"adapter": adapter.name, "adapter_version": adapter.version, "bridge": __version__, "method": method,
              "train": dataset_digest(train), "eval": dataset_digest(eval_) if eval_ else None,
              "style": style, "options": asdict(options), "limit": limit}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def export_dataset(adapter: Any, dataset: str | Path, style: Any, method: str, out: Path,
-                   recipe: Any = None, limit: Optional[int] = None):
+def export_dataset(adapter: Adapter, dataset: str | Path, style: Style, method: str, out: Path,
+                   recipe: Optional[Recipe] = None, limit: Optional[int] = None) -> tuple[ExportResult, ExportReport]:
     """Build samples from ``dataset`` with ``style`` and let ``adapter`` write them to ``out``.
 
     Returns ``(ExportResult, ExportReport)``. Writes into a temporary sibling renamed into place only on
     success (no partial export is ever left behind); ``out`` must not exist."""
-    from .dataset import open_dataset
-    from .samples import ExportReport, build_samples
-
     out = Path(out)
     if out.exists():
         raise BridgeError(f"{out} already exists", hint="choose another --out or remove it")
@@ -153,7 +102,7 @@ def export_dataset(adapter: Any, dataset: str | Path, style: Any, method: str, o
     shutil.rmtree(tmp, ignore_errors=True)
     report = ExportReport()
     try:
-        samples = build_samples(open_dataset(dataset), style, report)
+        samples: Iterable = build_samples(open_dataset(dataset), style, report)
         if limit is not None:
             samples = itertools.islice(samples, limit)
         result = adapter.export(samples, tmp, method, recipe)
@@ -170,7 +119,7 @@ def export_dataset(adapter: Any, dataset: str | Path, style: Any, method: str, o
     return result, report
 
 
-def _relocate(result: Any, old: Path, new: Path) -> None:
+def _relocate(result: ExportResult, old: Path, new: Path) -> None:
     """Point the result's paths at the final directory (files are written under the temporary one)."""
     def move(p: Path) -> Path:
         try:
@@ -182,11 +131,10 @@ def _relocate(result: Any, old: Path, new: Path) -> None:
     result.files = {k: move(v) for k, v in result.files.items()}
 
 
-def cached_export(adapter: Any, recipe: Any, smoke: bool = False, echo: Callable[[str], None] = print):
-    """The export for ``recipe`` on ``adapter``, reused when the same content was exported before."""
-    from .adapters.base import ExportResult
-    from .envs import bridge_home
-
+def cached_export(adapter: Adapter, recipe: Recipe, smoke: bool = False,
+                  echo: Callable[[str], None] = print) -> tuple[ExportResult, str, bool]:
+    """The export for ``recipe`` on ``adapter``, reused when the same content was exported before:
+    ``(export, key, reused)``."""
     options = prompt_options(recipe.data)
     limit = SMOKE_SAMPLES if smoke else None
     key = export_key(adapter, recipe.method, recipe.data.train, recipe.data.eval, recipe.data.style, options, limit)
@@ -229,54 +177,26 @@ def cached_export(adapter: Any, recipe: Any, smoke: bool = False, echo: Callable
 # models and smoke recipes
 # ---------------------------------------------------------------------------------------------------------------
 
-def tiny_model(arch: str, echo: Callable[[str], None] = print) -> Path:
-    """A tiny random model of ``arch`` built offline once into ``$BRIDGE_HOME/tiny/<arch>-seed0``."""
-    from .envs import bridge_home
-
-    out = bridge_home() / "tiny" / f"{arch}-seed0"
-    if (out / "config.json").is_file():
-        return out
-    try:
-        from .tiny import build_tiny_model
-    except ImportError as e:   # torch/transformers are needed to build it (the `model` extra)
-        raise BridgeError(f"building the tiny {arch} model needs torch and transformers: {e}",
-                          hint="pip install 'gui-bridge[model]'") from None
-    tmp = out.with_name(out.name + f".build-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    echo(f"building tiny {arch} model -> {out}")
-    try:
-        build_tiny_model(tmp, arch=arch, seed=0)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
-
-
-def resolve_model(recipe: Any, echo: Callable[[str], None] = print) -> str:
-    """A model reference the backend can load: ``tiny:<arch>`` becomes a built directory."""
+def resolve_model(recipe: Recipe, echo: Callable[[str], None] = print) -> str:
+    """A model reference the backend can load: ``tiny:<arch>`` becomes a built directory (:mod:`bridge.tiny`)."""
     if recipe.is_tiny:
-        return str(tiny_model(recipe.model_family(), echo))
+        return str(tiny.cached_model(recipe.model_family(), echo))
     p = Path(recipe.model)
     if p.is_absolute() and not p.exists():
         raise BridgeError(f"model directory not found: {p}", hint="set `model:` to a local directory or a hub id")
     return recipe.model
 
 
-def smoke_recipe(recipe: Any) -> Any:
+def smoke_recipe(recipe: Recipe) -> Recipe:
     """The same recipe shrunk to a CPU smoke test: tiny model of the same family, 2 steps, fp32, one process,
     small batches and images (the tiny processor's pixel limits), few generations."""
-    from .recipe import TINY_ARCHS, TINY_PREFIX
-
     fam = recipe.model_family()
     if fam not in TINY_ARCHS:
         raise BridgeError(f"--smoke: no tiny model for the family of {recipe.model!r} ({fam or 'unknown family'})",
                           hint="tiny families: " + ", ".join(TINY_ARCHS))
-    from .tiny import MAX_PIXELS, MIN_PIXELS
-
     data = recipe.model_dump()
     data["model"] = TINY_PREFIX + fam
-    data["data"].update(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    data["data"].update(min_pixels=tiny.MIN_PIXELS, max_pixels=tiny.MAX_PIXELS)
     t = data["train"]
     # GRPO: per_device_batch counts prompts (x num_generations completions each; bridge.recipe.batch_plan)
     t.update(max_steps=SMOKE_STEPS, epochs=None, per_device_batch=1 if recipe.method == "grpo" else 2,
@@ -289,8 +209,6 @@ def smoke_recipe(recipe: Any) -> Any:
         g.update(num_generations=SMOKE_GENERATIONS, max_completion_length=SMOKE_COMPLETION_TOKENS,
                  max_prompt_length=None)
         g["rollout"].update(engine="hf", tensor_parallel_size=1)
-    from .recipe import Recipe
-
     return Recipe.model_validate(data)
 
 
@@ -302,23 +220,20 @@ def smoke_recipe(recipe: Any) -> Any:
 class RunPlan:
     """Everything rendered for one run, before launching."""
 
-    recipe: Any
-    adapter: Any
+    recipe: Recipe
+    adapter: Adapter
     run_dir: Path
-    export: Any
+    export: ExportResult
     export_key: str
     configs: dict[str, Path]
     reward_hook: Optional[Path]
-    launch: Any
+    launch: LaunchSpec
     python: str
     smoke: bool
     recipe_file: Optional[str] = None
     notes: list[str] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
-        from . import __version__
-        from .recipe import recipe_dump
-
         spec = self.launch
         return {
             "name": self.recipe.name, "backend": self.adapter.name, "method": self.recipe.method,
@@ -346,14 +261,12 @@ def _read_config(path: Path) -> Any:
     """A rendered config as data when it parses (YAML/JSON), else its text."""
     text = Path(path).read_text(encoding="utf-8")
     try:
-        import yaml
-
         return yaml.safe_load(text)
     except Exception:
         return text
 
 
-def effective_settings(recipe: Any, export: Any) -> dict[str, Any]:
+def effective_settings(recipe: Recipe, export: ExportResult) -> dict[str, Any]:
     """The settings ``bridge compare`` diffs between runs (one flat dict)."""
     t, ft, d = recipe.train, recipe.finetune, recipe.distributed
     frame = export.meta.get("frame") or {}    # the style's frame when the recipe leaves pixels to the style
@@ -388,13 +301,9 @@ def new_run_dir(runs_dir: Path, name: str, backend: str) -> Path:
     return run_dir
 
 
-def prepare(recipe: Any, backend: str, runs_dir: Path, smoke: bool = False, dry_run: bool = False,
+def prepare(recipe: Recipe, backend: str, runs_dir: Path, smoke: bool = False, dry_run: bool = False,
             recipe_file: Optional[str] = None, echo: Callable[[str], None] = print) -> RunPlan:
     """Check, export (cached), render and build the command for one run; nothing is launched."""
-    from .adapters import get_adapter
-    from .envs import env_python, resolve_python
-    from .recipe import check_backend
-
     adapter = get_adapter(backend)
     if smoke:
         recipe = smoke_recipe(recipe)
@@ -429,10 +338,8 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
     tmp.replace(Path(run_dir) / "run.json")
 
 
-def format_command(spec: Any) -> str:
+def format_command(spec: LaunchSpec) -> str:
     """The launch command as a copy-pasteable shell line (display only: never executed through a shell)."""
-    import shlex
-
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in spec.env.items())
     cd = f"cd {shlex.quote(str(spec.cwd))} && " if spec.cwd else ""
     return cd + (env + " " if env else "") + " ".join(shlex.quote(a) for a in spec.argv)
@@ -444,8 +351,6 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
     Ctrl-C (SIGINT) is forwarded to the backend's process group; if it has not exited after
     :data:`INTERRUPT_GRACE_S` it is terminated (then killed). The record's status is ``ok``, ``failed`` or
     ``interrupted``."""
-    from .envs import package_versions
-
     stream = stream or sys.stdout
     record = plan.record()
     try:
@@ -454,8 +359,6 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
         record.update(status="refused")
         write_record(plan.run_dir, record)
         raise
-    from . import __version__
-
     record["versions"] = {"gui-bridge": __version__,
                           **package_versions(plan.python, list(plan.adapter.packages))}
     spec = plan.launch
@@ -498,23 +401,17 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
             signal.signal(signal.SIGINT, old)
     wall = time.time() - t0
     status = "interrupted" if interrupted else ("ok" if rc == 0 else "failed")
-    metrics = plan.adapter.parse_metrics(plan.run_dir)
-    if metrics:
-        with open(plan.run_dir / "metrics.jsonl", "w", encoding="utf-8") as f:
-            for row in metrics:
-                f.write(json.dumps(row) + "\n")
-    peaks = [r["peak_mem_mb"] for r in metrics if isinstance(r.get("peak_mem_mb"), (int, float))]
     record.update(status=status, return_code=rc, wall_time_s=round(wall, 2),
-                  finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), steps_logged=len(metrics),
-                  peak_rss_mb=max(peaks) if peaks else None)
+                  finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     for p in sorted(plan.run_dir.glob("*_resolved.json")):   # what the backend resolved, read back by it
         try:
             record.setdefault("resolved", {})[p.stem] = json.loads(p.read_text())
         except ValueError:
             pass
-    from .logs import finalize
-
-    finalize(plan.run_dir, record)   # settings read back from what the backend received -> record["effective"]
+    # the one metrics path: the backend's own log parser, once -> metrics.jsonl, record["effective"]
+    metrics = finalize(plan.run_dir, record).rows
+    peaks = [r["peak_mem_mb"] for r in metrics if isinstance(r.get("peak_mem_mb"), (int, float))]
+    record.update(steps_logged=len(metrics), peak_rss_mb=max(peaks) if peaks else None)
     write_record(plan.run_dir, record)
     echo(f"run {status} (exit code {rc}, {wall:.1f} s) -> {plan.run_dir}")
     return record

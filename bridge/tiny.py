@@ -26,8 +26,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
-from typing import Union
+from typing import Callable, Optional, Union
+
+from .envs import bridge_home
+from .errors import BridgeError
 
 ARCHS = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 VOCAB_SIZE = 151936
@@ -271,10 +276,6 @@ def build_tiny_model(out: Union[str, os.PathLike], arch: str = "qwen2_vl", seed:
     renamed into place, so a failure leaves nothing behind. Raises BridgeError for an unknown ``arch`` or an
     existing non-empty ``out`` without ``overwrite``.
     """
-    import shutil
-
-    from .errors import BridgeError
-
     if arch not in ARCHS:
         raise BridgeError(f"unknown architecture {arch!r} (expected one of {', '.join(ARCHS)})")
     out = Path(out)
@@ -327,3 +328,24 @@ def _add_pixel_keys(model_dir: Path, min_pixels: int, max_pixels: int) -> None:
             data.setdefault("min_pixels", min_pixels)
             data.setdefault("max_pixels", max_pixels)
             path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def cached_model(arch: str, echo: Callable[[str], None] = print, python: Optional[str] = None) -> Path:
+    """The tiny ``arch`` model (seed 0) of this machine: built once, offline, into ``$BRIDGE_HOME/tiny/<arch>-seed0``
+    (where ``tiny:<arch>`` recipes, ``bridge check`` and the demo all look), then reused.
+
+    ``python`` builds it with that interpreter (``bridge tiny-model`` in e.g. the TRL environment) instead of in
+    this process, for a bridge installed without the model stack."""
+    out = bridge_home() / "tiny" / f"{arch}-seed0"
+    if (out / "config.json").is_file():
+        return out
+    echo(f"building the tiny {arch} model (offline) -> {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if python is None:
+        return build_tiny_model(out, arch=arch, seed=0, overwrite=True)   # written aside, renamed into place
+    proc = subprocess.run([python, "-m", "bridge.cli", "tiny-model", str(out), "--arch", arch, "--seed", "0",
+                           "--overwrite"], capture_output=True, text=True)
+    if proc.returncode != 0 or not (out / "config.json").is_file():
+        raise BridgeError(f"building the tiny model failed with {python}:\n"
+                          + "\n".join(proc.stderr.strip().splitlines()[-10:]))
+    return out

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bridge import envs
+from bridge.backends import get_adapter
 from bridge.cli import cli
 from bridge.errors import BridgeError
 
@@ -64,7 +65,8 @@ def test_install_then_noop_then_reinstall_on_changed_pins(home, fake_pip, monkey
     req = tmp_path / "reqs"
     req.mkdir()
     (req / "trl.txt").write_text("# comment\ntrl==1.16.0\n")
-    monkeypatch.setattr(envs, "REQUIREMENTS_DIR", req)
+    # the backend's own requirements.txt, here a copy we can edit (found through the adapter, as envs does)
+    monkeypatch.setattr(type(get_adapter("trl")), "requirements_file", classmethod(lambda cls: req / "trl.txt"))
     st = envs.install("trl", echo=lambda s: None)
     assert st.state == "ok"
     py = str(envs.env_python("trl"))

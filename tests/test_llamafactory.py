@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from bridge import envs
-from bridge.adapters import get_adapter
-from bridge.checks import read_manifest, run_check
+from bridge.backends import get_adapter
+from bridge.backends.check import read_manifest, run_check
 from bridge.errors import BridgeError
 from bridge.recipe import parse_recipe
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.logs import finalize, parse_run, resolved_settings
-from bridge.logs.common import hms_seconds, leaf_names, training_args
+from bridge.backends.metrics import finalize, parse_run, resolved_settings
+from bridge.backends.logs import hms_seconds, leaf_names, training_args
 
 FIX = Path(__file__).parent / "fixtures" / "logs"
 LM_LINEARS = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.adapters import get_adapter
+from bridge.backends import get_adapter
 from bridge.errors import BridgeError
 from bridge.recipe import check_backend, load_recipe, model_family, parse_recipe
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bridge.adapters import get_adapter
-from bridge.adapters.trl import normalise_log_row
+from bridge.backends import get_adapter
+from bridge.backends.trl.adapter import normalise_log_row
 from bridge.errors import BridgeError
 from bridge.groundtruth import GroundTruth
 from bridge.recipe import parse_recipe
@@ -142,12 +142,12 @@ def test_trl_trainer_args_mapping():
 
 
 def test_trl_command_single_process_and_multi_node(tmp_path, monkeypatch):
-    from bridge.adapters.base import ExportResult
+    from bridge.backends.base import ExportResult
 
     a = get_adapter("trl")
     ex = ExportResult(tmp_path, "sft", {"train": tmp_path / "train.jsonl"}, 1)
     one = a.command(recipe("/d"), ex, tmp_path, "/env/bin/python")
-    assert one.argv == ["/env/bin/python", "-m", "bridge.launchers.trl_train", "--config",
+    assert one.argv == ["/env/bin/python", "-m", "bridge.backends.trl.launcher", "--config",
                         str(tmp_path / "trl_config.yaml")]
     monkeypatch.setenv("NODE_RANK", "1")
     multi = a.command(recipe("/d", distributed={"nnodes": 2, "nproc_per_node": 8, "master_addr": "10.0.0.1",
@@ -162,7 +162,7 @@ def test_trl_command_single_process_and_multi_node(tmp_path, monkeypatch):
     assert (opt("--num_processes"), opt("--num_machines"), opt("--machine_rank")) == ("16", "2", "1")
     assert (opt("--main_process_ip"), opt("--main_process_port"), opt("--zero_stage")) == ("10.0.0.1", "29500", "3")
     assert opt("--mixed_precision") == "bf16" and "--use_deepspeed" in argv
-    assert argv[-4:] == ["--module", "bridge.launchers.trl_train", "--config", str(tmp_path / "trl_config.yaml")]
+    assert argv[-4:] == ["--module", "bridge.backends.trl.launcher", "--config", str(tmp_path / "trl_config.yaml")]
 
 
 def test_trl_log_rows_are_normalised_for_compare(tmp_path):
@@ -173,7 +173,7 @@ def test_trl_log_rows_are_normalised_for_compare(tmp_path):
                    "kl": 0.01, "step_time": 2.0, "samples_per_s": 4.0}
     (tmp_path / "trainer_log.jsonl").write_text(
         '{"step": 1, "loss": 2.0}\n{"step": 2, "train_runtime": 3.0, "train_loss": 2.0}\n')
-    assert get_adapter("trl").parse_metrics(tmp_path) == [{"step": 1, "loss": 2.0}]
+    assert get_adapter("trl").parse_run(tmp_path).rows == [{"step": 1, "loss": 2.0}]
 
 
 def test_rendered_config_reads_back_with_recipe_values(synth_dataset, tmp_path, home):
@@ -209,7 +209,7 @@ def test_dry_run_renders_records_and_prints_the_command(synth_dataset, tmp_path,
     assert run_dir.name.startswith("dry-trl-")
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "dry-run" and record["backend"] == "trl" and record["method"] == "sft"
-    assert record["command"][1:3] == ["-m", "bridge.launchers.trl_train"]
+    assert record["command"][1:3] == ["-m", "bridge.backends.trl.launcher"]
     assert proc.stdout.strip().endswith(str(run_dir / "trl_config.yaml"))
     assert record["backend_config"]["config"]["args"]["max_steps"] == 1
     assert record["effective"]["effective_batch"] == 1 and record["export"]["samples"] > 0
@@ -222,7 +222,7 @@ LAUNCH = """
 import sys
 from pathlib import Path
 from bridge import runs
-from bridge.adapters.base import Adapter, ExportResult, LaunchSpec
+from bridge.backends.base import Adapter, ExportResult, LaunchSpec
 from bridge.recipe import parse_recipe
 
 class Stub(Adapter):

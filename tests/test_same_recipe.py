@@ -1,5 +1,6 @@
 """One recipe, the same optimisation on every backend (DESIGN.md §7): each adapter's rendered config is parsed
-back (TRL config YAML, LLaMA-Factory YAML, ms-swift YAML, verl override list, VLM-R1 argument list) and the
+back by the adapter's own ``read_config`` (TRL config YAML, LLaMA-Factory YAML, ms-swift YAML, verl override list,
+VLM-R1 argument list; every registered backend training the method takes part) and the
 optimiser, schedule, seed, precision, GRPO loss/sampling and prompts/completions per optimiser step must be
 identical — and equal to the recipe's, so no backend default leaks. Fast: nothing trains."""
 from __future__ import annotations
@@ -8,9 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from bridge.adapters import get_adapter
+from bridge.backends import available_adapters, get_adapter
+from bridge.errors import BridgeError
 from bridge.recipe import parse_recipe, training_plan
 
 VLMR1_ROOT = Path(__file__).resolve().parent / "fixtures" / "vlmr1"
@@ -69,99 +70,9 @@ def render(backend: str, recipe, data: Path, tmp_path: Path) -> dict[str, Path]:
     return adapter.render_config(recipe, export, run_dir)
 
 
-# -- parsers: rendered config -> normalised settings ------------------------------------------------------------
-
-def _hf(a: dict, world: int, gens: int) -> dict:
-    """TrainingArguments-style keys (TRL, LLaMA-Factory, ms-swift, VLM-R1); per_device counts completions."""
-    completions = a["per_device_train_batch_size"] * a["gradient_accumulation_steps"] * world
-    out = {"lr": a["learning_rate"], "scheduler": a["lr_scheduler_type"],
-           "warmup": a.get("warmup_ratio", a.get("warmup_steps")), "seed": a["seed"],
-           "precision": "bf16" if a["bf16"] else "fp16" if a["fp16"] else "fp32",
-           "completions_per_step": completions, "prompts_per_step": completions // gens,
-           **{k: a[k] for k in ("weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm")}}
-    if gens > 1:
-        out.update({k: a[k] for k in ("num_generations", "beta", "epsilon", "temperature", "max_completion_length")})
-        out["top_p"] = a.get("top_p", 1.0)
-        if "loss_type" in a:
-            out["loss_type"] = a["loss_type"]
-    return out
-
-
-def parse_trl(files, world, gens):
-    a = yaml.safe_load(files["config"].read_text())["args"]
-    if gens > 1:   # one generation round per optimiser step
-        assert a["steps_per_generation"] == a["gradient_accumulation_steps"] and a["num_iterations"] == 1
-    return _hf(a, world, gens)
-
-
-def parse_yaml(files, world, gens):
-    a = yaml.safe_load(files["config"].read_text())
-    if "cutoff_len" in a:   # LLaMA-Factory: fp32 on CPU through bf16/fp16 false
-        assert a["bf16"] is False and a["fp16"] is False
-    if gens > 1:
-        assert a["steps_per_generation"] == a["gradient_accumulation_steps"] and a["num_iterations"] == 1
-    return _hf(a, world, gens)
-
-
-def parse_vlmr1(files, world, gens):
-    argv = json.loads(files["args"].read_text())["args"]
-    a, key = {}, None
-    for tok in argv:
-        if tok.startswith("--"):
-            key = tok[2:]
-            a[key] = None
-        else:
-            a[key] = tok if a[key] is None else [a[key], tok] if not isinstance(a[key], list) else a[key] + [tok]
-    from bridge.logs.verl import _scalar   # int, float (1e-05 too), else YAML: what HfArgumentParser converts
-
-    conv = {k: _scalar(v) if isinstance(v, str) else v for k, v in a.items()}
-    conv["loss_type"] = "grpo"   # fixed in VLMGRPOTrainer.compute_loss (its only loss; capability grpo only)
-    return _hf(conv, world, gens)
-
-
-VERL_LOSS = {"seq-mean-token-mean": "grpo", "token-mean": "dapo", "seq-mean-token-sum-norm": "dr_grpo"}
-
-
-def parse_verl(files, world, gens):
-    from bridge.adapters.verl import override_key, parse_overrides
-    from bridge.logs.verl import _scalar
-
-    o = {override_key(x): _scalar(x.split("=", 1)[1]) for x in parse_overrides(files["overrides"].read_text())}
-    p = "actor_rollout_ref.actor."
-    n, prompts = o["actor_rollout_ref.rollout.n"], o["data.train_batch_size"]
-    assert o[p + "ppo_mini_batch_size"] == prompts and o[p + "ppo_epochs"] == 1   # one optimiser step per step
-    gpus = o["trainer.n_gpus_per_node"] * o["trainer.nnodes"]
-    per_gpu = prompts * n // gpus
-    assert per_gpu % o[p + "ppo_micro_batch_size_per_gpu"] == 0
-    assert o[p + "optim.clip_grad"] == o[p + "grad_clip"]
-    assert (o[p + "optim.min_lr_ratio"], o[p + "optim.num_cycles"], o[p + "optim.lr_warmup_steps"]) == (0.0, 0.5, -1)
-    assert o["algorithm.norm_adv_by_std_in_grpo"] is True
-    return {"lr": o[p + "optim.lr"], "scheduler": o[p + "optim.lr_scheduler_type"],
-            "warmup": o[p + "optim.lr_warmup_steps_ratio"], "seed": o["data.seed"],
-            "precision": {"bfloat16": "bf16", "float16": "fp16"}[o[p + "fsdp_config.dtype"]],
-            "weight_decay": o[p + "optim.weight_decay"], "adam_beta1": o[p + "optim.betas"][0],
-            "adam_beta2": o[p + "optim.betas"][1], "adam_epsilon": _hydra_dict(o[p + "optim.override_optimizer_config"])["eps"],
-            "max_grad_norm": o[p + "optim.clip_grad"], "prompts_per_step": prompts, "completions_per_step": prompts * n,
-            "loss_type": VERL_LOSS[o[p + "loss_agg_mode"]], "num_generations": n,
-            "beta": o[p + "kl_loss_coef"] if o[p + "use_kl_loss"] else 0.0, "epsilon": o[p + "clip_ratio_low"],
-            "temperature": o["actor_rollout_ref.rollout.temperature"], "top_p": o["actor_rollout_ref.rollout.top_p"],
-            "max_completion_length": o["data.max_response_length"],
-            # grad accumulation = micro-batches per optimiser step (sequences per GPU / micro batch)
-            "_grad_accum": per_gpu // o[p + "ppo_micro_batch_size_per_gpu"]}
-
-
-def _hydra_dict(value) -> dict:
-    """``{eps:1e-06}`` (Hydra's dict syntax, which YAML reads differently) -> {"eps": 1e-06}."""
-    from bridge.logs.verl import _scalar
-
-    if isinstance(value, dict) and all(v is None for v in value.values()) and len(value) == 1:
-        value = "{" + next(iter(value)) + "}"      # YAML read {eps:1e-06} as one key
-    items = str(value).strip("{}").split(",")
-    return {k.strip(): _scalar(v.strip()) for k, v in (i.split(":", 1) for i in items)}
-
-
-PARSERS = {"trl": parse_trl, "llamafactory": parse_yaml, "swift": parse_yaml, "verl": parse_verl,
-           "vlmr1": parse_vlmr1}
+def backends_for(method: str) -> list[str]:
+    """Every registered backend that trains ``method`` (each reads its own rendered config back: read_config)."""
+    return [n for n, a in available_adapters().items() if method in a.methods and "read_config" not in a.gaps]
 
 
 def expected(recipe) -> dict:
@@ -174,10 +85,9 @@ def expected(recipe) -> dict:
 
 def _resolved(backend, recipe, synth_dataset, tmp_path):
     files = render(backend, recipe, synth_dataset, tmp_path)
-    gens = recipe.grpo.num_generations if recipe.method == "grpo" else 1
-    got = PARSERS[backend](files, recipe.distributed.world_size, gens)
-    if "_grad_accum" in got:
-        assert got.pop("_grad_accum") == recipe.train.grad_accum
+    got = get_adapter(backend).read_config(files, recipe)
+    # grad accumulation = micro-batches per optimiser step (verl: sequences per GPU / micro batch)
+    assert got.pop("grad_accum") == recipe.train.grad_accum, backend
     return got
 
 
@@ -187,7 +97,8 @@ def test_sft_recipe_trains_the_same_on_every_backend(synth_dataset, tmp_path, mo
     assert {k: want[k] for k in ("weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm")} == \
         {"weight_decay": 0.0, "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8, "max_grad_norm": 1.0}
     assert (want["prompts_per_step"], want["completions_per_step"]) == (4, 4)    # 2 per device x 2 accumulation
-    for backend in ("trl", "llamafactory", "swift"):
+    assert {"trl", "llamafactory", "swift"} <= set(backends_for("sft"))
+    for backend in backends_for("sft"):
         got = _resolved(backend, r, synth_dataset, tmp_path)
         assert {k: got.get(k) for k in want} == want, backend
 
@@ -200,7 +111,8 @@ def test_grpo_recipe_trains_the_same_on_every_backend(synth_dataset, tmp_path, m
     results = {}
     hf_rollout = grpo_recipe(synth_dataset, model_dir)
     hf_rollout.grpo.rollout.engine = "hf"      # VLM-R1 generates with transformers only (not an optimiser setting)
-    for backend in ("trl", "swift", "verl", "vlmr1"):
+    assert {"trl", "swift", "verl", "vlmr1"} <= set(backends_for("grpo"))
+    for backend in backends_for("grpo"):
         got = _resolved(backend, hf_rollout if backend == "vlmr1" else r, synth_dataset, tmp_path)
         results[backend] = {k: got.get(k) for k in want}
         assert results[backend] == want, backend
@@ -224,3 +136,19 @@ def test_verl_refuses_no_clipping(synth_dataset, model_dir):
     r.train.max_grad_norm = 0.0
     assert [p.field for p in get_adapter("verl").recipe_problems(r)] == ["train.max_grad_norm"]
     assert get_adapter("trl").recipe_problems(r) == []     # transformers: 0 turns clipping off
+
+
+def test_read_config_refuses_an_inconsistent_config(synth_dataset, tmp_path, model_dir):
+    """read_config checks the batch mapping it reads: a planted fault (two PPO epochs per step in verl, completions
+    reused twice in TRL) is an error naming what is inconsistent, never a silently different number."""
+    r = grpo_recipe(synth_dataset, model_dir)
+    files = render("verl", r, synth_dataset, tmp_path)
+    text = files["overrides"].read_text()
+    files["overrides"].write_text(text.replace("actor_rollout_ref.actor.ppo_epochs=1", "actor_rollout_ref.actor.ppo_epochs=2"))
+    with pytest.raises(BridgeError, match="ppo_epochs == 1"):
+        get_adapter("verl").read_config(files, r)
+    (tmp_path / "trl").mkdir()
+    files = render("trl", r, synth_dataset, tmp_path / "trl")
+    files["config"].write_text(files["config"].read_text().replace("num_iterations: 1", "num_iterations: 2"))
+    with pytest.raises(BridgeError, match="one round per optimiser step"):
+        get_adapter("trl").read_config(files, r)

@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 from bridge import envs
-from bridge.adapters import get_adapter
-from bridge.adapters.swift import pixel_env, target_regex
-from bridge.checks import Pixels, run_check
+from bridge.backends import get_adapter
+from bridge.backends.swift.adapter import pixel_env, target_regex
+from bridge.backends.check import run_check
+from bridge.frames import Pixels
 
 B = "swift"
 PHONE_TOKENS, DESKTOP_TOKENS = 10, 15     # 270x540 and 640x400 at the tiny processor's [3136, 12544] pixels

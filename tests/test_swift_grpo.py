@@ -19,8 +19,8 @@ import pytest
 import yaml
 from conftest import backend_python
 
-from bridge.adapters import get_adapter
-from bridge.adapters.swift import PLUGIN_FILE, SWIFT_LOSS_TYPES, reward_funcs
+from bridge.backends import get_adapter
+from bridge.backends.swift.adapter import PLUGIN_FILE, SWIFT_LOSS_TYPES, reward_funcs
 from bridge.errors import BridgeError
 from bridge.rewards import hooks
 from bridge.rewards.spec import build_scorer
@@ -174,7 +174,7 @@ def stand_in_swift(monkeypatch):
     swift.rewards = rewards
     monkeypatch.setitem(sys.modules, "swift", swift)
     monkeypatch.setitem(sys.modules, "swift.rewards", rewards)
-    monkeypatch.delitem(sys.modules, "bridge.rewards.swift_plugin", raising=False)
+    monkeypatch.delitem(sys.modules, "bridge.backends.swift.reward_plugin", raising=False)
     monkeypatch.setattr(hooks, "_configured", None)
     return rewards.orms
 
@@ -188,7 +188,7 @@ def load(path: Path):
 
 @pytest.mark.parametrize("smoke", [False, True])
 def test_generated_plugin_registers_one_orm_per_component(synth_dataset, tmp_path, stand_in_swift, smoke):
-    from bridge.launchers.trl_train import smoke_aux
+    from bridge.backends.trl.launcher import smoke_aux
 
     r = recipe(synth_dataset)
     res = export(synth_dataset, tmp_path / "g", r)
@@ -231,7 +231,7 @@ def test_reward_funcs_names_and_weights():
 @pytest.mark.backend(B)
 @pytest.mark.slow
 def test_check_runs_swifts_grpo_data_path_and_rewards(synth_dataset, tiny_model_dir, tmp_path):
-    from bridge.checks import run_check
+    from bridge.backends.check import run_check
     from bridge.frames import image_tokens
     from bridge.images import image_size
     backend_python(B)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.adapters import get_adapter
-from bridge.checks import run_check
+from bridge.backends import get_adapter
+from bridge.backends.check import run_check
 from bridge.frames import image_tokens
 from bridge.images import image_size
 from bridge.recipe import parse_recipe

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.launchers.trl_train import freeze_parts, lora_targets, part_of
+from bridge.backends.trl.launcher import freeze_parts, lora_targets, part_of
 
 
 def test_part_of_qwen_vl_names():

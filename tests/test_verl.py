@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from bridge.adapters import get_adapter
-from bridge.adapters import verl as verl_mod
-from bridge.adapters.verl import hydra_value, merge_overrides, parse_overrides
+from bridge.backends import get_adapter
+from bridge.backends.verl import adapter as verl_mod
+from bridge.backends.verl.adapter import hydra_value, merge_overrides, parse_overrides
 from bridge.cli import main as cli_main
 from bridge.errors import BridgeError
 from bridge.frames import image_tokens
@@ -366,7 +366,7 @@ def test_parse_metrics(tmp_path):
                                  "val-aux/gui-bridge:qwen2vl/format/mean@4": 0.9,
                                  "val-aux/gui-bridge:qwen2vl/format/std@4": 0.1}}]
     (tmp_path / "verl_metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    assert ADAPTER.parse_metrics(tmp_path) == [
+    assert ADAPTER.parse_run(tmp_path).rows == [
         {"step": 1, "loss": 0.1, "reward": 0.5, "grad_norm": 0.3, "step_time": 2.0, "kl": 0.01},
         {"step": 2, "eval/reward": 0.7, "eval/format": 0.9}]
     assert ADAPTER.metrics_log(tmp_path) == tmp_path / "verl_metrics.jsonl"

@@ -1,4 +1,4 @@
-"""verl 0.9.1's own code on our output, in the verl environment (bridge/checks/verl_check.py run with its
+"""verl 0.9.1's own code on our output, in the verl environment (bridge/backends/verl/check.py run with its
 interpreter): Hydra composes our overrides with verl's installed config and main_ppo's validate_config accepts them;
 RLHFDataset loads the parquet with the tiny model's processor and drops nothing; the single-turn agent loop (where
 0.9.1 tokenises) yields the placeholder and grid counts of the resize policy; the reward manager resolved from
@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from bridge import envs
-from bridge.adapters import get_adapter
-from bridge.checks import Pixels, evaluate, run_check, run_script, script_path, write_manifest, write_request
+from bridge.backends import get_adapter
+from bridge.backends.check import evaluate, run_check, run_script, script_path, write_manifest, write_request
+from bridge.frames import Pixels
 from bridge.frames import image_tokens
 from bridge.images import image_size
 from bridge.recipe import parse_recipe

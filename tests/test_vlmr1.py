@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.adapters import get_adapter
-from bridge.adapters import verl as verl_mod
-from bridge.adapters.vlmr1 import cli_args
+from bridge.backends import get_adapter
+from bridge.backends.verl import adapter as verl_mod
+from bridge.backends.vlmr1.adapter import cli_args
 from bridge.errors import BridgeError
 from bridge.groundtruth import GroundTruth
 from bridge.recipe import parse_recipe
@@ -115,7 +115,7 @@ def test_script_args_and_torchrun_command(synth_dataset, tmp_path):
     argv = spec.argv
     assert argv[:3] == ["/env/bin/python", "-m", "torch.distributed.run"]
     assert argv[argv.index("--nproc_per_node") + 1] == "4" and argv[argv.index("--nnodes") + 1] == "1"
-    i = argv.index("bridge.launchers.vlmr1_grpo")
+    i = argv.index("bridge.backends.vlmr1.launcher")
     assert argv[i - 1] == "-m" and argv[i + 1:i + 3] == ["--root", str(FAKE_ROOT)]
     assert argv[argv.index("--") + 1:] == args
 
@@ -212,7 +212,7 @@ def test_launcher_can_keep_vlmr1_question_template(launched):
 def run_launcher(root, tmp_path, *extra):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(SPEC))
-    return subprocess.run([sys.executable, "-m", "bridge.launchers.vlmr1_grpo", "--root", str(root), "--reward-spec",
+    return subprocess.run([sys.executable, "-m", "bridge.backends.vlmr1.launcher", "--root", str(root), "--reward-spec",
                            str(spec), "--", "--model_name_or_path", "qwen", *extra], capture_output=True, text=True,
                           timeout=120)
 

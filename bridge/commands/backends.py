@@ -3,17 +3,25 @@ import click
 
 @click.command("backends")
 @click.option("--json", "as_json", is_flag=True, help="Capabilities as JSON.")
-def command(as_json: bool) -> None:
-    """The backend x feature matrix, generated from each adapter's declared capabilities."""
+@click.option("--names", "names_only", is_flag=True, help="Only the registered backend names, one per line.")
+@click.option("--tested", is_flag=True,
+              help="With --names: only the backends `make test` installs and trains on (adapter attribute `tested`).")
+def command(as_json: bool, names_only: bool, tested: bool) -> None:
+    """The backend x feature matrix, generated from each adapter's declared capabilities (the registry: built-in
+    backends and the `gui_bridge.backends` entry points)."""
     import json
 
-    from ..adapters import adapter_names, get_adapter
-    from ..adapters.base import FEATURE_LABELS
+    from ..backends import available_adapters, backend_names, get_adapter
+    from ..backends.base import FEATURE_LABELS
     from ..envs import env_names, status
     from ..errors import BridgeError
 
+    if names_only:
+        names = [n for n, a in available_adapters().items() if a.tested] if tested else backend_names()
+        click.echo("\n".join(names))
+        return
     rows: dict[str, dict] = {}
-    for name in adapter_names():
+    for name in backend_names():
         try:
             a = get_adapter(name)
         except BridgeError as e:

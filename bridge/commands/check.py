@@ -26,7 +26,7 @@ def command(export_dir, backend, model, recipe_path, limit, keep, as_json):
     import json
     from pathlib import Path
 
-    from ..checks import run_check
+    from ..backends.check import run_check
 
     recipe = None
     if recipe_path:

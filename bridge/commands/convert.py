@@ -26,7 +26,7 @@ def command(dataset, backend, style, method, out, history, prev_image, think, mi
     import json
     from pathlib import Path
 
-    from ..adapters import adapter_names, available_adapters, get_adapter
+    from ..backends import available_adapters, backend_names, get_adapter
     from ..errors import BridgeError
     from ..runs import export_dataset, make_style
     from ..styles.base import PromptOptions
@@ -67,6 +67,6 @@ def command(dataset, backend, style, method, out, history, prev_image, think, mi
         raise
     if as_json:
         click.echo(json.dumps({"style": style, "method": method, "backends": reports}, indent=2))
-    skipped = [n for n in adapter_names() if backend == "all" and n not in targets]
+    skipped = [n for n in backend_names() if backend == "all" and n not in targets]
     if skipped and not as_json:
         click.echo(f"(not exported: {', '.join(skipped)} — adapter missing or no {method} support)", err=True)

@@ -23,7 +23,7 @@ def command(recipe: str, backend, smoke: bool, dry_run: bool, runs_dir: str) -> 
     import sys
     from pathlib import Path
 
-    from ..adapters import DEFAULT_BACKEND
+    from ..backends import DEFAULT_BACKEND
     from ..recipe import load_recipe
     from ..runs import execute, format_command, prepare
 

@@ -7,7 +7,7 @@ original pixels after the style's parser (generic rewards), or in the published 
     get_reward("gui-r1")(completion, gt)            # {"score": …, "format": …, "accuracy": …}
     build_scorer([{"preset": "gui-r1"}, {"name": "format", "weight": 0.5}])(completion, gt)
 
-Backend signatures live in :mod:`bridge.rewards.hooks`; ms-swift's ORM in :mod:`bridge.rewards.swift_plugin`.
+Backend signatures live in :mod:`bridge.rewards.hooks`; ms-swift's ORM in :mod:`bridge.backends.swift.reward_plugin`.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ backend     entry point                                                      gro
 verl        ``compute_score(data_source, solution_str, ground_truth,         ``reward_model.ground_truth``
             extra_info=None, **kw) -> {"score", <parts>}``
 ms-swift    ``swift_reward(completions: list[str], **columns)`` wrapped by   extra column (``ground_truth``)
-            the ORM in :mod:`bridge.rewards.swift_plugin`
+            the ORM in :mod:`bridge.backends.swift.reward_plugin`
 TRL 1.x     ``trl_reward(prompts, completions, **columns)``; per-component   extra column (``ground_truth``)
             callables from :func:`trl_reward_funcs` (``__name__`` set)
 VLM-R1      ``vlmr1_reward(completions, solution, **kw)``;                   ``solution`` (``<answer> … </answer>``-

@@ -1,5 +1,5 @@
 """Conformance suite (issue 4 §7), written once and parametrised over every backend that has a backend-side check
-script (bridge/checks/<backend>_check.py): each backend's OWN loader and template encoding run on our export.
+script (bridge/backends/<backend>/check.py): each backend's OWN loader and template encoding run on our export.
 
 For one dataset (synthetic, 6 episodes), one style with a resized frame (qwen25vl: coordinates are pixels of the
 smart-resized image, so the grid the model sees must be exactly the one the frame assumed) and the tiny Qwen2-VL:
@@ -13,7 +13,7 @@ smart-resized image, so the grid the model sees must be exactly the one the fram
 * backends that train both SFT and GRPO (TRL, ms-swift) are also checked on their GRPO export: zero drops, the same
   grid, and the same decoded prompt as the reference, with the completion's own text as the trained target.
 
-TRL takes part through bridge/checks/trl_check.py (its own `datasets` loading, `prepare_multimodal_messages` and the
+TRL takes part through bridge/backends/trl/check.py (its own `datasets` loading, `prepare_multimodal_messages` and the
 collator / chat template its trainers apply), like every other backend with a check script.
 
 Known gaps are declared in KNOWN_GAPS with the exception they raise (strict xfail), never skipped silently. A
@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from bridge import envs
-from bridge.checks import available, collapse_pads, run_check
+from bridge.backends.check import available, collapse_pads, run_check
 
 #: backend -> the method its export is made for (data-level checks do not depend on it)
 METHODS = {"trl": "sft", "llamafactory": "sft", "swift": "sft", "verl": "grpo", "vlmr1": "grpo"}
@@ -96,7 +96,7 @@ def checked(synth_dataset, tiny_model_dir, tmp_path_factory):
         method = method or METHODS[backend]
         if (backend, method) not in cache:
             env_python(backend)
-            from bridge.adapters import get_adapter
+            from bridge.backends import get_adapter
             from bridge.runs import export_dataset, make_style, prompt_options
 
             r = recipe(synth_dataset, tiny_model_dir, method)
@@ -222,7 +222,7 @@ def expected_lora_modules(model_dir: Path, parts: set[str]) -> set[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", params("readback", [b for b in BACKENDS if b != "trl"]))
 def test_lora_targets_and_frozen_parts_read_back(backend, synth_dataset, tiny_model_dir, tmp_path):
-    from bridge.adapters import get_adapter
+    from bridge.backends import get_adapter
 
     python = env_python(backend)
     adapter = get_adapter(backend)

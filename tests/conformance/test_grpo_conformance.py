@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from bridge.adapters import get_adapter
+from bridge.backends import get_adapter
 from bridge.cli import main as cli_main
 from bridge.groundtruth import GroundTruth
 from bridge.rewards import hooks

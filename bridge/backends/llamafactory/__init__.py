@@ -1,0 +1,1 @@
+"""The llamafactory backend of gui-bridge: see adapter.py and docs/backends.md."""

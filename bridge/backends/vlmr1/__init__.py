@@ -1,0 +1,1 @@
+"""The vlmr1 backend of gui-bridge: see adapter.py and docs/backends.md."""

@@ -1,0 +1,301 @@
+"""VLM-R1 adapter (om-ai-lab/VLM-R1, GitHub only; GRPO via its ``src/open_r1/grpo_jsonl.py`` under torchrun).
+Facts: docs/backends.md ("VLM-R1") and VLM-R1's ``src/open-r1-multimodal/src/open_r1/grpo_jsonl.py`` /
+``trainer/grpo_trainer.py`` (https://github.com/om-ai-lab/VLM-R1).
+
+Export (``bridge convert --backend vlmr1 --method grpo``)::
+
+    OUT/train.jsonl          {"id", "image": [paths relative to the image folder], "conversations":
+                               [{"from": "human", "value": "<image>…prompt"}, {"from": "gpt", "value": target}],
+                              "ground_truth": "<canonical GroundTruth JSON>"}
+    OUT/export.json          the ExportResult (written by bridge convert / run); meta.image_folder = the folder
+                             the image paths are relative to
+
+* VLM-R1 reads only ``conversations[0]`` and ``[1]``, deletes every ``<image>`` from the human text and puts the
+  images before it: it has no system prompt and no multi-turn. The export folds the system prompt into the human
+  turn — message texts joined by a newline, exactly :attr:`bridge.samples.Sample.prompt_text` — so after VLM-R1
+  strips the markers its ``problem`` is the prompt text every other backend shows. A prompt with earlier
+  assistant turns (multi-turn styles) cannot be folded without losing its roles and is refused.
+* VLM-R1 wraps its question template around ``problem`` ("{Question} First output the thinking process …");
+  the launcher replaces it with ``{Question}`` so the text stays identical (``--keep-question-template`` keeps it).
+* The ground truth travels as the extra ``ground_truth`` column (VLM-R1 hands every column to reward functions);
+  the ``gpt`` value is the style's target (VLM-R1 turns it into ``solution``; bridge rewards do not read it).
+* Images are zero-copy: paths relative to the common folder of the dataset's screenshots.
+
+Launch: ``python -m torch.distributed.run … -m bridge.backends.vlmr1.launcher --root <checkout> --reward-spec …
+-- <grpo_jsonl.py arguments>``; the launcher registers bridge rewards into VLM-R1's ``reward_funcs_registry``
+and calls its ``main``. ``backends.vlmr1.root`` in the recipe names the user's VLM-R1 checkout.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Optional
+
+from ...errors import BridgeError, Problem
+from ...frames import effective_pixels
+from ...recipe import Recipe, batch_plan, model_family, optimizer_settings, reward_spec
+from ...rewards.spec import DEFAULT_SPEC, build_scorer
+from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
+from ..common import gpu_count, node_rank, pixels_for, read_jsonl, resolved_model, text_messages, write_jsonl
+from ..logs import hf_plan
+from ..verl.logs import scalar
+
+if TYPE_CHECKING:
+    from ...samples import Sample
+
+TRAIN_FILE = "train.jsonl"
+ARGS_FILE = "vlmr1_args.json"
+SPEC_FILE = "vlmr1_rewards.json"
+GT_COLUMN = "ground_truth"
+#: where grpo_jsonl.py lives inside a VLM-R1 checkout
+SCRIPT = Path("src/open-r1-multimodal/src/open_r1/grpo_jsonl.py")
+DEEPSPEED = {"zero2": "src/open-r1-multimodal/local_scripts/zero2.json",
+             "zero3": "src/open-r1-multimodal/local_scripts/zero3.json"}
+#: reward function registered by the launcher: the weighted total of the recipe's spec (= every backend's score)
+REWARD_FUNC = "bridge"
+LAUNCHER = "bridge.backends.vlmr1.launcher"
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+
+
+def human_value(sample: "Sample", file: str, line: int) -> tuple[str, list[Problem]]:
+    """The folded human turn: every prompt message's content (``<image>`` where the style put an image), messages
+    joined by a newline. Removing the markers gives ``sample.prompt_text`` exactly."""
+    messages, problems = text_messages(sample, file, line)
+    prompt = messages[:-1]
+    for i, m in enumerate(prompt):
+        if m["role"] == "assistant":
+            problems.append(Problem(file, "VLM-R1 reads one human turn: a prompt with earlier assistant turns "
+                                    "(multi-turn history) cannot be folded into it; use history 0 or another style",
+                                    line=line, record=sample.id, field=f"messages[{i}]"))
+            break
+    return "\n".join(m["content"] for m in prompt), problems
+
+
+def image_folder(paths: list[str]) -> str:
+    """The deepest folder containing every image (VLM-R1 joins each relative path to it)."""
+    dirs = {os.path.dirname(p) for p in paths}
+    return os.path.commonpath(sorted(dirs)) if dirs else "/"
+
+
+class VlmR1Adapter(Adapter):
+    name = "vlmr1"
+    methods = frozenset({"grpo"})
+    version = "1"
+    tested = False   # its environment needs flash-attn for a GPU (requirements.txt); tests use a stand-in checkout
+    gaps = {"check": "no in-environment check: VLM-R1 is a user's GitHub checkout whose environment needs a GPU "
+                     "(flash-attn); tests/test_vlmr1.py runs its JSONL reading rules on a stand-in checkout",
+            "readback": "trains on GPUs only (flash-attention kernels)"}
+    description = "VLM-R1 (GitHub): conversations JSONL + grpo_jsonl.py under torchrun, bridge rewards registered"
+    packages = ("transformers", "trl", "torch", "peft", "accelerate", "deepspeed", "datasets", "flash-attn")
+    capabilities = Capabilities(
+        finetune=("full", "lora"),
+        lora_vision=False,            # its LoRA targets every Linear outside `visual` (user targets are ignored)
+        train_vision_tower=True,      # full fine-tuning trains `visual` unless --freeze_vision_modules
+        train_projector=True,
+        freeze_language_model=False,
+        explicit_targets=False,
+        multi_image=True,
+        system_prompt=False,          # folded into the human turn by the export
+        precision=("fp32", "bf16", "fp16"), gradient_checkpointing=True, deepspeed=("zero2", "zero3"),
+        multi_node="torchrun", cpu=False, rollout_engines=("hf",),
+        grpo_loss_types=("grpo",),    # fixed in VLMGRPOTrainer.compute_loss: token mean per completion, then mean
+        grpo_max_prompt_length=False,  # its trainer forces max_prompt_length to None
+        grpo_epsilon_high=True, grpo_top_p=False, requires_gpu=True)
+
+    # -- recipe rules beyond the capability table ----------------------------------------------------------------
+    def recipe_problems(self, recipe: Recipe, file: str = "<recipe>") -> list[Problem]:
+        out = super().recipe_problems(recipe, file)
+
+        def bad(field: str, msg: str, expected: Any = None, found: Any = None) -> None:
+            out.append(Problem(file, f"vlmr1: {msg}", field=field,
+                               expected=None if expected is None else str(expected), found=found))
+
+        ft, parts = recipe.finetune, recipe.finetune.train
+        if ft.type == "full" and parts.vision_tower != parts.projector:
+            bad("finetune.train", "--freeze_vision_modules freezes every parameter under `visual` (tower and "
+                "merger together)", "vision_tower == projector", parts.model_dump())
+        if ft.type == "lora" and parts.projector:
+            bad("finetune.train.projector", "LoRA never touches `visual` (merger included)", "false", True)
+        g = recipe.grpo
+        if g is not None and g.temperature != 1.0:
+            bad("grpo.temperature", "VLMGRPOTrainer samples with a fixed GenerationConfig(temperature=1)", 1.0,
+                g.temperature)
+        if recipe.train.device == "cpu":
+            bad("train.device", "VLM-R1 imports flash-attention kernels and trains on GPUs", "auto | cuda", "cpu")
+        return out
+
+    # -- export -----------------------------------------------------------------------------------------------
+    def export(self, samples: Iterable["Sample"], out: Path, method: str, recipe: Optional[Recipe]) -> ExportResult:
+        if method not in self.methods:
+            raise BridgeError(f"vlmr1: method {method!r} not supported (VLM-R1 trains with GRPO: --method grpo)")
+        out = Path(out).resolve()
+        file = str(out / TRAIN_FILE)
+        staged: list[tuple[Any, str]] = []
+        problems: list[Problem] = []
+        px = style = None
+        for n, s in enumerate(samples, 1):
+            human, bad = human_value(s, file, n)
+            problems += bad
+            if px is None:
+                px, style = pixels_for(recipe, s.ground_truth.frame), s.ground_truth.style
+            staged.append((s, human))
+        if problems:
+            raise BridgeError(f"{len(problems)} problem(s): these samples cannot be exported for VLM-R1",
+                              problems=problems)
+        if not staged:
+            raise BridgeError("no samples to export (empty dataset, or the style refused every step)")
+        folder = image_folder([p for s, _ in staged for p in s.images])
+        if ":" in folder or ":" in str(out):
+            raise BridgeError(f"vlmr1: VLM-R1 splits --image_folders and --data_file_paths on ':'; "
+                              f"rename the folder ({folder if ':' in folder else out})")
+        rows = [{"id": s.id, "image": [os.path.relpath(p, folder) for p in s.images],
+                 "conversations": [{"from": "human", "value": human}, {"from": "gpt", "value": s.target}],
+                 GT_COLUMN: s.ground_truth.to_json()} for s, human in staged]
+        out.mkdir(parents=True, exist_ok=True)
+        write_jsonl(out / TRAIN_FILE, rows)
+        result = ExportResult(out=out, method=method, files={"train": out / TRAIN_FILE}, samples=len(rows),
+                              meta={"backend": self.name, "style": style, "image_folder": folder,
+                                    "images": sum(len(s.images) for s, _ in staged),
+                                    "model": recipe.model if recipe else None,
+                                    "pixels": px.to_dict() if px else None})
+        return result
+
+    # -- config -----------------------------------------------------------------------------------------------
+    def root(self, recipe: Recipe) -> Path:
+        """The user's VLM-R1 checkout (``backends.vlmr1.root``), checked to hold grpo_jsonl.py."""
+        root = recipe.backend(self.name).root
+        if not root:
+            raise BridgeError("vlmr1: the recipe does not say where VLM-R1 is checked out",
+                              hint="git clone https://github.com/om-ai-lab/VLM-R1 and set backends.vlmr1.root: "
+                                   "/path/to/VLM-R1 in the recipe")
+        if not (Path(root) / SCRIPT).is_file():
+            raise BridgeError(f"vlmr1: {root} is not a VLM-R1 checkout (no {SCRIPT})",
+                              hint="backends.vlmr1.root must be the repository root of om-ai-lab/VLM-R1")
+        return Path(root)
+
+    def script_args(self, recipe: Recipe, export: ExportResult, run_dir: Path) -> list[str]:
+        """grpo_jsonl.py's command line (TrlParser over its script, GRPOConfig and model arguments)."""
+        model = resolved_model(recipe)
+        px = effective_pixels(model, recipe.data.min_pixels, recipe.data.max_pixels,
+                              model_family(model) or recipe.model_family())
+        g, t, ft, d = recipe.grpo, recipe.train, recipe.finetune, recipe.distributed
+        if g is None:
+            raise BridgeError("vlmr1: the recipe has no grpo section (VLM-R1 trains with GRPO: method: grpo)")
+        folders = [export.meta.get("image_folder", "/")]
+        data = [str(export.files["train"])]
+        prec = t.precision          # GPU-only backend: the recipe's precision as written (no CPU fallback)
+        args: dict[str, Any] = {
+            "model_name_or_path": model, "dataset_name": "not_used",   # TRL's ScriptArguments requires it
+            "data_file_paths": ":".join(data), "image_folders": ":".join(folders),
+            "reward_funcs": [REWARD_FUNC],
+            # the processor's resize bounds = the resize policy, so its grid is smart_resize(h, w, factor, min, max)
+            "min_pixels": px.min_pixels, "max_pixels": px.max_pixels,
+            "output_dir": str(self.output_dir(run_dir)),
+            "num_generations": g.num_generations, "max_completion_length": g.max_completion_length,
+            "beta": g.beta, "epsilon": g.epsilon, "temperature": g.temperature, "use_vllm": False,
+            # its TRL 0.17 fork counts completions per device: prompts x num_generations (see bridge.recipe)
+            "learning_rate": t.lr, "per_device_train_batch_size": batch_plan(recipe)["per_device_samples"],
+            "gradient_accumulation_steps": t.grad_accum, "lr_scheduler_type": t.scheduler,
+            "warmup_ratio": t.warmup_ratio, **optimizer_settings(recipe),
+            "seed": t.seed, "bf16": prec == "bf16", "fp16": prec == "fp16",
+            "gradient_checkpointing": t.gradient_checkpointing, "logging_steps": t.logging_steps,
+            "report_to": "none", "remove_unused_columns": False,
+            "save_strategy": {"end": "no", "no": "no"}.get(t.save.strategy, t.save.strategy),
+            "freeze_vision_modules": not ft.train.vision_tower,
+        }
+        if g.epsilon_high is not None:
+            args["epsilon_high"] = g.epsilon_high
+        if t.max_steps is not None:
+            args["max_steps"] = t.max_steps
+        else:
+            args["num_train_epochs"] = t.num_epochs
+        if t.save.steps is not None:
+            args["save_steps"] = t.save.steps
+        if t.save.total_limit is not None:
+            args["save_total_limit"] = t.save.total_limit
+        if ft.type == "lora":
+            args.update(use_peft=True, lora_r=ft.rank, lora_alpha=ft.lora_alpha, lora_dropout=ft.dropout)
+        if d.deepspeed != "none":
+            args["deepspeed"] = str(self.root(recipe) / DEEPSPEED[d.deepspeed])
+        args.update(recipe.backend(self.name).overrides)
+        return cli_args(args)
+
+    def render_config(self, recipe: Recipe, export: ExportResult, run_dir: Path) -> dict[str, Path]:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        argv = self.script_args(recipe, export, run_dir)
+        path = run_dir / ARGS_FILE
+        path.write_text(json.dumps({"vlmr1_root": str(self.root(recipe)), "script": str(SCRIPT),
+                                    "reward_funcs": [REWARD_FUNC], "args": argv}, indent=2) + "\n",
+                        encoding="utf-8")
+        return {"args": path, "rewards": self.reward_hook(recipe, run_dir)}
+
+    def reward_hook(self, recipe: Recipe, run_dir: Path) -> Optional[Path]:
+        """The canonical reward spec the launcher registers (``bridge`` = weighted total, ``bridge_<key>`` each)."""
+        path = Path(run_dir) / SPEC_FILE
+        path.write_text(json.dumps(build_scorer(reward_spec(recipe) or DEFAULT_SPEC).to_list(), indent=2) + "\n",
+                        encoding="utf-8")
+        return path
+
+    def command(self, recipe: Recipe, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
+        run_dir = Path(run_dir)
+        spec = json.loads((run_dir / ARGS_FILE).read_text(encoding="utf-8"))
+        d = recipe.distributed
+        rank = node_rank(d)
+        argv = [python, "-m", "torch.distributed.run", "--nnodes", str(d.nnodes), "--nproc_per_node",
+                str(d.nproc_per_node), "--node_rank", str(rank), "--master_addr", d.master_addr,
+                "--master_port", str(d.master_port),
+                "-m", LAUNCHER, "--root", spec["vlmr1_root"],
+                "--reward-spec", str(run_dir / SPEC_FILE), "--resolved", str(run_dir / "vlmr1_resolved.json"),
+                "--", *spec["args"]]
+        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+        return LaunchSpec(argv, env=env, cwd=run_dir)
+
+    def preflight(self, recipe: Recipe, python: str) -> None:
+        if gpu_count() == 0:
+            raise BridgeError("VLM-R1 trains on GPUs (flash-attention kernels, DeepSpeed) and this machine has none. "
+                              "Nothing was launched.", hint="run it on a GPU machine; `--dry-run` renders everything")
+        self.root(recipe)
+
+    # -- metrics and read-back ------------------------------------------------------------------------------------
+    def metrics_log(self, run_dir: Path) -> Optional[Path]:
+        return self.output_dir(run_dir) / "trainer_state.json"
+
+    def read_config(self, files: dict[str, Path], recipe: Recipe) -> dict[str, Any]:
+        """grpo_jsonl.py's argument list as HfArgumentParser converts it (int, float, else YAML)."""
+        argv = json.loads(Path(files["args"]).read_text(encoding="utf-8"))["args"]
+        a: dict[str, Any] = {}
+        key = None
+        for tok in argv:
+            if tok.startswith("--"):
+                key = tok[2:]
+                a[key] = None
+            elif key is not None:
+                a[key] = tok if a[key] is None else [*a[key], tok] if isinstance(a[key], list) else [a[key], tok]
+        conv = {k: scalar(v) if isinstance(v, str) else v for k, v in a.items()}
+        conv["loss_type"] = "grpo"   # fixed in VLMGRPOTrainer.compute_loss (its only loss; capability grpo only)
+        gens = recipe.grpo.num_generations if recipe.grpo else 1
+        return hf_plan(conv, recipe.distributed.world_size, gens)
+
+
+def cli_args(args: dict[str, Any]) -> list[str]:
+    """``{"lora_r": 8, "reward_funcs": ["a", "b"], "use_peft": True}`` -> ``--lora_r 8 --reward_funcs a b
+    --use_peft true`` (HfArgumentParser's syntax: booleans as words, lists as separate values)."""
+    out: list[str] = []
+    for k, v in args.items():
+        if v is None:
+            continue
+        out.append(f"--{k}")
+        if isinstance(v, bool):
+            out.append("true" if v else "false")
+        elif isinstance(v, (list, tuple)):
+            out += [str(x) for x in v]
+        else:
+            out.append(str(v))
+    return out
+
+
+def read_export(path: Path) -> list[dict[str, Any]]:
+    """The rows of a VLM-R1 export (for checks and tests)."""
+    return read_jsonl(Path(path))
