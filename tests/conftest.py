@@ -32,47 +32,13 @@ a green CI must mean the trainers really ran.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REQUIRE_BACKENDS = os.environ.get("BRIDGE_REQUIRE_BACKENDS") == "1"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip locally; fail when the run promised real backends (BRIDGE_REQUIRE_BACKENDS=1)."""
-    if REQUIRE_BACKENDS:
-        pytest.fail(f"{reason} (BRIDGE_REQUIRE_BACKENDS=1)")
-    pytest.skip(reason)
-
-
-def backend_python(name: str) -> str:
-    """Interpreter of backend environment ``name``; skip (or fail, see above) when it is not installed."""
-    from bridge.envs import env_python
-
-    py = env_python(name)
-    if not Path(py).exists():
-        skip_or_fail(f"backend environment {name!r} is not installed: run `bridge env install {name}`")
-    return str(py)
-
-
-@pytest.fixture(scope="session")
-def synth_dataset(tmp_path_factory) -> Path:
-    from bridge.synth import make_dataset
-
-    return make_dataset(tmp_path_factory.mktemp("synth") / "dataset", episodes=6, seed=0, platform="mixed")
-
-
-def _tiny(tmp_path_factory, arch: str) -> Path:
-    for module in ("torch", "transformers"):
-        try:
-            __import__(module)
-        except ImportError:
-            skip_or_fail(f"{module} is not installed in this environment (make dev installs it)")
-    from bridge.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / arch, arch=arch, seed=0)
+# shared with the importable conformance suite (one definition): skip_or_fail, backend_python, the synthetic dataset
+from bridge.backends.testing import REQUIRE_BACKENDS, backend_python, skip_or_fail, synth_dataset  # noqa: F401,E402
+from bridge.backends.testing import tiny_model as _tiny  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,363 @@
+"""The backend conformance suite, importable and parametrised over the registry (built-ins and entry points).
+
+Run it over every registered backend from any test module::
+
+    from bridge.backends.testing import *   # noqa: F401,F403  (the test functions and their fixtures)
+
+It needs two fixtures, ``synth_dataset`` (a canonical dataset) and ``tiny_model_dir`` (a tiny Qwen2-VL model
+directory); tests/conftest.py has them, and an out-of-tree backend's tests get the same ones with
+``pytest_plugins = ["bridge.backends.testing"]`` in their conftest.py.
+
+What it checks, per backend:
+
+* the backend ships everything (:func:`missing`): a ``requirements.txt``, a ``check.py``, a ``logs.py`` with
+  ``parse``/``settings`` and an adapter ``read_config``; anything missing and not declared in ``Adapter.gaps`` fails
+  with what to add — a new backend is told what it lacks, never silently left out;
+* its log parser reads an empty run directory without raising;
+* with its environment installed (else skipped; a failure under ``BRIDGE_REQUIRE_BACKENDS=1``): its OWN loader and
+  template encoding on our export (its ``check.py``, via ``bridge check``) drop nothing, announce one placeholder
+  per image, give every image the token count of the style frame's grid, and decode to the very prompt and target
+  the Hugging Face processor produces; a backend training SFT and GRPO does the same on its GRPO export;
+* after a 2-step CPU smoke run with LoRA on the language model and the vision tower, the LoRA weights it saved sit
+  exactly on the Linear layers of those parts.
+
+A declared gap (``Adapter.gaps = {"readback": "why"}``) turns the matching test into a strict xfail: it must fail
+with :class:`Gap` (or :class:`NeedsGPU`), and the day the backend gains the item the xfail fails, so the
+declaration is removed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from .. import envs
+from ..frames import image_tokens
+from ..images import image_size
+from ..recipe import Recipe, parse_recipe
+from ..runs import export_dataset
+from ..samples import build_samples
+from . import available_adapters, get_adapter
+from .base import Adapter
+from .check import collapse_pads, run_check
+from .common import make_style, prompt_options
+
+STYLE = "qwen25vl"
+MIN_PIXELS, MAX_PIXELS = 3136, 12544       # the tiny processor's bounds = the recipe's
+REQUIRE_BACKENDS = os.environ.get("BRIDGE_REQUIRE_BACKENDS") == "1"
+
+#: what every backend ships -> how to add it (the keys are also the names ``Adapter.gaps`` may declare)
+ITEMS = {
+    "requirements": "requirements.txt in the backend's package: the pinned environment `bridge env install` builds",
+    "check": "check.py in the backend's package: the in-environment script of `bridge check` "
+             "(protocol: bridge/backends/check.py; prelude: bridge.backends.inenv)",
+    "logs": "logs.py in the backend's package with parse(run_dir) -> Parsed and settings(run_dir, record) -> dict "
+            "(vocabulary: bridge/backends/logs.py)",
+    "read_config": "Adapter.read_config(files, recipe): the normalised settings read back from the rendered config",
+}
+#: test-level gaps an adapter may declare besides the items
+TESTS = ("readback",)
+
+
+class Gap(Exception):
+    """The backend lacks what the test needs (declared in ``Adapter.gaps``: a strict xfail)."""
+
+
+class NeedsGPU(Gap):
+    """The backend cannot train on this machine (no GPU), so nothing can be read back from a trained adapter."""
+
+
+# ----------------------------------------------------------------------------------------------- the registry
+
+def missing(adapter: Adapter) -> dict[str, str]:
+    """What ``adapter``'s backend does not ship: item -> how to add it (see :data:`ITEMS`)."""
+    out = {}
+    if adapter.requirements_file() is None:
+        out["requirements"] = ITEMS["requirements"]
+    if adapter.check_script() is None:
+        out["check"] = ITEMS["check"]
+    mod = adapter.log_parser()
+    if mod is None or not (callable(getattr(mod, "parse", None)) and callable(getattr(mod, "settings", None))):
+        out["logs"] = ITEMS["logs"]
+    if type(adapter).read_config is Adapter.read_config:
+        out["read_config"] = ITEMS["read_config"]
+    return out
+
+
+def method_of(adapter: Adapter) -> str:
+    """The method a backend's data-level checks use (SFT when it has it: the target then trains)."""
+    return "sft" if "sft" in adapter.methods else "grpo"
+
+
+def params(test: str, names: Callable[[dict[str, Adapter]], list[str]] = lambda a: list(a)) -> list[Any]:
+    """pytest parameters over the registered backends (those ``names`` picks): a backend declaring ``test`` (or the
+    item the test needs) as a gap is a strict xfail raising :class:`Gap`."""
+    adapters = available_adapters()
+    out = []
+    for name in names(adapters):
+        why = adapters[name].gaps.get(test)
+        out.append(pytest.param(name, id=name, marks=pytest.mark.xfail(raises=Gap, strict=True,
+                                                                        reason=f"declared gap: {why}"))
+                   if why else pytest.param(name, id=name))
+    return out
+
+
+def require(adapter: Adapter, item: str) -> None:
+    """Raise :class:`Gap` when the backend does not ship ``item``."""
+    if item in missing(adapter):
+        raise Gap(f"{adapter.name} has no {item}: {ITEMS[item]}")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip locally; fail when the run promised real backends (BRIDGE_REQUIRE_BACKENDS=1)."""
+    if REQUIRE_BACKENDS:
+        pytest.fail(f"{reason} (BRIDGE_REQUIRE_BACKENDS=1)")
+    pytest.skip(reason)
+
+
+def backend_python(name: str) -> str:
+    """Interpreter of backend environment ``name``; skip (or fail, see above) unless it is installed and current."""
+    st = envs.status(name)
+    if st.state != "ok":
+        skip_or_fail(f"the {name} environment is {st.state} ({st.path}); install it with `bridge env install {name}`")
+    return str(st.python)
+
+
+# ----------------------------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="session")
+def synth_dataset(tmp_path_factory) -> Path:
+    """6 synthetic episodes (phone and desktop screenshots, every action type): ``bridge.synth.make_dataset``."""
+    from ..synth import make_dataset
+
+    return make_dataset(tmp_path_factory.mktemp("synth") / "dataset", episodes=6, seed=0, platform="mixed")
+
+
+def tiny_model(tmp_path_factory, arch: str) -> Path:
+    """A tiny random ``arch`` model in a fresh temporary directory (skips without torch/transformers)."""
+    for module in ("torch", "transformers"):
+        try:
+            __import__(module)
+        except ImportError:
+            skip_or_fail(f"{module} is not installed in this environment (make dev installs it)")
+    from ..tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / arch, arch=arch, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return tiny_model(tmp_path_factory, "qwen2_vl")
+
+
+def recipe(dataset: Path, model: Path, method: str, **extra: Any) -> Recipe:
+    d = {"name": "conformance", "model": str(model), "method": method,
+         "data": {"train": str(dataset), "style": STYLE, "history": 2, "prev_image": True,
+                  "min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS},
+         "train": {"max_steps": 2, "device": "cpu"}, **extra}
+    if method == "grpo":   # a generation round holds whole groups (2 completions per device = one prompt)
+        d["grpo"] = {"num_generations": 2, "max_completion_length": 16}
+        d["train"]["per_device_batch"] = 2
+    return parse_recipe(d)
+
+
+@pytest.fixture(scope="module")
+def checked(synth_dataset, tiny_model_dir, tmp_path_factory):
+    """(backend, method) -> (export, verdict, recipe) of ``bridge check``, computed once each on first use."""
+    cache: dict = {}
+
+    def get(backend: str, method: str = ""):
+        adapter = get_adapter(backend)
+        method = method or method_of(adapter)
+        if (backend, method) not in cache:
+            require(adapter, "check")
+            backend_python(backend)
+            r = recipe(synth_dataset, tiny_model_dir, method)
+            out = tmp_path_factory.mktemp(f"conf-{backend}-{method}") / "export"
+            res, _ = export_dataset(adapter, synth_dataset, make_style(STYLE, prompt_options(r.data)), r.method, out, r)
+            cache[backend, method] = (res, run_check(backend, out, recipe=r), r)
+        return cache[backend, method]
+    return get
+
+
+@pytest.fixture(scope="module")
+def reference(synth_dataset, tiny_model_dir):
+    """The first sample's prompt and target as the HF processor renders them with the recipe's bounds."""
+    pytest.importorskip("transformers")
+    from PIL import Image
+    from transformers import AutoProcessor
+
+    r = recipe(synth_dataset, tiny_model_dir, "sft")
+    sample = next(iter(build_samples(synth_dataset, make_style(STYLE, prompt_options(r.data)))))
+    proc = AutoProcessor.from_pretrained(tiny_model_dir, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    msgs = [{"role": m["role"], "content": [{"type": "image"} if b["type"] == "image" else b for b in m["content"]]}
+            for m in sample.messages]
+    text = proc.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    grids = proc.image_processor([Image.open(p).convert("RGB") for p in sample.images])["image_grid_thw"]
+    parts = text.split("<|image_pad|>")
+    assert len(parts) == len(sample.images) + 1
+    counts = [int(g.prod()) // 4 for g in grids]
+    prompt = parts[0] + "".join("<|image_pad|>" * n + rest for n, rest in zip(counts, parts[1:]))
+    # SFT trains the reply and its end-of-turn; a GRPO check reports the (given) completion text itself
+    return {"prompt": prompt, "sft": sample.target + "<|im_end|>\n", "grpo": sample.target, "tokens": counts}
+
+
+# ----------------------------------------------------------------------------------------------- completeness
+
+@pytest.mark.parametrize("backend", params("complete"))
+def test_backend_ships_everything(backend):
+    adapter = get_adapter(backend)
+    lacks = {k: v for k, v in missing(adapter).items() if k not in adapter.gaps}
+    assert not lacks, (f"backend {backend!r} lacks:\n" + "\n".join(f"  - {k}: {v}" for k, v in lacks.items())
+                       + f"\n(add them to its package {adapter.package()}, or declare a known gap in "
+                       f"{type(adapter).__name__}.gaps)")
+
+
+@pytest.mark.parametrize("backend", params("gaps"))
+def test_declared_gaps_are_real(backend):
+    """A gap names a known item or test, and a declared missing item is really missing (else drop the gap)."""
+    adapter = get_adapter(backend)
+    assert set(adapter.gaps) <= set(ITEMS) | set(TESTS), sorted(set(adapter.gaps) - set(ITEMS) - set(TESTS))
+    stale = [k for k in adapter.gaps if k in ITEMS and k not in missing(adapter)]
+    assert not stale, f"{backend} declares {stale} missing but ships them: remove them from {type(adapter).__name__}.gaps"
+
+
+@pytest.mark.parametrize("backend", params("declaration"))
+def test_adapter_declares_itself(backend):
+    adapter = get_adapter(backend)
+    assert adapter.name == backend and adapter.methods and adapter.methods <= {"sft", "grpo"}
+    adapter.caps()   # capabilities given as a dict with unknown keys are an error here
+    assert adapter.description
+
+
+@pytest.mark.parametrize("backend", params("logs"))
+def test_log_parser_reads_an_empty_run(backend, tmp_path):
+    adapter = get_adapter(backend)
+    require(adapter, "logs")
+    parsed = adapter.parse_run(tmp_path)
+    assert parsed.rows == []
+    assert isinstance(adapter.resolved_settings(tmp_path, {}), dict)
+
+
+# ----------------------------------------------------------------------------------------------- data level
+
+@pytest.mark.parametrize("backend", params("check"))
+def test_loader_reads_the_export_with_zero_drops(checked, backend):
+    export, v, _ = checked(backend)
+    assert v.report["errors"] == [], v.summary()
+    assert v.report["dropped"] == [] and v.report["loaded"] == v.report["samples_in"] == export.samples > 0
+
+
+@pytest.mark.parametrize("backend", params("check"))
+def test_placeholder_counts_match_images(checked, backend):
+    export, v, _ = checked(backend)
+    samples = v.report["samples"]
+    assert len(samples) == export.samples
+    assert sum(len(s["images"]) for s in samples) == export.meta["images"]
+    for s in samples:
+        assert s["placeholders"] == len(s["images"]) == len(s["image_tokens"]) >= 1, s
+
+
+@pytest.mark.parametrize("backend", params("check"))
+def test_image_grid_is_what_the_style_frame_assumed(checked, backend):
+    _, v, r = checked(backend)
+    frame = make_style(STYLE, prompt_options(r.data)).frame()
+    assert (frame.kind, frame.factor, frame.min_pixels, frame.max_pixels) == ("resized", 28, MIN_PIXELS, MAX_PIXELS)
+    for s in v.report["samples"]:
+        want = []
+        for p in s["images"]:
+            w, h = image_size(p)
+            want.append(image_tokens(h, w, frame.factor, frame.min_pixels, frame.max_pixels))
+        assert s["image_tokens"] == want, s["id"]
+    assert v.ok, v.summary()
+
+
+@pytest.mark.parametrize("backend", params("check"))
+def test_prompt_and_target_identical_to_the_hf_processor(checked, reference, backend):
+    _, v, _ = checked(backend)
+    first = v.report["first"]
+    assert collapse_pads(first["prompt"]) == collapse_pads(reference["prompt"])
+    assert first["prompt"] == reference["prompt"]
+    assert first["target"] == reference[method_of(get_adapter(backend))]
+    assert v.report["samples"][0]["image_tokens"] == reference["tokens"] or v.report["samples"][0]["index"] != 0
+
+
+@pytest.mark.parametrize("backend", params("check", lambda a: [n for n, x in a.items() if x.methods >= {"sft", "grpo"}]))
+def test_grpo_export_goes_through_the_same_data_path(checked, reference, backend):
+    export, v, _ = checked(backend, "grpo")
+    rep = v.report
+    assert v.ok, v.summary()
+    assert rep["method"] == "grpo" and rep["dropped"] == [] and rep["loaded"] == export.samples > 0
+    assert rep["first"]["prompt"] == reference["prompt"]          # the very prompt the SFT path renders
+    assert rep["first"]["target"] == reference["grpo"]            # the completion's own text, no end-of-turn
+    assert rep["samples"][0]["image_tokens"] == reference["tokens"]
+
+
+# ----------------------------------------------------------------------------------------------- read back
+
+def lora_modules(adapter_file: Path) -> set[str]:
+    """Module names that carry LoRA weights, from the safetensors header (no torch needed)."""
+    with open(adapter_file, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        keys = json.loads(f.read(n)).keys()
+    out = set()
+    for k in keys:
+        if ".lora_A." in k:
+            name = k.split(".lora_A.")[0]
+            out.add(name.split("base_model.model.", 1)[-1])
+    return out
+
+
+def expected_lora_modules(model_dir: Path, parts: set[str]) -> set[str]:
+    """Every nn.Linear inside the parts that train (the recipe's all-linear), from the model skeleton."""
+    torch = pytest.importorskip("torch")
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(model_dir))
+    prefixes = {"language_model": ".language_model.", "vision_tower": ".visual.blocks.", "projector": ".visual.merger."}
+    return {name for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)
+            and any(prefixes[p] in f".{name}." for p in parts)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", params("readback", lambda a: [n for n, x in a.items() if n != "trl" and x.tested]))
+def test_lora_targets_and_frozen_parts_read_back(backend, synth_dataset, tmp_path):
+    """(TRL's read-back is tests/test_trl_smoke.py.)"""
+    adapter = get_adapter(backend)
+    if not adapter.caps().cpu and not Path("/dev/nvidia0").exists():
+        raise NeedsGPU(f"{backend} cannot train without a GPU")
+    python = backend_python(backend)
+    # LoRA on the language model AND the vision tower; projector frozen
+    rec = {"name": "readback", "model": "tiny:qwen2_vl", "method": method_of(adapter),
+           "data": {"train": str(synth_dataset), "style": STYLE, "history": 1},
+           "finetune": {"type": "lora", "rank": 4, "alpha": 8, "train": {"language_model": True, "vision_tower": True}},
+           "train": {"max_steps": 2}, "backends": {backend: {"python": python}}}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(rec))
+    env = {**os.environ, "BRIDGE_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-m", "bridge.cli", "run", str(path), "--smoke", "--backend", backend,
+                           "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = next((tmp_path / "runs").iterdir())
+    found = sorted(run_dir.joinpath("output").rglob("adapter_model.safetensors"))
+    assert found, f"no adapter saved under {run_dir / 'output'}"
+    got = lora_modules(found[-1])
+    model_dir = Path(json.loads((run_dir / "run.json").read_text())["recipe"]["model"])
+    want = expected_lora_modules(model_dir, {"language_model", "vision_tower"})
+    assert got == want, (sorted(got - want)[:10], sorted(want - got)[:10])
+    assert not any(".visual.merger." in f".{m}." for m in got)       # the projector stays frozen
+
+
+__all__ = ["Gap", "NeedsGPU", "checked", "reference", "test_adapter_declares_itself", "test_backend_ships_everything",
+           "test_declared_gaps_are_real", "test_grpo_export_goes_through_the_same_data_path",
+           "test_image_grid_is_what_the_style_frame_assumed", "test_log_parser_reads_an_empty_run",
+           "test_lora_targets_and_frozen_parts_read_back", "test_loader_reads_the_export_with_zero_drops",
+           "test_placeholder_counts_match_images", "test_prompt_and_target_identical_to_the_hf_processor"]
