@@ -3,8 +3,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Backends the test suite trains for real (one isolated virtualenv each, built by `bridge env install`).
-TEST_BACKENDS ?= trl llamafactory swift verl
+# Backends the test suite trains for real (one isolated virtualenv each, built by `bridge env install`): read from
+# the backend registry at run time (adapters declaring `tested = True`), so a new backend needs no edit here.
+TEST_BACKENDS ?= $$($(BIN)/bridge backends --names --tested)
 
 .PHONY: demo test dev envs browser clean
 

@@ -1,4 +1,4 @@
-"""Backend environments: one isolated virtualenv per backend (DESIGN.md §6).
+"""Backend environments: one isolated virtualenv per backend (docs/recipes.md).
 
 Trainers pin incompatible stacks (LLaMA-Factory 0.9.5 needs transformers<=5.6, verl 0.9.1 <5.11, TRL 1.16
 pulls 5.23), so each backend gets ``$BRIDGE_HOME/envs/<name>`` (default ``~/.cache/gui-bridge/envs/<name>``),
@@ -21,9 +21,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 from typing import Callable, Optional
 
+from . import __version__
 from .backends import available_adapters, backend_names, get_adapter
 from .errors import BridgeError
 
@@ -136,8 +138,6 @@ def use_this_checkout() -> None:
 
 def core_requirements() -> list[str]:
     """gui-bridge's own runtime dependencies (no extras), from its installed metadata."""
-    from importlib.metadata import PackageNotFoundError, requires
-
     try:
         reqs = requires("gui-bridge") or []
     except PackageNotFoundError:
@@ -178,8 +178,6 @@ def install(name: str, force: bool = False, echo: Callable[[str], None] = print)
         if checkout is not None:
             _run(pip + ["--no-deps", "-e", str(checkout)], echo)
         else:
-            from . import __version__
-
             _run(pip + ["--no-deps", f"gui-bridge=={__version__}"], echo)
     except BaseException:
         if fresh:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .envs import resolve_python
 from .errors import BridgeError
 
 RESULT_PREFIX = "BRIDGE_EXPORT_RESULT "
@@ -162,8 +163,6 @@ def backend_python(record: dict[str, Any], python: Optional[str] = None) -> str:
     py = record.get("python")
     if py and Path(py).exists():
         return str(py)
-    from .envs import resolve_python
-
     return resolve_python(str(record.get("backend") or "trl"))
 
 

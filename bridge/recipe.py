@@ -1,4 +1,4 @@
-"""Recipes: one YAML file that says what to train, on which data, how — for every backend (DESIGN.md §6).
+"""Recipes: one YAML file that says what to train, on which data, how — for every backend (docs/recipes.md).
 
 A recipe is validated in full before anything runs. :func:`load_recipe` reports *every* problem at once —
 unknown keys, wrong types, inconsistent combinations — each located by file, line and dotted key path
@@ -18,7 +18,7 @@ Minimal example::
     finetune: {type: lora, rank: 8, alpha: 16}
     train: {lr: 1.0e-4, max_steps: 2}
 
-"The same recipe" means the same optimisation on every backend (DESIGN.md §7): every key reaches every backend
+"The same recipe" means the same optimisation on every backend (docs/backends.md): every key reaches every backend
 explicitly — optimiser (``train.weight_decay``, ``adam_beta1/2``, ``adam_epsilon``, ``max_grad_norm``), schedule,
 seed, precision, GRPO loss and sampling — or the backend refuses the recipe naming itself; no backend default leaks.
 
@@ -31,15 +31,20 @@ every backend (TRL/ms-swift/VLM-R1 count completions per device, verl counts pro
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .backends import backend_names
+from .dataset import validation_problems
 from .errors import BridgeError, Problem
+from .rewards import build_scorer
 
 TINY_PREFIX = "tiny:"
 TINY_ARCHS = ("qwen2_vl", "qwen2_5_vl")
@@ -305,7 +310,7 @@ def training_plan(recipe: Recipe) -> dict[str, Any]:
     t = recipe.train
     out: dict[str, Any] = {**optimizer_settings(recipe), "scheduler": t.scheduler, "warmup": t.warmup_ratio,
                            "seed": t.seed, **batch_plan(recipe)}
-    out["effective_batch"] = out["completions_per_step"]   # sequences per optimiser step, as bridge.logs counts
+    out["effective_batch"] = out["completions_per_step"]   # sequences per optimiser step, as the log parsers count
     if recipe.method == "grpo" and recipe.grpo is not None:
         g = recipe.grpo
         out.update({"loss_type": g.loss_type, "num_generations": g.num_generations, "beta": g.beta,
@@ -320,8 +325,6 @@ def model_family(model: str) -> Optional[str]:
         return model[len(TINY_PREFIX):]
     cfg = Path(model) / "config.json"
     if cfg.is_file():
-        import json
-
         try:
             mt = json.loads(cfg.read_text()).get("model_type", "")
         except (OSError, ValueError):
@@ -343,8 +346,6 @@ def model_family(model: str) -> Optional[str]:
 
 def _key_lines(text: str) -> dict[str, int]:
     """Dotted key path -> 1-based line of that key in the YAML text (best effort, for error locations)."""
-    import yaml
-
     lines: dict[str, int] = {}
 
     def walk(node, path: str) -> None:
@@ -393,8 +394,6 @@ def _looks_local(base: Path, model: str) -> bool:
 
 def parse_recipe(data: Any, file: str = "<recipe>", base: Optional[Path] = None, text: str = "") -> Recipe:
     """Validate an already-parsed recipe mapping; raise one :class:`BridgeError` listing every problem."""
-    from .dataset import validation_problems
-
     if not isinstance(data, dict):
         raise BridgeError(f"{file}: a recipe must be a YAML mapping (name:, model:, data:, ...)",
                           problems=[Problem(file, "not a mapping", expected="a mapping", found=type(data).__name__)])
@@ -459,10 +458,6 @@ def _semantic_problems(data: dict[str, Any], file: str) -> list[Problem]:
 def reward_problems(rewards: list[Any], file: str) -> list[Problem]:
     """The reward library's own validation of ``grpo.rewards`` (names, options, weights), re-located.
     Entries that are not a single ``name``/``preset`` mapping are left to the field validation."""
-    try:
-        from .rewards import build_scorer
-    except ImportError:
-        return []
     out: list[Problem] = []
     for i, entry in enumerate(rewards):
         if not (isinstance(entry, dict) and (("name" in entry) != ("preset" in entry))):
@@ -482,8 +477,6 @@ def reward_spec(recipe: Recipe) -> list[dict[str, Any]]:
 
 def _names(module: str, attrs: tuple[str, ...]) -> Optional[set[str]]:
     """Names from a registry if that registry exists yet (callable or mapping), else None (check skipped)."""
-    import importlib
-
     try:
         mod = importlib.import_module(module)
     except ImportError:
@@ -501,8 +494,6 @@ def load_recipe(path: Union[str, os.PathLike]) -> Recipe:
     """Read and validate a recipe file; relative paths resolve against its directory.
 
     Raises :class:`BridgeError` listing every problem (file:line, dotted key, expected/found)."""
-    import yaml
-
     p = Path(path)
     if not p.is_file():
         raise BridgeError(f"recipe not found: {p}")

@@ -1,5 +1,5 @@
 """Shared run machinery built once on top of the adapter primitives: export (cached by content), smoke
-recipes, rendering, launching a backend in its environment, and the run record (DESIGN.md §6).
+recipes, rendering, launching a backend in its environment, and the run record (docs/recipes.md).
 
 A run directory ``runs/<name>-<backend>-<YYYYmmdd-HHMMSS>/`` holds:
 

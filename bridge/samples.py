@@ -1,7 +1,7 @@
 """Samples: one (prompt, images, target, ground truth) per step — what every adapter exports.
 
 Built once from a canonical dataset and a style; adapters only re-shape them, which is what makes "the same
-recipe" mean the same prompt text, pixels, target and reward on every backend (DESIGN.md §7).
+recipe" mean the same prompt text, pixels, target and reward on every backend (docs/backends.md).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Backend hooks called with the exact argument shapes each trainer passes (reference/backends.md), and the
+"""Backend hooks called with the exact argument shapes each trainer passes (docs/backends.md), and the
 four giving identical scores for the same completion and sample."""
 import importlib
 import importlib.util

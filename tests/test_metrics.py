@@ -1,4 +1,4 @@
-"""Offline metric profiles against hand-computed verdicts (gui.md §3, §1.5).
+"""Offline metric profiles against hand-computed verdicts (docs/eval.md).
 
 Screens are 1000×2000 px so that normalised distances are anisotropic in pixels: 0.14 of the screen is 140 px
 horizontally and 280 px vertically, which catches any x/y or pixel/normalised mix-up.

@@ -1,4 +1,4 @@
-"""One recipe, the same optimisation on every backend (DESIGN.md §7): each adapter's rendered config is parsed
+"""One recipe, the same optimisation on every backend (docs/backends.md): each adapter's rendered config is parsed
 back by the adapter's own ``read_config`` (TRL config YAML, LLaMA-Factory YAML, ms-swift YAML, verl override list,
 VLM-R1 argument list; every registered backend training the method takes part) and the
 optimiser, schedule, seed, precision, GRPO loss/sampling and prompts/completions per optimiser step must be

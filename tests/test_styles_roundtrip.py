@@ -1,7 +1,7 @@
 """Property tests: for every style and every action type it can express, parse(render(action)) recovers
 ``style.normalize(action)`` within the frame's quantisation (<= Frame.tolerance original pixels = half a model
 unit); every action it cannot express raises Unsupported — the refusal tables below are written from the
-styles' documentation (gui.md §6), independently of the implementation."""
+styles' documentation (docs/styles.md), independently of the implementation."""
 from __future__ import annotations
 
 import pytest

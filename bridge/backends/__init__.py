@@ -1,4 +1,4 @@
-"""Backend registry: names -> dotted paths, imported only when asked for (DESIGN.md §5, docs/backends.md).
+"""Backend registry: names -> dotted paths, imported only when asked for (docs/backends.md, docs/backends.md).
 
 One backend is one package, ``bridge/backends/<name>/`` for the built-ins, holding everything of it (found relative
 to the package, so an out-of-tree backend is just as complete):

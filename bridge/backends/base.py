@@ -1,5 +1,5 @@
 """The adapter contract: what one backend (trainer) must implement. Everything else — convert-all, dry-run,
-run records, the backend × feature matrix — is built once on top (bridge.runs, bridge.commands.*; DESIGN.md §5).
+run records, the backend × feature matrix — is built once on top (bridge.runs, bridge.commands.*; docs/backends.md).
 
 An adapter is a small class declaring its name, methods and :class:`Capabilities` *as data*, plus a few
 primitives:

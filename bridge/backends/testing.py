@@ -44,6 +44,8 @@ from ..images import image_size
 from ..recipe import Recipe, parse_recipe
 from ..runs import export_dataset
 from ..samples import build_samples
+from ..synth import make_dataset
+from ..tiny import build_tiny_model
 from . import available_adapters, get_adapter
 from .base import Adapter
 from .check import collapse_pads, run_check
@@ -135,8 +137,6 @@ def backend_python(name: str) -> str:
 @pytest.fixture(scope="session")
 def synth_dataset(tmp_path_factory) -> Path:
     """6 synthetic episodes (phone and desktop screenshots, every action type): ``bridge.synth.make_dataset``."""
-    from ..synth import make_dataset
-
     return make_dataset(tmp_path_factory.mktemp("synth") / "dataset", episodes=6, seed=0, platform="mixed")
 
 
@@ -147,8 +147,6 @@ def tiny_model(tmp_path_factory, arch: str) -> Path:
             __import__(module)
         except ImportError:
             skip_or_fail(f"{module} is not installed in this environment (make dev installs it)")
-    from ..tiny import build_tiny_model
-
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / arch, arch=arch, seed=0)
 
 

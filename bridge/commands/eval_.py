@@ -8,7 +8,7 @@ PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", 
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=str))
 @click.option("--style", "style_name", required=True, help="Style the completions are written in (e.g. qwen2vl).")
 @click.option("--profile", required=True, type=click.Choice(PROFILE_NAMES),
-              help="Published step-matching rule to apply (see reference/gui.md §3).")
+              help="Published step-matching rule to apply (see docs/eval.md).")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=str),
               help='JSON Lines of {"id": "<episode_id>/<step>", "completion": "..."}.')
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=str),

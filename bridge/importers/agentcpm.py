@@ -1,5 +1,5 @@
 """AgentCPM-GUI SFT / RFT data (OpenBMB/AgentCPM-GUI ``sft/readme.md``, ``rft/trainer/utils/dataset.py``;
-reference/gui.md §1.1).
+docs/importers.md).
 
 Accepted layout: SRC is a ``.json`` file holding a list of records (streamed, not loaded whole), a ``.jsonl``
 file with one record per line (the RFT form), or a directory of such files. A record is::

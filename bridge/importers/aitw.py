@@ -1,5 +1,5 @@
 """Android in the Wild (google-research ``android_in_the_wild/README.md``, ``action_type.py``,
-``action_matching.py``; reference/gui.md §1.4).
+``action_matching.py``; docs/importers.md).
 
 AITW ships GZIP TFRecords with one ``tf.train.Example`` per STEP, unreadable without TensorFlow. This importer
 reads the same features exported to JSON: SRC is a ``.jsonl`` file (one step per line), a ``.json`` list, or a

@@ -1,4 +1,4 @@
-"""AndroidControl (google-research ``android_control/README.md``; reference/gui.md §1.3).
+"""AndroidControl (google-research ``android_control/README.md``; docs/importers.md).
 
 The dataset ships as GZIP TFRecords of ``tf.train.Example`` episodes, which cannot be read without TensorFlow.
 This importer reads the *same fields* exported to JSON: SRC is a ``.jsonl`` file (one episode per line), a

@@ -1,4 +1,4 @@
-"""GUI-Odyssey (OpenGVLab/GUI-Odyssey ``introduction.md``, ``data/format_converter.py``; reference/gui.md §1.5).
+"""GUI-Odyssey (OpenGVLab/GUI-Odyssey ``introduction.md``, ``data/format_converter.py``; docs/importers.md).
 
 Accepted layout: the released data folder ::
 

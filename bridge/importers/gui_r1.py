@@ -1,4 +1,4 @@
-"""GUI-R1 parquet (ritzz-ai/GUI-R1, HF ``ritzzai/GUI-R1``; reference/gui.md §1.2).
+"""GUI-R1 parquet (ritzz-ai/GUI-R1, HF ``ritzzai/GUI-R1``; docs/importers.md).
 
 Accepted layout: SRC is a ``.parquet`` file or a directory of them (searched recursively), one row per
 single-step episode, with the columns GUI-R1's ``RLHFDataset`` reads:

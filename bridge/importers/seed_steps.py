@@ -1,4 +1,4 @@
-"""Seed per-step JSON ("ui-doctor" layout; reference/gui.md §1.10, DESIGN.md §2).
+"""Seed per-step JSON ("ui-doctor" layout; docs/importers.md).
 
 Accepted layout::
 

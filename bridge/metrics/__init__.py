@@ -1,4 +1,4 @@
-"""Offline metrics (DESIGN.md §4, reference/gui.md §3): step type accuracy, grounding accuracy, step success,
+"""Offline metrics (docs/rewards.md, docs/eval.md): step type accuracy, grounding accuracy, step success,
 per-action-type breakdown, episode success and goal progress under named profiles reproducing the published
 evaluators (``aitw``, ``androidcontrol``, ``agentcpm``, ``agentcpm-ac``, ``gui-r1``, ``gui-odyssey``,
 ``screenspot``). Predictions are parsed by the same style parsers the rewards use.

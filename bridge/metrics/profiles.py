@@ -9,7 +9,7 @@ A profile judges one predicted canonical action against one ground-truth :class:
   right_click): does the predicted point satisfy the profile's point rule, *whatever the predicted type*
   (GUI-R1's "GR" convention; a prediction without a point misses).
 
-Constants and edge rules follow reference/gui.md §3 and §1.5 and the evaluators they cite. Where an original
+Constants and edge rules follow docs/eval.md and the evaluators they cite. Where an original
 has no rule for an action type (e.g. ``terminate`` in the Qwen AndroidControl code), the extension used here
 is stated in the profile's docstring. Coordinates are compared in normalised screen units (x/W, y/H) where the
 original does so (hence anisotropic in pixels), and in pixels where it does so.
@@ -362,7 +362,7 @@ class GUIOdyssey(Profile):
 class ScreenSpot(Profile):
     """ScreenSpot / -v2 / -Pro grounding accuracy: the predicted point (or the centre of a predicted box) lies
     inside the target box ``action.bbox`` — edges INCLUSIVE (the originals differ at the edge: strict in GUI-R1,
-    half-open in SE-GUI; gui.md §3.6 recommends inclusive). Any pointing action (click, long_press,
+    half-open in SE-GUI; docs/eval.md: inclusive). Any pointing action (click, long_press,
     double_click, right_click) type-matches any other. A point step without a target box cannot be graded and
     counts as a miss with a note."""
 

@@ -1,4 +1,4 @@
-"""Text comparisons used by the published step-matching rules (gui.md §3, §1.5)."""
+"""Text comparisons used by the published step-matching rules (docs/eval.md)."""
 from __future__ import annotations
 
 

@@ -1,4 +1,4 @@
-"""One reward library for every backend (DESIGN.md §4).
+"""One reward library for every backend (docs/rewards.md).
 
 Rewards score a completion against the canonical ground truth (:class:`bridge.groundtruth.GroundTruth`), in
 original pixels after the style's parser (generic rewards), or in the published frame and format (presets).

@@ -1,4 +1,4 @@
-"""The reward library behind each trainer's own reward signature (reference/backends.md).
+"""The reward library behind each trainer's own reward signature (docs/backends.md).
 
 ==========  ===============================================================  ================================
 backend     entry point                                                      ground truth comes from

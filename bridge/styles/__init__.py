@@ -1,4 +1,4 @@
-"""Styles: how a model sees a step and speaks an action (DESIGN.md §3). See :mod:`bridge.styles.base`.
+"""Styles: how a model sees a step and speaks an action (docs/styles.md). See :mod:`bridge.styles.base`.
 
 Built-in styles are registered by dotted path and imported only when asked for; third parties add styles
 through the ``gui_bridge.styles`` entry-point group (``name = "package.module:StyleClass"``), or pass a dotted

@@ -1,4 +1,4 @@
-"""AgentCPM-GUI style (gui.md §1.1, §2.5, §6.3): compact JSON actions, coordinates in [0,1000].
+"""AgentCPM-GUI style (docs/styles.md): compact JSON actions, coordinates in [0,1000].
 
 Output: one compact JSON object (``separators=(',', ':')``, ``ensure_ascii=False``), ``thought`` first when
 present: ``{"thought":"…","POINT":[x,y]}``. Mapping: click ``{"POINT":[x,y]}``; long_press adds ``duration``

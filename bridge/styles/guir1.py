@@ -1,4 +1,4 @@
-"""GUI-R1 style (gui.md §1.2, §4.1; backends.md §6.1): the R1 ``<think>…</think><answer>[…]</answer>`` format.
+"""GUI-R1 style (docs/styles.md, docs/rewards.md): the R1 ``<think>…</think><answer>[…]</answer>`` format.
 
 Output (a Python literal, single-quoted, as GUI-R1's reward expects — its action regex needs ``'action': '…'``)::
 

@@ -1,4 +1,4 @@
-"""Qwen-VL ``mobile_use`` function-calling styles (gui.md §2.2, §6.1).
+"""Qwen-VL ``mobile_use`` function-calling styles (docs/styles.md).
 
 System prompt: the Qwen-Agent function-calling block declaring the ``mobile_use`` tool, whose description says
 "The screen's resolution is {w}x{h}." — the smart-resized size for Qwen2.5-VL (absolute pixels of the image the

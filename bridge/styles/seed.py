@@ -1,4 +1,4 @@
-"""Seed per-step JSON style (DESIGN.md §2, gui.md §1.10, §6.2): the "ui-doctor" step format.
+"""Seed per-step JSON style (docs/importers.md, docs/styles.md): the "ui-doctor" step format.
 
 Output: ``{"action_type": T, "action_parameter": {T: VALUE}, "action_description": D}`` (``json.dumps``
 defaults, ``ensure_ascii=False``) with integer pixels of the ORIGINAL screenshot. With a thought:

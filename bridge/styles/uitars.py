@@ -1,4 +1,4 @@
-"""UI-TARS-1.5 style (gui.md §2.4, §6.4): ``Thought: …\\nAction: call(...)`` with smart-resized pixels.
+"""UI-TARS-1.5 style (docs/styles.md): ``Thought: …\\nAction: call(...)`` with smart-resized pixels.
 
 Coordinates: ``point='<point>X Y</point>'`` in pixels of the smart-resized image (factor 28, UI-TARS's limits
 min 100·28², max 16384·28²). The parser also reads the older spellings ``start_box='(X,Y)'`` and

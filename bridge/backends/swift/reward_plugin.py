@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from swift.rewards import ORM, orms
 
-from .hooks import GT_COLUMN, _identifier, scorer_for, swift_reward
-from .spec import build_scorer
+from ...rewards.hooks import GT_COLUMN, _identifier, scorer_for, swift_reward
+from ...rewards.spec import build_scorer
 
 
 class BridgeORM(ORM):

@@ -20,7 +20,7 @@ torch/trl; this module only writes files and builds the command. There is no gen
 Python callables, so the launcher builds them in-process from the config's ``rewards`` spec with
 ``bridge.rewards.hooks.trl_reward_funcs`` (one callable per component, logged as ``rewards/bridge_<key>/mean``).
 
-Fidelity (DESIGN.md §7): the launcher sets the processor's ``min_pixels``/``max_pixels`` to the style's frame
+Fidelity (docs/backends.md): the launcher sets the processor's ``min_pixels``/``max_pixels`` to the style's frame
 (recipe ``data.min_pixels``/``max_pixels`` or the style default), so TRL's processor resizes every screenshot to
 exactly the size the exported ground truth and the rewards assume.
 """
@@ -126,7 +126,7 @@ class TrlAdapter(Adapter):
             "gradient_accumulation_steps": t.grad_accum,
             "lr_scheduler_type": t.scheduler,
             "warmup_steps": t.warmup_ratio,   # transformers 5: a float in [0, 1) is a ratio of the total steps
-            **optimizer_settings(recipe),     # explicit: no backend default may leak (DESIGN.md §7)
+            **optimizer_settings(recipe),     # explicit: no backend default may leak (docs/backends.md)
             "seed": t.seed,
             "bf16": t.precision == "bf16",
             "fp16": t.precision == "fp16",

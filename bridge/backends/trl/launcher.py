@@ -12,6 +12,9 @@ resolved (targets, trainable parameters, processor size, versions) to ``resolved
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
+import importlib.metadata as md
 import json
 import math
 import os
@@ -20,6 +23,11 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import yaml
+
+from bridge.rewards.hooks import trl_reward_funcs
+from bridge.rewards.parse import completion_text
 
 EXIT_CONFIG = 2
 
@@ -83,8 +91,6 @@ def load_split(path: str):
 def reward_funcs(specs: list[dict[str, Any]], smoke: bool) -> tuple[list, list[float]]:
     """TRL reward callables (bridge.rewards behind TRL's signature, one per component so TRL logs each as
     ``rewards/bridge_<key>/mean``) and their weights."""
-    from bridge.rewards.hooks import trl_reward_funcs
-
     funcs, weights = trl_reward_funcs(specs, split=True)
     if smoke:
         funcs, weights = [*funcs, smoke_aux], [*weights, 1.0]
@@ -95,10 +101,6 @@ def smoke_aux(prompts=None, completions=None, **kwargs):
     """Smoke runs only: a dense auxiliary reward — a deterministic hash of the completion text in [0, 1) — so the
     completions of a random tiny model differ in reward, advantages are non-zero and gradients flow (every task
     reward is 0 on random text, which would make grad_norm 0 and prove nothing)."""
-    import hashlib
-
-    from bridge.rewards.parse import completion_text
-
     return [int(hashlib.sha1(completion_text(c).encode()).hexdigest()[:8], 16) / 16 ** 8 for c in completions]
 
 
@@ -144,8 +146,6 @@ def _jsonable(v):
 # -- main -----------------------------------------------------------------------------------------------------
 
 def build_args(cfg: dict[str, Any], use_cpu: bool, extra: dict[str, Any] | None = None):
-    import dataclasses
-
     from trl import GRPOConfig, SFTConfig
 
     cls = GRPOConfig if cfg["method"] == "grpo" else SFTConfig
@@ -218,8 +218,6 @@ def run(cfg: dict[str, Any]) -> None:
 
 def _write_resolved(cfg, trainer, processor, targets, train_parts, use_cpu, n_train) -> None:
     """What the backend actually resolved, read back from the live objects (for run records and conformance)."""
-    import importlib.metadata as md
-
     model = trainer.model
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     size = getattr(processor.image_processor, "size", None)
@@ -241,8 +239,6 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="gui-bridge TRL launcher (runs inside the TRL environment)")
     parser.add_argument("--config", required=True)
     ns = parser.parse_args(argv)
-    import yaml
-
     cfg = yaml.safe_load(Path(ns.config).read_text(encoding="utf-8"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:

@@ -24,6 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from bridge.rewards import hooks
+from bridge.rewards.spec import load_spec
+
 EXIT_CONFIG = 2
 SCRIPT = Path("src/open-r1-multimodal/src/open_r1/grpo_jsonl.py")
 IDENTITY_TEMPLATE = "{Question}"
@@ -56,8 +59,6 @@ def load_module(root: Path):
 
 def register(module, spec: Any) -> list[str]:
     """Add bridge's reward functions to ``module.reward_funcs_registry``; returns the names added."""
-    from bridge.rewards import hooks
-
     registry = getattr(module, "reward_funcs_registry", None)
     if not isinstance(registry, dict):
         raise LaunchProblem("grpo_jsonl.py has no dict `reward_funcs_registry`: this VLM-R1 version selects "
@@ -112,8 +113,6 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "other backends')")
     a = ap.parse_args(ours)
     try:
-        from bridge.rewards.spec import load_spec
-
         spec = load_spec(a.reward_spec)
         module = load_module(Path(a.root))
         names = register(module, spec)

@@ -1,4 +1,4 @@
-"""AgentCPM-GUI's RFT rewards (OpenBMB/AgentCPM-GUI ``rft/trainer/utils/gui_eval.py``; reference/gui.md §4.6).
+"""AgentCPM-GUI's RFT rewards (OpenBMB/AgentCPM-GUI ``rft/trainer/utils/gui_eval.py``; docs/rewards.md).
 
 The completion is the compact JSON action (``{"POINT":[x,y]}``, ``{"TYPE":"…"}``, optionally a ``thought`` key,
 optionally in a ```` ```json ```` fence), coordinates in [0, 1000]. It is read as JSON5 with duplicate keys

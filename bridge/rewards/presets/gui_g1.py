@@ -1,5 +1,5 @@
 """GUI-G1's grounding rewards (Yuqi-Zhou/GUI-G1 ``src/open-r1-multimodal/src/open_r1/grpo_rec.py``;
-reference/gui.md §4.3), the ``--reward_funcs iou hit box`` set of its run script, summed.
+docs/rewards.md), the ``--reward_funcs iou hit box`` set of its run script, summed.
 
 The completion is a Qwen2.5-VL grounding answer ``[{"bbox_2d": [x1, y1, x2, y2], …}]``, optionally inside a
 markdown fence: when a line is exactly ```` ```json ```` the text after it up to the next ```` ``` ```` is used.

@@ -1,4 +1,4 @@
-"""GUI-R1's ``r1gui`` reward (ritzz-ai/GUI-R1 ``verl/utils/reward_score/r1gui.py``; reference/gui.md §4.1).
+"""GUI-R1's ``r1gui`` reward (ritzz-ai/GUI-R1 ``verl/utils/reward_score/r1gui.py``; docs/rewards.md).
 
 ``overall = 0.8·accuracy + 0.2·format``, both 0/1, on the completion in GUI-R1's own format
 ``<think>…</think> <answer>[{'action': …, 'point': [x, y], 'input_text': …}]</answer>``.

@@ -1,5 +1,5 @@
 """SE-GUI's rewards (YXB-NKU/SE-GUI ``src/open-r1-multimodal/src/open_r1/vlm_modules/qwen_module.py``;
-reference/gui.md §4.4): ``format`` + ``point`` (dense point reward), summed (max 3).
+docs/rewards.md): ``format`` + ``point`` (dense point reward), summed (max 3).
 
 The completion is a Qwen2.5-VL function call ``<tool_call>{"name": …, "arguments": {"action": …,
 "coordinate": [x, y]}}</tool_call>`` in the smart-resized image's pixels.

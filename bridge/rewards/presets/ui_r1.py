@@ -1,4 +1,4 @@
-"""UI-R1's rewards (lll6gg/UI-R1 ``src/ui_r1/src/open_r1/grpo_json_action_coord.py``; reference/gui.md §4.2).
+"""UI-R1's rewards (lll6gg/UI-R1 ``src/ui_r1/src/open_r1/grpo_json_action_coord.py``; docs/rewards.md).
 
 Sum of three 0/1 rewards (max 3) on ``<think>…</think> <answer>[{'action': …, 'coordinate': [x, y]}]</answer>``:
 

@@ -1,5 +1,5 @@
 """VLM-R1's generic rewards (om-ai-lab/VLM-R1 ``grpo_jsonl.py`` and ``vlm_modules/qwen_module.py``;
-reference/gui.md §4.5, backends.md §5.3).
+docs/rewards.md, docs/backends.md).
 
 * ``vlm-r1-format``: 1 iff the whole completion fullmatches ``<think>.*?</think>\\s*<answer>.*?</answer>``.
 * ``vlm-r1-iou`` (the REC task's ``format_reward_rec`` + ``iou_reward``): format 1 if
