@@ -230,6 +230,17 @@ class Adapter(ABC):
         ``loss_type``. Raises BridgeError when the files are inconsistent with themselves."""
         raise NotImplementedError(f"{self.name}: read_config is not implemented")
 
+    def read_export(self, export: ExportResult) -> dict[str, dict[str, Any]]:
+        """The exported samples read the way the backend reads them: sample id -> ``{"prompt_text"`` (the text the
+        model is shown, image markers removed), ``"images"`` (absolute paths), ``"ground_truth"`` (JSON text),
+        ``"row"`` (the raw record)``}``. GRPO backends implement it (the cross-backend GRPO conformance reads it)."""
+        raise NotImplementedError(f"{self.name}: read_export is not implemented")
+
+    def hook_scores(self, row: dict[str, Any], completions: list[str]) -> list[float]:
+        """Scores of ``completions`` for one exported ``row`` through this backend's reward hook, called with the
+        argument shapes its trainer uses (GRPO backends)."""
+        raise NotImplementedError(f"{self.name}: hook_scores is not implemented")
+
     def parse_run(self, run_dir: Path) -> Parsed:
         """Per-step metrics (and warnings) read from the backend's own logs by its ``logs`` module."""
         mod = self.log_parser()

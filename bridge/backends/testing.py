@@ -11,7 +11,7 @@ directory); tests/conftest.py has them, and an out-of-tree backend's tests get t
 What it checks, per backend:
 
 * the backend ships everything (:func:`missing`): a ``requirements.txt``, a ``check.py``, a ``logs.py`` with
-  ``parse``/``settings`` and an adapter ``read_config``; anything missing and not declared in ``Adapter.gaps`` fails
+  ``parse``/``settings``, an adapter ``read_config`` and, for GRPO, ``read_export`` and ``hook_scores``; anything missing and not declared in ``Adapter.gaps`` fails
   with what to add — a new backend is told what it lacks, never silently left out;
 * its log parser reads an empty run directory without raising;
 * with its environment installed (else skipped; a failure under ``BRIDGE_REQUIRE_BACKENDS=1``): its OWN loader and
@@ -63,6 +63,9 @@ ITEMS = {
     "logs": "logs.py in the backend's package with parse(run_dir) -> Parsed and settings(run_dir, record) -> dict "
             "(vocabulary: bridge/backends/logs.py)",
     "read_config": "Adapter.read_config(files, recipe): the normalised settings read back from the rendered config",
+    "read_export": "Adapter.read_export(export) (GRPO backends): the exported samples read as the backend reads them",
+    "hook_scores": "Adapter.hook_scores(row, completions) (GRPO backends): its reward hook called as its trainer "
+                   "calls it",
 }
 #: test-level gaps an adapter may declare besides the items
 TESTS = ("readback",)
@@ -88,8 +91,9 @@ def missing(adapter: Adapter) -> dict[str, str]:
     mod = adapter.log_parser()
     if mod is None or not (callable(getattr(mod, "parse", None)) and callable(getattr(mod, "settings", None))):
         out["logs"] = ITEMS["logs"]
-    if type(adapter).read_config is Adapter.read_config:
-        out["read_config"] = ITEMS["read_config"]
+    for item in ("read_config",) + (("read_export", "hook_scores") if "grpo" in adapter.methods else ()):
+        if getattr(type(adapter), item) is getattr(Adapter, item):
+            out[item] = ITEMS[item]
     return out
 
 

@@ -41,6 +41,7 @@ import yaml
 from ...errors import BridgeError, Problem
 from ...frames import Pixels
 from ...recipe import Recipe, batch_plan, reward_spec
+from ...rewards import hooks
 from ...rewards.hooks import _identifier
 from ...rewards.spec import DEFAULT_SPEC, build_scorer
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
@@ -318,6 +319,21 @@ class SwiftAdapter(Adapter):
     # -- metrics ----------------------------------------------------------------------------------------------
     def metrics_log(self, run_dir: Path) -> Optional[Path]:
         return self.output_dir(run_dir) / "logging.jsonl"
+
+    def read_export(self, export: ExportResult) -> dict[str, dict[str, Any]]:
+        rows = [json.loads(x) for x in Path(export.files["train"]).read_text(encoding="utf-8").splitlines()]
+
+        def prompt(messages: list[dict[str, Any]]) -> str:
+            if messages and messages[-1]["role"] == "assistant":   # ms-swift GRPO drops a trailing assistant turn
+                messages = messages[:-1]
+            return "\n".join(m["content"] for m in messages).replace("<image>", "")
+
+        return {r["id"]: {"prompt_text": prompt(r["messages"]), "images": r["images"],
+                          "ground_truth": r.get("ground_truth"), "row": r} for r in rows}
+
+    def hook_scores(self, row: dict[str, Any], completions: list[str]) -> list[float]:
+        """The ORM body: completion strings, every extra column repeated per completion."""
+        return hooks.swift_reward(completions, **{k: [v] * len(completions) for k, v in row.items()})
 
     def read_config(self, files: dict[str, Path], recipe: Recipe) -> dict[str, Any]:
         args = yaml.safe_load(Path(files["config"]).read_text(encoding="utf-8"))

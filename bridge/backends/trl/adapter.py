@@ -34,6 +34,7 @@ import yaml
 
 from ... import __version__
 from ...recipe import Recipe, batch_plan, optimizer_settings, reward_spec
+from ...rewards import hooks
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
 from ..common import node_rank
 from ..logs import hf_plan
@@ -221,6 +222,22 @@ class TrlAdapter(Adapter):
     # -- metrics ----------------------------------------------------------------------------------------------
     def metrics_log(self, run_dir: Path) -> Optional[Path]:
         return Path(run_dir) / TRAINER_LOG
+
+    def read_export(self, export: ExportResult) -> dict[str, dict[str, Any]]:
+        rows = [json.loads(x) for x in Path(export.files["train"]).read_text(encoding="utf-8").splitlines()]
+        return {r["id"]: {"prompt_text": "\n".join("".join(b.get("text", "") for b in m["content"])
+                                                   for m in r["prompt"]),
+                          "images": r["images"], "ground_truth": r["ground_truth"], "row": r} for r in rows}
+
+    def hook_scores(self, row: dict[str, Any], completions: list[str]) -> list[float]:
+        """Conversational completions, one callable per component, summed with the weights as GRPOTrainer does;
+        every extra column repeated per completion."""
+        funcs, weights = hooks.trl_reward_funcs()
+        n = len(completions)
+        cols = {k: [v] * n for k, v in row.items() if k != "prompt"}
+        comps = [[{"role": "assistant", "content": t}] for t in completions]
+        per = [f(prompts=[row["prompt"]] * n, completions=comps, **cols) for f in funcs]
+        return [sum(w * p[i] for w, p in zip(weights, per)) for i in range(n)]
 
     def read_config(self, files: dict[str, Path], recipe: Recipe) -> dict[str, Any]:
         args = yaml.safe_load(Path(files["config"]).read_text(encoding="utf-8"))["args"]

@@ -52,6 +52,7 @@ from ...errors import BridgeError, Problem
 from ...frames import Pixels
 from ...images import image_size
 from ...recipe import GrpoSpec, Recipe, RolloutSpec, reward_spec
+from ...rewards import hooks
 from ...rewards.spec import DEFAULT_SPEC, build_scorer
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
 from ..common import gpu_count, pixels_for, resolved_model, text_messages
@@ -459,6 +460,19 @@ class VerlAdapter(Adapter):
         return Path(run_dir) / METRICS_FILE
 
     # -- read-back ------------------------------------------------------------------------------------------------
+    def read_export(self, export: ExportResult) -> dict[str, dict[str, Any]]:
+        rows = read_rows(Path(export.files["train"]))
+        return {r["extra_info"]["id"]: {
+            "prompt_text": "\n".join(m["content"] for m in r["prompt"]).replace("<image>", ""),
+            "images": [e["image"] for e in r["images"]], "ground_truth": r["reward_model"]["ground_truth"], "row": r}
+            for r in rows}
+
+    def hook_scores(self, row: dict[str, Any], completions: list[str]) -> list[float]:
+        """NaiveRewardManager: one ``compute_score`` call per completion, keywords, the parquet row's fields."""
+        return [hooks.compute_score(data_source=row["data_source"], solution_str=t,
+                                    ground_truth=row["reward_model"]["ground_truth"],
+                                    extra_info={**row["extra_info"], "num_turns": 2})["score"] for t in completions]
+
     def read_config(self, files: dict[str, Path], recipe: Recipe) -> dict[str, Any]:
         """The override list as main_ppo receives it, in the vocabulary of :meth:`Adapter.read_config`; the batch
         mapping must be one optimiser step per training step (else BridgeError)."""

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 from ...errors import BridgeError, Problem
 from ...frames import effective_pixels
 from ...recipe import Recipe, batch_plan, model_family, optimizer_settings, reward_spec
+from ...rewards import hooks
 from ...rewards.spec import DEFAULT_SPEC, build_scorer
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
 from ..common import gpu_count, node_rank, pixels_for, read_jsonl, resolved_model, text_messages, write_jsonl
@@ -261,6 +262,23 @@ class VlmR1Adapter(Adapter):
     # -- metrics and read-back ------------------------------------------------------------------------------------
     def metrics_log(self, run_dir: Path) -> Optional[Path]:
         return self.output_dir(run_dir) / "trainer_state.json"
+
+    def read_export(self, export: ExportResult) -> dict[str, dict[str, Any]]:
+        """VLM-R1 reads ``conversations[0]`` and ``[1]`` only, deletes every ``<image>`` and joins each image path
+        to the image folder."""
+        folder = export.meta["image_folder"]
+        return {r["id"]: {"prompt_text": r["conversations"][0]["value"].replace("<image>", ""),
+                          "images": [os.path.join(folder, p) for p in r["image"]],
+                          "ground_truth": r[GT_COLUMN], "row": r} for r in read_export(export.files["train"])}
+
+    def hook_scores(self, row: dict[str, Any], completions: list[str]) -> list[float]:
+        """``completions[i][0]["content"]``, the gpt value wrapped as ``solution``, the other columns as kwargs."""
+        n = len(completions)
+        human, gpt = row["conversations"]
+        cols = {"image_path": [[]] * n, "problem": [human["value"].replace("<image>", "")] * n, "id": [row["id"]] * n,
+                "accu_reward_method": ["default"] * n, GT_COLUMN: [row[GT_COLUMN]] * n}
+        return hooks.vlmr1_reward_funcs()["bridge"]([[{"role": "assistant", "content": t}] for t in completions],
+                                                    [f"<answer> {gpt['value']} </answer>"] * n, **cols)
 
     def read_config(self, files: dict[str, Path], recipe: Recipe) -> dict[str, Any]:
         """grpo_jsonl.py's argument list as HfArgumentParser converts it (int, float, else YAML)."""
