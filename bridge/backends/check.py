@@ -62,7 +62,8 @@ def available() -> list[str]:
 
 
 def local_model(model: str) -> str:
-    """A local directory for ``model``: itself, or for ``tiny:<arch>`` the cached build (:func:`bridge.tiny.cached_model`)."""
+    """A local directory for ``model``: itself, or for ``tiny:<arch>`` the cached build
+    (:func:`bridge.tiny.cached_model`)."""
     if model.startswith("tiny:"):
         return str(tiny.cached_model(model.split(":", 1)[1]))
     if not Path(model).is_dir():

@@ -170,6 +170,24 @@ def export_rows(samples: Iterable["Sample"], out: Path, row) -> tuple[int, dict[
     return len(rows), info
 
 
+#: a config as ordered sections of (key, value, comment) items, what the YAML templates render
+Sections = list[tuple[str, list[tuple[str, Any, Optional[str]]]]]
+
+
+def apply_overrides(sections: Sections, overrides: dict[str, Any]) -> Sections:
+    """The recipe's ``backends.<name>.overrides`` applied to a sectioned config: a key the config already sets is
+    replaced in place, the others are appended as an ``overrides`` section (each marked "recipe override")."""
+    if not overrides:
+        return sections
+    known = {k for _, items in sections for k, _, _ in items}
+    for _, items in sections:
+        for i, (k, _v, _c) in enumerate(items):
+            if k in overrides:
+                items[i] = (k, overrides[k], "recipe override")
+    extra = [(k, v, "recipe override") for k, v in overrides.items() if k not in known]
+    return sections + [("overrides", extra)] if extra else sections
+
+
 def torchrun_env(recipe: Recipe, force_var: Optional[str] = None) -> dict[str, str]:
     """torchrun variables for multi-GPU / multi-node runs (empty for a single process)."""
     d = recipe.distributed

@@ -11,8 +11,9 @@ directory); tests/conftest.py has them, and an out-of-tree backend's tests get t
 What it checks, per backend:
 
 * the backend ships everything (:func:`missing`): a ``requirements.txt``, a ``check.py``, a ``logs.py`` with
-  ``parse``/``settings``, an adapter ``read_config`` and, for GRPO, ``read_export`` and ``hook_scores``; anything missing and not declared in ``Adapter.gaps`` fails
-  with what to add — a new backend is told what it lacks, never silently left out;
+  ``parse``/``settings``, an adapter ``read_config`` and, for GRPO, ``read_export`` and ``hook_scores``; anything
+  missing and not declared in ``Adapter.gaps`` fails with what to add — a new backend is told what it lacks, never
+  silently left out;
 * its log parser reads an empty run directory without raising;
 * with its environment installed (else skipped; a failure under ``BRIDGE_REQUIRE_BACKENDS=1``): its OWN loader and
   template encoding on our export (its ``check.py``, via ``bridge check``) drop nothing, announce one placeholder
@@ -228,7 +229,8 @@ def test_declared_gaps_are_real(backend):
     adapter = get_adapter(backend)
     assert set(adapter.gaps) <= set(ITEMS) | set(TESTS), sorted(set(adapter.gaps) - set(ITEMS) - set(TESTS))
     stale = [k for k in adapter.gaps if k in ITEMS and k not in missing(adapter)]
-    assert not stale, f"{backend} declares {stale} missing but ships them: remove them from {type(adapter).__name__}.gaps"
+    assert not stale, (f"{backend} declares {stale} missing but ships them: remove them from "
+                       f"{type(adapter).__name__}.gaps")
 
 
 @pytest.mark.parametrize("backend", params("declaration"))
@@ -291,7 +293,8 @@ def test_prompt_and_target_identical_to_the_hf_processor(checked, reference, bac
     assert v.report["samples"][0]["image_tokens"] == reference["tokens"] or v.report["samples"][0]["index"] != 0
 
 
-@pytest.mark.parametrize("backend", params("check", lambda a: [n for n, x in a.items() if x.methods >= {"sft", "grpo"}]))
+@pytest.mark.parametrize("backend", params("check", lambda a: [n for n, x in a.items()
+                                                                if x.methods >= {"sft", "grpo"}]))
 def test_grpo_export_goes_through_the_same_data_path(checked, reference, backend):
     export, v, _ = checked(backend, "grpo")
     rep = v.report

@@ -30,8 +30,8 @@ from ...errors import BridgeError
 from ...frames import Pixels, processor_pixels
 from ...recipe import Recipe
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
-from ..common import (TRAIN_FILE, export_rows, model_family, on_cpu, optimizer_items, pixels_for, policy_pixels,
-                      precision, resolved_model, torchrun_env)
+from ..common import (TRAIN_FILE, apply_overrides, export_rows, model_family, on_cpu, optimizer_items, pixels_for,
+                      policy_pixels, precision, resolved_model, torchrun_env)
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -144,16 +144,7 @@ class LlamaFactoryAdapter(Adapter):
             ("output", output),
             ("train", train),
         ]
-        if overrides:
-            known = {k for _, items in sections for k, _, _ in items}
-            for _, items in sections:
-                for i, (k, v, c) in enumerate(items):
-                    if k in overrides:
-                        items[i] = (k, overrides[k], "recipe override")
-            extra = [(k, v, "recipe override") for k, v in overrides.items() if k not in known]
-            if extra:
-                sections.append(("overrides", extra))
-        return sections
+        return apply_overrides(sections, overrides)
 
     def render_config(self, recipe: Recipe, export: ExportResult, run_dir: Path) -> dict[str, Path]:
         run_dir = Path(run_dir)

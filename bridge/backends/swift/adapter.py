@@ -45,8 +45,8 @@ from ...rewards import hooks
 from ...rewards.hooks import _identifier
 from ...rewards.spec import DEFAULT_SPEC, build_scorer
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
-from ..common import (TRAIN_FILE, export_rows, model_family, on_cpu, optimizer_items, pixels_for, policy_pixels,
-                      precision, resolved_model, torchrun_env)
+from ..common import (TRAIN_FILE, apply_overrides, export_rows, model_family, on_cpu, optimizer_items, pixels_for,
+                      policy_pixels, precision, resolved_model, torchrun_env)
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -237,17 +237,9 @@ class SwiftAdapter(Adapter):
         if grpo:
             sections = [("rlhf", [("rlhf_type", "grpo", None)])] + sections + self.grpo_sections(recipe, export,
                                                                                                   run_dir, px)
-        if overrides:
-            overrides.pop("model_type", None) if mt is None else None
-            known = {k for _, items in sections for k, _, _ in items}
-            for _, items in sections:
-                for i, (k, v, c) in enumerate(items):
-                    if k in overrides:
-                        items[i] = (k, overrides[k], "recipe override")
-            extra = [(k, v, "recipe override") for k, v in overrides.items() if k not in known]
-            if extra:
-                sections.append(("overrides", extra))
-        return sections, pixel_env(px)
+        if mt is None:
+            overrides.pop("model_type", None)
+        return apply_overrides(sections, overrides), pixel_env(px)
 
     def grpo_sections(self, recipe: Recipe, export: ExportResult, run_dir: Path, px) -> list:
         """The GRPO sections of ``swift_grpo.yaml``: algorithm, rewards (the generated plugin), rollout engine."""

@@ -19,6 +19,7 @@ blocks in the prompt (TRL has no text placeholder). No model weights are loaded.
 import json
 
 from bridge.backends.inenv import IGNORE_INDEX, run, runs
+from bridge.backends.trl.launcher import processor_for   # the launcher's processor, pixel bounds and all
 
 
 
@@ -26,20 +27,6 @@ from bridge.backends.inenv import IGNORE_INDEX, run, runs
 
 
 
-
-
-def processor_for(model, bounds):
-    """The model's processor with the launcher's pixel bounds."""
-    from transformers import AutoProcessor
-
-    processor = AutoProcessor.from_pretrained(model)
-    if bounds.get("min_pixels") or bounds.get("max_pixels"):
-        ip = processor.image_processor
-        size = dict(ip.size)
-        size["shortest_edge"] = int(bounds.get("min_pixels") or size["shortest_edge"])
-        size["longest_edge"] = int(bounds.get("max_pixels") or size["longest_edge"])
-        ip.size = type(ip.size)(**size) if not isinstance(ip.size, dict) else size
-    return processor
 
 
 def image_blocks(messages):

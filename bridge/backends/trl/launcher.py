@@ -157,20 +157,29 @@ def build_args(cfg: dict[str, Any], use_cpu: bool, extra: dict[str, Any] | None 
     return cls(output_dir=cfg["output_dir"], use_cpu=use_cpu, **args)
 
 
+def processor_for(model: str, bounds: dict[str, Any]):
+    """The model's processor with the config's pixel bounds (the resize policy's): ``size.shortest_edge`` /
+    ``longest_edge`` are what transformers 5's Qwen-VL image processor resizes with. bridge/backends/trl/check.py
+    builds its processor with this very function."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(model)
+    if bounds.get("min_pixels") or bounds.get("max_pixels"):
+        ip = processor.image_processor
+        size = dict(ip.size)
+        size["shortest_edge"] = int(bounds.get("min_pixels") or size["shortest_edge"])
+        size["longest_edge"] = int(bounds.get("max_pixels") or size["longest_edge"])
+        ip.size = type(ip.size)(**size) if not isinstance(ip.size, dict) else size
+    return processor
+
+
 def run(cfg: dict[str, Any]) -> None:
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
 
     device = cfg.get("device", "auto")
     use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    processor = AutoProcessor.from_pretrained(cfg["model"])
-    pix = cfg.get("processor") or {}
-    if pix.get("min_pixels") or pix.get("max_pixels"):
-        ip = processor.image_processor
-        size = dict(ip.size)
-        size["shortest_edge"] = int(pix.get("min_pixels") or size["shortest_edge"])
-        size["longest_edge"] = int(pix.get("max_pixels") or size["longest_edge"])
-        ip.size = type(ip.size)(**size) if not isinstance(ip.size, dict) else size
+    processor = processor_for(cfg["model"], cfg.get("processor") or {})
 
     funcs, weights = reward_funcs(cfg.get("rewards") or [], bool(cfg.get("smoke"))) \
         if cfg["method"] == "grpo" else ([], [])
