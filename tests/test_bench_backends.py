@@ -1,4 +1,4 @@
-"""`bridge bench --smoke` over TRL, LLaMA-Factory and ms-swift for real (2 CPU steps each on the tiny model, then
+"""`bridge bench --smoke` over TRL, LLaMA-Factory and ms-swift (every CPU backend in the registry) for real (2 CPU steps each on the tiny model, then
 the exported model scored with `bridge eval` on 2 episodes): one report row per backend, non-empty loss curves,
 measured memory, eval metrics, the same recipe settings everywhere. A missing backend environment skips with the
 command that installs it — or fails under BRIDGE_REQUIRE_BACKENDS=1."""
@@ -15,11 +15,12 @@ import yaml
 from PIL import Image
 
 from bridge import envs
+from bridge.backends import available_adapters
 from bridge.compare import config_diff, load_run
 
-BACKENDS = ("trl", "llamafactory", "swift")
-pytestmark = [pytest.mark.backend("trl"), pytest.mark.backend("llamafactory"), pytest.mark.backend("swift"),
-              pytest.mark.slow]
+#: every registered backend `make test` installs that trains SFT on a CPU (the registry's order: TRL first)
+BACKENDS = tuple(n for n, a in available_adapters().items() if a.tested and a.caps().cpu and "sft" in a.methods)
+pytestmark = [*(pytest.mark.backend(b) for b in BACKENDS), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -85,6 +85,8 @@ def backend_names() -> list[str]:
 
 
 def _load(name: str, target: str) -> type:
+    # The adapter contract is imported with the first adapter, not with the registry: bridge.recipe validates
+    # backend names against this registry, and the contract (bridge.backends.base) is built on bridge.recipe.
     from .base import Adapter
 
     module_name, _, attr = target.partition(":")
