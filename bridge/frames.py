@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Optional, Any, Literal
 
 FrameKind = Literal["pixel", "rel1", "rel1000", "resized"]
 
@@ -130,9 +130,17 @@ def resized(factor: int = 28, min_pixels: int = QWEN2VL_MIN_PIXELS, max_pixels: 
     return Frame("resized", factor, min_pixels, max_pixels)
 
 
-def finger_direction(start: tuple[float, float], end: tuple[float, float]) -> str:
-    """Dominant axis of a finger movement (y grows downwards); ties go to the vertical axis."""
+def finger_direction(start: tuple[float, float], end: tuple[float, float],
+                     size: Optional[tuple[float, float]] = None) -> str:
+    """Dominant axis of a finger movement (y grows downwards); ties go to the vertical axis.
+
+    Decided in pixels by default. With ``size=(W, H)`` it is decided in normalised screen units (dx/W vs dy/H),
+    as AITW (``action_matching.py``: (y, x) in [0, 1]), GUI-Odyssey (``format_converter.py``: [0, 1000]) and
+    AgentCPM-GUI (``eval/utils/evaluator.py``: [0, 1000]) decide it: on a 1080x2400 screen a swipe 24–45°
+    off the vertical is vertical in pixels and horizontal in those units."""
     dx, dy = end[0] - start[0], end[1] - start[1]
+    if size is not None:
+        dx, dy = dx / size[0], dy / size[1]
     if abs(dx) > abs(dy):
         return "right" if dx > 0 else "left"
     return "down" if dy > 0 else "up"

@@ -21,7 +21,7 @@ Encoded images are written into the dataset as ``images/<episode>_<step_id>.<ext
 
 Mapping: ``goal_info`` → instruction; (y, x) in [0, 1] → pixels of the screenshot. Action types:
 4 DUAL_POINT → click at the touch point when ‖touch − lift‖ ≤ 0.04 (normalised, as AITW's action matching
-decides taps), else swipe touch → lift with the finger direction; 3 TYPE → type(``results/type_action``);
+decides taps), else swipe touch → lift with the finger direction (dominant axis in normalised units, as AITW decides it); 3 TYPE → type(``results/type_action``);
 5 PRESS_BACK, 6 PRESS_HOME, 7 PRESS_ENTER → navigate_back / navigate_home / enter; 10 STATUS_TASK_COMPLETE,
 11 STATUS_TASK_IMPOSSIBLE → status complete / impossible. UI annotations (y, x, h, w normalised) → step
 elements (text, ``role`` = ui type). ``android_api_level``, ``device_type``, ``episode_length`` → episode meta;
@@ -161,7 +161,8 @@ def _step(rec: SourceRecord, eid: str, index: int, sid: int, file: str, line: in
             if p != e:
                 action["meta"] = {"lift_point": e}
         else:
-            action = {"type": "swipe", "point": p, "end_point": e, "direction": finger_direction(p, e)}
+            # AITW decides the axis on its normalised (y, x): the direction is the source's, not the pixels'
+            action = {"type": "swipe", "point": p, "end_point": e, "direction": finger_direction(p, e, (w, h))}
     elif kind == 3:
         text = scalar(v.get("results/type_action"))
         if not isinstance(text, str) or not text:

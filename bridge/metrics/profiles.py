@@ -75,8 +75,21 @@ class Profile(ABC):
     def args_match(self, step: Step, pred: Action, category: str) -> bool:
         """Given a type match in ``category``, are the predicted arguments right?"""
 
+    #: the source decides a swipe's axis in normalised screen units (AITW, GUI-Odyssey, AgentCPM) rather than
+    #: in pixels; the ground truth's stored direction is the importer's (its source's) and wins
+    NORMALISED_DIRECTION: ClassVar[bool] = False
+
     def type_match(self, step: Step, pred: Action) -> bool:
         return self.category(step.action) == self.category(pred)
+
+    def directions(self, step: Step, pred: Action) -> tuple[Optional[str], Optional[str]]:
+        """(ground truth, prediction) finger directions under this profile's rule."""
+        size = (step.width, step.height) if self.NORMALISED_DIRECTION else None
+        return g.direction(step.action, size), g.direction(pred, size, moved_first=True)
+
+    def same_direction(self, step: Step, pred: Action) -> bool:
+        gd, pd = self.directions(step, pred)
+        return gd is not None and gd == pd
 
     def _point_args(self, step: Step, pred: Action) -> bool:
         p = g.pred_point(pred)
@@ -98,13 +111,14 @@ class AITW(Profile):
 
     Taps match when both points lie in one annotation box enlarged by 1.4× its size (so 2.4× as large; top-left
     clamped at 0, size at 1; edges inclusive) or when their normalised (y, x) distance is <= 0.14. Swipes match
-    on the primary AXIS only (up == down, as the original). Every other action matches on its type alone —
+    on the primary AXIS only (up == down, as the original), decided in normalised (y, x) units. Every other action matches on its type alone —
     typed text, app names and keys are not compared. Annotation boxes = the target ``action.bbox`` plus the
     step's ``elements``. Extensions: long_press is graded like a tap (AgentCPM's LONG_POINT), drag like a swipe.
     """
 
     name = "aitw"
     description = "AITW action matching: 1.4x boxes or 0.14 distance, swipe axis, type-only for the rest"
+    NORMALISED_DIRECTION = True
     TAP_DISTANCE = 0.14
     BOX_AUGMENT = 1.4
     _CAT = {"click": "tap", "long_press": "long_press", "swipe": "swipe", "scroll": "swipe", "drag": "swipe",
@@ -131,8 +145,8 @@ class AITW(Profile):
         if category in ("tap", "long_press"):
             return self._point_args(step, pred)
         if category == "swipe":
-            ga = _axis(g.direction(step.action))
-            return ga is not None and ga == _axis(g.direction(pred))
+            gd, pd = self.directions(step, pred)
+            return gd is not None and _axis(gd) == _axis(pd)
         return True
 
 
@@ -194,7 +208,7 @@ class AndroidControl(Profile):
         if category in ("click", "long_press"):
             return self._point_args(step, pred)
         if category == "swipe":
-            return g.direction(gt) is not None and g.direction(gt) == g.direction(pred)
+            return self.same_direction(step, pred)
         if category == "open":
             return substring_match(pred.app or "", gt.app or "")
         if category == "system_button":
@@ -216,12 +230,14 @@ class AgentCPM(Profile):
     Vocabulary {click, long_point, scroll, type, press, stop} (wait and every status are ``stop``, so complete
     vs impossible still match). click / long_point: element boxes enlarged 1.2× (top-left clamped at 0, size at 1);
     the candidates are the enlarged boxes containing the ground-truth point; a prediction inside any candidate
-    matches, otherwise normalised distance <= 0.14. scroll: same finger direction. type: lower-cased stripped
+    matches, otherwise normalised distance <= 0.14. scroll: same finger direction, the axis decided on the
+    [0, 1000] numbers (normalised units) as ``_get_direction`` does. type: lower-cased stripped
     substring either way. press: same button. stop: type match suffices. Boxes = ``action.bbox`` + ``elements``.
     """
 
     name = "agentcpm"
     description = "AgentCPM-GUI evaluator: 1.2x boxes containing the GT point, else 0.14 distance"
+    NORMALISED_DIRECTION = True
     DISTANCE = 0.14
     BOX_SCALE = 1.2
     NEAREST: Optional[int] = None       # AndroidControl mode: the 5 boxes with the nearest centres
@@ -252,7 +268,7 @@ class AgentCPM(Profile):
         if category in ("click", "long_point"):
             return self._point_args(step, pred)
         if category == "scroll":
-            return g.direction(gt) is not None and g.direction(gt) == g.direction(pred)
+            return self.same_direction(step, pred)
         if category == "press":
             return _button(gt) == _button(pred)
         if category == "stop":
@@ -308,26 +324,30 @@ class GUIR1(Profile):
         if category in ("click", "long_press", "doubleclick", "rightclick"):
             return self._point_args(step, pred)
         if category == "scroll":
-            return token_f1(g.direction(pred) or "", g.direction(gt) or "") >= self.F1
+            gd, pd = self.directions(step, pred)
+            return token_f1(pd or "", gd or "") >= self.F1
         if category in ("type", "select"):
             return token_f1(_text(pred), _text(gt)) >= self.F1
         if category == "open_app":
             return token_f1(pred.app or "", gt.app or "") >= self.F1
         if category == "drag":
-            return g.direction(gt) is not None and g.direction(gt) == g.direction(pred)
+            return self.same_direction(step, pred)
         return True
 
 
 class GUIOdyssey(Profile):
     """GUI-Odyssey ``src/eval_mm/GUIOdyssey_action_matching.py``.
 
-    Type must match. CLICK / LONG_PRESS: inside the target box (``action.bbox``, the SAM2 box; not enlarged,
-    inclusive) or distance of the [0,1000]/1000 points <= 0.14. SCROLL: same direction (case-insensitive).
+    Type must match. CLICK / LONG_PRESS: inside the target box (``action.bbox``, the SAM2 box the importer
+    converts from ``sam2_bbox``, else step ``meta.sam2_bbox_px``; not enlarged, inclusive) or distance of the
+    [0,1000]/1000 points <= 0.14. SCROLL: same direction (case-insensitive), the axis decided on the [0, 1000]
+    numbers (normalised units) as ``data/format_converter.py`` does.
     TYPE: stripped case-SENSITIVE substring either way, or ANLS >= 0.5. Others: type match suffices.
     """
 
     name = "gui-odyssey"
     description = "GUI-Odyssey: target box or 0.14 distance, scroll direction, text substring or ANLS >= 0.5"
+    NORMALISED_DIRECTION = True
     DISTANCE = 0.14
     ANLS = 0.5
     _CAT = {"click": "CLICK", "long_press": "LONG_PRESS", "swipe": "SCROLL", "scroll": "SCROLL", "drag": "SCROLL",
@@ -343,7 +363,8 @@ class GUIOdyssey(Profile):
     def point_hit(self, step, point):
         w, h = step.width, step.height
         pn = g.norm_point(point, w, h)
-        if step.action.bbox is not None and g.inside(pn, g.norm_box(step.action.bbox, w, h)):
+        box = step.action.bbox if step.action.bbox is not None else (step.meta or {}).get("sam2_bbox_px")
+        if box is not None and g.inside(pn, g.norm_box(box, w, h)):
             return True
         gp = gt_point(step)
         return gp is not None and g.distance(g.norm_point(gp, w, h), pn) <= self.DISTANCE
@@ -353,7 +374,7 @@ class GUIOdyssey(Profile):
         if category in ("CLICK", "LONG_PRESS"):
             return self._point_args(step, pred)
         if category == "SCROLL":
-            return g.direction(gt) is not None and g.direction(gt) == g.direction(pred)
+            return self.same_direction(step, pred)
         if category == "TYPE":
             return odyssey_text_match(_text(pred), _text(gt), self.ANLS)
         return True
