@@ -1,7 +1,8 @@
 import click
 
 #: bridge.metrics.PROFILES, spelled out so that `bridge --help` does not import the metrics (checked by a test)
-PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", "gui-odyssey", "screenspot")
+PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", "gui-r1-strict", "gui-odyssey",
+                 "screenspot")
 
 
 @click.command("eval")
@@ -33,12 +34,18 @@ PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", 
               "(--model reads them from the processor).")
 @click.option("--max-pixels", type=click.IntRange(min=1))
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N episodes.")
+@click.option("--synthetic-steps", type=click.Choice(["profile", "score", "skip"]), default="profile",
+              show_default=True, help="Score steps an importer synthesised (meta.synthetic, e.g. AndroidControl's "
+              "terminal status)? 'profile': as the profile's published set does (androidcontrol skips them).")
+@click.option("--parse", "parse_mode", type=click.Choice(["profile", "publisher", "style"]), default="profile",
+              show_default=True, help="'publisher': parse completions exactly as the profile's publisher does "
+              "(agentcpm, agentcpm-ac); 'style': the style's lenient parser; 'profile': the profile's default.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
 @click.option("--per-step", is_flag=True, help="With --json: include one verdict per step.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
 def command(dataset, style_name, profile, predictions, model_dir, endpoint, save_predictions, batch_size,
             max_new_tokens, device, model_name, concurrency, timeout, retries, api_key, history, think,
-            prev_image, min_pixels, max_pixels, limit, as_json, per_step, progress):
+            prev_image, min_pixels, max_pixels, limit, synthetic_steps, parse_mode, as_json, per_step, progress):
     """Offline metrics of a model on a canonical DATASET: type accuracy, grounding accuracy, step success,
     per action type, episode success and goal progress under a published --profile.
 
@@ -115,7 +122,9 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
 
             write_predictions(save_predictions, ((j.id, completions[j.id]) for j in jobs if j.id in completions))
 
-    report = evaluate(episodes if episodes is not None else ds, completions, style, profile)
+    report = evaluate(episodes if episodes is not None else ds, completions, style, profile,
+                      synthetic={"profile": None, "score": True, "skip": False}[synthetic_steps],
+                      strict={"profile": None, "publisher": True, "style": False}[parse_mode])
     report.meta = {"dataset": str(dataset), "source": sources[0].lstrip("-"), "frame": style.frame().to_dict(),
                    **({"limit_episodes": limit} if limit else {}),
                    **({"request_failures": len(failures)} if failures else {})}

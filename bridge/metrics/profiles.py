@@ -32,6 +32,8 @@ class Verdict:
     success: bool
     grounded: Optional[bool] = None     # None: the ground truth has no point target
     note: Optional[str] = None          # why a step could not be graded fully (counted in the report)
+    part: Optional[str] = None          # a publisher's own bucket for the step (gui-r1: "grounding" / "text")
+    category: Optional[str] = None      # the ground truth's type in the profile's vocabulary
 
 
 def is_point_step(step: Step) -> bool:
@@ -78,6 +80,16 @@ class Profile(ABC):
     #: the source decides a swipe's axis in normalised screen units (AITW, GUI-Odyssey, AgentCPM) rather than
     #: in pixels; the ground truth's stored direction is the importer's (its source's) and wins
     NORMALISED_DIRECTION: ClassVar[bool] = False
+    #: score steps an importer synthesised (``step.meta.synthetic``)? Only where the publisher's set has them
+    SCORE_SYNTHETIC: ClassVar[bool] = True
+    #: parse completions exactly as the publisher does (:meth:`strict_parse`) unless told otherwise
+    STRICT_PARSE: ClassVar[bool] = False
+
+    def strict_parse(self, text: str, step: Step):
+        """Parse a completion exactly as the publisher's evaluator does; profiles without their own parser
+        have none to be strict about."""
+        raise BridgeError(f"profile {self.name} has no publisher's parser (strict parsing)",
+                          hint="evaluate without strict parsing")
 
     def type_match(self, step: Step, pred: Action) -> bool:
         return self.category(step.action) == self.category(pred)
@@ -163,10 +175,18 @@ class AndroidControl(Profile):
     point (the minimal accessibility nodes under the tap). The original measures the distance in pixels of the
     smart-resized image; here it is measured in original pixels (identical up to the resize's rounding).
     Extensions: terminate (canonical ``status``) needs the same status; ``key`` the same key.
+
+    Steps the importer synthesised (``meta.synthetic``: the terminal ``status complete`` the AndroidControl
+    importer appends) are NOT scored: the published evaluation set (InfiGUI-R1
+    ``eval/android_control/android_control.py``, one job per recorded action) has no such step. Score them with
+    ``evaluate(..., synthetic=True)`` / ``bridge eval --synthetic-steps score``.
     """
 
     name = "androidcontrol"
     description = "Qwen2.5-VL AndroidControl: 1.2x candidate boxes or 0.04*max(W,H) px, text substring"
+    # InfiGUI-R1 eval/android_control/android_control.py makes one job per action (asserting
+    # len(step_pams) == len(screenshot_paths) - 1): the importer's appended ``status complete`` is not in it
+    SCORE_SYNTHETIC = False
     DISTANCE = 0.04
     BOX_SCALE = 1.2
     _CAT = {"click": "click", "long_press": "long_press", "swipe": "swipe", "scroll": "swipe", "drag": "swipe",
@@ -290,17 +310,19 @@ class AgentCPMAndroidControl(AgentCPM):
     NEAREST = 5
 
 
-class GUIR1(Profile):
-    """GUI-R1 / OS-Atlas offline metrics (``guir1/eval/eval_omni.py``).
+class GUIR1Strict(Profile):
+    """GUI-R1's per-step rules (``guir1/eval/eval_omni.py``) inside this project's step success: a step succeeds
+    when the type matches AND its arguments pass GUI-R1's rule; a prediction without a point misses.
 
     Type: the action names equal (GUI-R1 vocabulary). Point types (click, long_press, doubleclick, rightclick):
     ((gx−px)/W)² + ((gy−py)/H)² < 0.14² (strict). Text types — type, select, open_app, scroll (its text is the
     direction): GUI-R1 token-set F1 >= 0.5. Every other type: type match suffices. Extension: drag needs the
-    same finger direction.
+    same finger direction. The published aggregation (no type match in Step, Step over point and text steps
+    only, a point-less prediction at (0, 0)) is the ``gui-r1`` profile.
     """
 
-    name = "gui-r1"
-    description = "GUI-R1 / OS-Atlas: 0.14 normalised distance, token-F1 >= 0.5 for text"
+    name = "gui-r1-strict"
+    description = "GUI-R1 rules in strict step success: type match and 0.14 distance / token-F1 >= 0.5"
     DISTANCE = 0.14
     F1 = 0.5
     _CAT = {"double_click": "doubleclick", "right_click": "rightclick", "swipe": "scroll",
@@ -333,6 +355,78 @@ class GUIR1(Profile):
         if category == "drag":
             return self.same_direction(step, pred)
         return True
+
+
+class GUIR1(GUIR1Strict):
+    """GUI-R1's published offline metrics, exactly as ``guir1/eval/eval_omni.py`` computes them
+    (ritzz-ai/GUI-R1; read at icey-zhang/GUI-R1 049a461d05e21a4f9c48befa3730b0575114127e and
+    YangRui2015/GUI-R1 131ae9a79711e70328760f02801e3fbe94a97da0, which agree on these rules).
+
+    Per step (category = the ground truth's GUI-R1 action name):
+
+    * Type hit: the predicted action name equals the ground truth's.
+    * Point steps (click, long_press, doubleclick, rightclick): a *grounding* hit when
+      ((gx−px)/W)² + ((gy−py)/H)² < 0.14², WHATEVER the predicted type; a prediction without a point is taken
+      at (0, 0) (GUI-R1's inference writes that point when none is parsed).
+    * Text steps (open_app, type, scroll, select): a *text* hit when token-set F1 >= 0.5, whatever the type.
+    * Every other step (press_back, complete, wait, ...) is in Type only.
+
+    Totals: Type = type hits / steps; Step = (grounding + text hits) / (point + text steps), no type match;
+    GR = grounding hits / point steps. As in the original, a category (action name and bucket) in which no
+    step hit contributes neither hits nor steps (its counter never appears in ``score_dict``). Missing and
+    unparsable predictions miss everything. The report's type accuracy, step success and grounding accuracy
+    are these totals; ``gui-r1-strict`` keeps this project's stricter step success.
+    """
+
+    name = "gui-r1"
+    description = "GUI-R1 eval_omni exactly: Type, Step = grounding+text hits without type match, GR"
+    POINT_TYPES = ("click", "long_press", "doubleclick", "rightclick")
+    TEXT_TYPES = ("open_app", "type", "scroll", "select")
+
+    def judge(self, step: Step, pred: Optional[Action]) -> Verdict:
+        cat = self.category(step.action)
+        part = "grounding" if cat in self.POINT_TYPES else "text" if cat in self.TEXT_TYPES else None
+        if pred is None:
+            return Verdict(False, False, False if part == "grounding" else None, part=part, category=cat)
+        tm = self.category(pred) == cat
+        if part == "grounding":
+            hit = self.point_hit(step, g.pred_point(pred) or (0.0, 0.0))
+            return Verdict(tm, hit, hit, part=part, category=cat)
+        if part == "text":
+            return Verdict(tm, self._text_hit(step, pred, cat), None, part=part, category=cat)
+        return Verdict(tm, tm, None, part=part, category=cat)
+
+    def _text_hit(self, step: Step, pred: Action, cat: str) -> bool:
+        if cat == "scroll":
+            gd, pd = self.directions(step, pred)
+            return token_f1(pd or "", gd or "") >= self.F1
+        if cat == "open_app":
+            return token_f1(pred.app or pred.text or "", step.action.app or "") >= self.F1
+        return token_f1(pred.text or pred.app or "", _text(step.action)) >= self.F1
+
+    @staticmethod
+    def aggregate(results) -> dict[str, tuple[int, int]]:
+        """(hits, total) of Type, Step and GR over per-step results (``category``, ``part``, ``type_match``,
+        ``success``), with eval_omni's rule that a category without a hit is left out entirely."""
+        counts: dict[tuple[str, str], list[int]] = {}
+        for r in results:
+            counts.setdefault((r.category, "type"), [0, 0])
+            c = counts[(r.category, "type")]
+            c[0] += r.type_match
+            c[1] += 1
+            if r.part:
+                c = counts.setdefault((r.category, r.part), [0, 0])
+                c[0] += r.success
+                c[1] += 1
+        out = {"type": [0, 0], "step": [0, 0], "grounding": [0, 0]}
+        for (_, bucket), (hits, total) in counts.items():
+            if not hits:
+                continue
+            keys = ("type",) if bucket == "type" else ("step", "grounding") if bucket == "grounding" else ("step",)
+            for k in keys:
+                out[k][0] += hits
+                out[k][1] += total
+        return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 class GUIOdyssey(Profile):
@@ -408,12 +502,12 @@ class ScreenSpot(Profile):
 
 
 PROFILES: dict[str, type[Profile]] = {p.name: p for p in (
-    AITW, AndroidControl, AgentCPM, AgentCPMAndroidControl, GUIR1, GUIOdyssey, ScreenSpot)}
+    AITW, AndroidControl, AgentCPM, AgentCPMAndroidControl, GUIR1, GUIR1Strict, GUIOdyssey, ScreenSpot)}
 
 
 def get_profile(name_or_profile) -> Profile:
     """A profile instance by name (``aitw``, ``androidcontrol``, ``agentcpm``, ``agentcpm-ac``, ``gui-r1``,
-    ``gui-odyssey``, ``screenspot``); an instance is returned unchanged."""
+    ``gui-r1-strict``, ``gui-odyssey``, ``screenspot``); an instance is returned unchanged."""
     if isinstance(name_or_profile, Profile):
         return name_or_profile
     cls = PROFILES.get(str(name_or_profile))
