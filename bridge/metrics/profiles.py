@@ -253,11 +253,23 @@ class AgentCPM(Profile):
     matches, otherwise normalised distance <= 0.14. scroll: same finger direction, the axis decided on the
     [0, 1000] numbers (normalised units) as ``_get_direction`` does. type: lower-cased stripped
     substring either way. press: same button. stop: type match suffices. Boxes = ``action.bbox`` + ``elements``.
+
+    Completions are read as AgentCPM's evaluator reads them (``STRICT_PARSE``; :mod:`.agentcpm_parse`): a
+    fenced, single-quoted or extra-key output is invalid, ``POINT`` + ``STATUS: finish`` is a stop. The style's
+    lenient parser is an explicit choice: ``evaluate(..., strict=False)`` / ``bridge eval --parse style``.
     """
 
     name = "agentcpm"
     description = "AgentCPM-GUI evaluator: 1.2x boxes containing the GT point, else 0.14 distance"
     NORMALISED_DIRECTION = True
+    STRICT_PARSE = True
+
+    def strict_parse(self, text, step):
+        """AgentCPM-GUI's own reading of the completion (:mod:`bridge.metrics.agentcpm_parse`): one strict JSON
+        object under its extraction schema, multi-key outputs resolved in its order (a STATUS stops first)."""
+        from .agentcpm_parse import parse
+
+        return parse(text, step.width, step.height)
     DISTANCE = 0.14
     BOX_SCALE = 1.2
     NEAREST: Optional[int] = None       # AndroidControl mode: the 5 boxes with the nearest centres
