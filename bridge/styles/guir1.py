@@ -11,7 +11,12 @@ Output (a Python literal, single-quoted, as GUI-R1's reward expects — its acti
 a ``meta.history`` string (GUI-R1's history column) is interpolated verbatim.
 
 Vocabulary (GUI-R1 "high" task): complete, close/delete, press_home, click, press_back, type, select, scroll,
-enter. Canonical mapping: click; status complete → complete; key "close/delete" → close/delete (how the
+enter; plus what GUI-R1's Android prompt (``guir1/inference/inference_vllm_android.py``: wait, long_press, click,
+press_back, type, open_app, scroll) and its data (``impossible``) use, so every action the gui-r1 importer
+accepts renders and parses. The prompt text stays the "high" one. Canonical mapping: click; long_press (point);
+open_app (app in ``input_text``); wait; status complete / impossible → complete / impossible; a text action
+without text is written, and read back, as ``'no input text'`` (what GUI-R1's ``extract_input_text`` reads for
+it); key "close/delete" → close/delete (how the
 importers keep it); navigate_home/back → press_home/back; enter; type/select (text; the point, if any, is not
 carried); swipe and scroll → scroll with the direction in ``input_text`` in GUI-R1's *content* convention
 (a finger swipe up scrolls content down: ``'down'``); the start point is not carried, a swipe parses back
@@ -29,7 +34,8 @@ from .qwen import QWEN2_MAX_PIXELS, QWEN2_MIN_PIXELS
 
 NO_TEXT = "no input text"
 NO_POINT = [-100, -100]
-ACTIONS = ("complete", "close/delete", "press_home", "click", "press_back", "type", "select", "scroll", "enter")
+ACTIONS = ("complete", "close/delete", "press_home", "click", "press_back", "type", "select", "scroll", "enter",
+           "long_press", "open_app", "wait", "impossible")
 _SIMPLE = {"navigate_home": "press_home", "navigate_back": "press_back", "enter": "enter"}
 _SIMPLE_BACK = {v: k for k, v in _SIMPLE.items()}
 _DIRECTIONS = ("up", "down", "left", "right")
@@ -134,18 +140,21 @@ class GuiR1Style(Style):
 
     def _fields(self, action: Action, width: int, height: int) -> tuple[str, list, str]:
         t = action.type
-        if t == "click":
-            return "click", self.model_point(action.point, width, height), NO_TEXT
-        if t == "status" and action.status == "complete":
-            return "complete", NO_POINT, NO_TEXT
+        if t in ("click", "long_press"):
+            return t, self.model_point(action.point, width, height), NO_TEXT
+        if t == "status" and action.status in ("complete", "impossible"):
+            return action.status, NO_POINT, NO_TEXT
+        if t == "open_app":
+            return "open_app", NO_POINT, action.app or NO_TEXT
+        if t == "wait":
+            return "wait", NO_POINT, NO_TEXT
         if t == "key" and action.key == "close/delete":
             return "close/delete", NO_POINT, NO_TEXT
         if t in _SIMPLE:
             return _SIMPLE[t], NO_POINT, NO_TEXT
         if t in ("type", "select"):
-            if action.text == NO_TEXT:
-                raise Unsupported(f"gui-r1: {t} of the literal text {NO_TEXT!r} is indistinguishable from no text")
-            return t, NO_POINT, action.text
+            # GUI-R1 writes a text action without text as 'no input text' (its extract_input_text default)
+            return t, NO_POINT, action.text or NO_TEXT
         if t in ("swipe", "scroll"):
             direction = action.direction
             if direction is None and action.point is not None and action.end_point is not None:
@@ -170,8 +179,14 @@ class GuiR1Style(Style):
             return Action(type="scroll", direction=flip_direction(text))
         if kind in ("type", "select"):
             return project(action, "text")
-        if kind == "complete":
-            return Action(type="status", status="complete")
+        if kind in ("complete", "impossible"):
+            return Action(type="status", status=kind)
+        if kind == "open_app":
+            return Action(type="open_app", app=text)
+        if kind == "wait":
+            return Action(type="wait")
+        if kind == "long_press":   # GUI-R1 carries no press duration
+            return project(action, "point")
         return super().normalize(action, width, height)
 
     # ---------------------------------------------------------------- parse
@@ -199,21 +214,24 @@ class GuiR1Style(Style):
         kind = kind.strip().lower()
         text = d.get("input_text")
         text = text if isinstance(text, str) else None
-        if kind == "click":
+        if kind in ("click", "long_press"):
             mp = P.point(d.get("point"))
             if mp is None:
-                return None, "click needs point [x, y]"
-            return Action(type="click", point=self.from_model(mp, width, height)), None
-        if kind == "complete":
-            return Action(type="status", status="complete"), None
+                return None, f"{kind} needs point [x, y]"
+            return Action(type=kind, point=self.from_model(mp, width, height)), None
+        if kind in ("complete", "impossible"):
+            return Action(type="status", status=kind), None
+        if kind == "wait":
+            return Action(type="wait"), None
+        if kind == "open_app":
+            return Action(type="open_app", app=text if text is not None else NO_TEXT), None
         if kind == "close/delete":
             return Action(type="key", key="close/delete"), None
         if kind in _SIMPLE_BACK:
             return Action(type=_SIMPLE_BACK[kind]), None
         if kind in ("type", "select"):
-            if text is None or text == NO_TEXT:
-                return None, f"{kind} needs input_text"
-            return Action(type=kind, text=text), None
+            # without input_text GUI-R1's extract_input_text reads 'no input text': keep that, as it scores it
+            return Action(type=kind, text=text if text is not None else NO_TEXT), None
         if kind == "scroll":
             direction = text.strip().lower() if text else ""
             if direction not in _DIRECTIONS:
