@@ -8,6 +8,9 @@ model reads and writes, with that convention's rounding, and back:
 * ``rel1000`` — integers in [0, 1000] (Qwen2-VL, Qwen3-VL, AgentCPM-GUI, UI-TARS v1).
 * ``resized`` — integer pixels of the smart-resized image the processor feeds the model (Qwen2.5-VL,
   UI-TARS-1.5); needs the processor's ``factor``, ``min_pixels`` and ``max_pixels``.
+* ``area``    — integer pixels of the image GUI-R1's ``process_image`` hands the processor (the area scaled
+  into [min_pixels, max_pixels] by sqrt, sides truncated, not snapped to the patch grid): the frame GUI-R1
+  scales its ground truth to (:func:`area_resize`). Reported, not trained with (see docs/styles.md).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Optional, Any, Literal
 
-FrameKind = Literal["pixel", "rel1", "rel1000", "resized"]
+FrameKind = Literal["pixel", "rel1", "rel1000", "resized", "area"]
 
 #: transformers' Qwen2VLImageProcessor defaults (min 56·56, max 28·28·1280); a model's own
 #: preprocessor_config.json overrides them — read them from the target processor when there is one.
@@ -51,6 +54,19 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = QW
     return h_bar, w_bar
 
 
+def area_resize(width: int, height: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """(width, height) of GUI-R1's ``process_image`` (ritzz-ai/GUI-R1 ``verl/utils/dataset.py``): an image whose
+    area exceeds ``max_pixels`` is scaled by sqrt(max_pixels / area), one below ``min_pixels`` by
+    sqrt(min_pixels / area), each side truncated to an integer. Note the (width, height) order."""
+    if width * height > max_pixels:
+        f = math.sqrt(max_pixels / (width * height))
+        width, height = int(width * f), int(height * f)
+    if width * height < min_pixels:
+        f = math.sqrt(min_pixels / (width * height))
+        width, height = int(width * f), int(height * f)
+    return width, height
+
+
 def image_tokens(height: int, width: int, factor: int = 28, min_pixels: int = QWEN2VL_MIN_PIXELS,
                  max_pixels: int = QWEN2VL_MAX_PIXELS) -> int:
     """Number of image placeholder tokens a Qwen-VL processor emits for one image of this size."""
@@ -79,6 +95,9 @@ class Frame:
             return 1.0, 1.0
         if self.kind == "rel1000":
             return 1000.0, 1000.0
+        if self.kind == "area":
+            w, h = area_resize(width, height, self.min_pixels, self.max_pixels)
+            return float(w), float(h)
         h, w = smart_resize(height, width, self.factor, self.min_pixels, self.max_pixels)
         return float(w), float(h)
 

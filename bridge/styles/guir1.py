@@ -99,8 +99,35 @@ def py_str(text: str) -> str:
     return "'" + "".join(out) + "'"
 
 
+#: GUI-R1's own image bounds: ``data.max_pixels=1258291`` (ritzz-ai/GUI-R1 examples/qwen2_5_vl_3b_gui_grpo.sh,
+#: reference/backends.md) and EasyR1's ``data.min_pixels`` 262144 (examples/config.yaml)
+GUI_R1_MAX_PIXELS = 1258291
+GUI_R1_MIN_PIXELS = 262144
+
+
+def published_frame(min_pixels: int = GUI_R1_MIN_PIXELS, max_pixels: int = GUI_R1_MAX_PIXELS) -> Frame:
+    """The frame GUI-R1 trains in: its ground truth ([0, 1] boxes) times the ``process_image`` size."""
+    return Frame("area", 28, min_pixels, max_pixels)
+
+
 class GuiR1Style(Style):
     name = "gui-r1"
+
+    def frame_note(self, width: int, height: int) -> Optional[str]:
+        """Why this style's frame differs from GUI-R1's for a W×H screenshot (None when they agree), for the
+        run record: GUI-R1 scales its ground truth to ``process_image``'s size (sqrt area scaling, sides
+        truncated) and lets the processor smart-resize that image again; every backend here feeds the original
+        screenshot to the processor, whose smart-resize grid is the only frame the model sees, so targets are
+        written in that grid (reproducing GUI-R1's would need the same pre-resize in every backend)."""
+        ours = self.frame().model_size(width, height)
+        f = self.frame()
+        theirs = published_frame(max_pixels=f.max_pixels).model_size(width, height)
+        if ours == theirs:
+            return None
+        return (f"gui-r1 frame: GUI-R1 writes targets in its process_image size {theirs[0]:.0f}x{theirs[1]:.0f} "
+                f"for a {width}x{height} screenshot (max_pixels {f.max_pixels}); this run writes them in the "
+                f"processor's smart-resize grid {ours[0]:.0f}x{ours[1]:.0f}, the image the model actually sees "
+                f"(no backend here pre-resizes images as GUI-R1's process_image does; docs/styles.md)")
 
     def frame(self) -> Frame:
         return Frame("resized", 28, self.options.min_pixels or QWEN2_MIN_PIXELS,
