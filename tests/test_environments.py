@@ -229,3 +229,50 @@ def test_eval_cli_online_oracle_and_random(tmp_path):
     assert r.returncode == 2 and "unknown MiniWoB task(s): 'click-tset' (did you mean click-test" in r.stderr
     r = bridge("eval", "--env", "miniwob", "--model", str(tmp_path))
     assert r.returncode == 2 and "need --style" in r.stderr
+
+
+def test_remote_env_over_http_plays_like_the_local_one(miniwob_pool):
+    """Trainers in other virtualenvs reach the pool through EnvServer/RemoteEnv: same observations (pixels
+    included), same rewards; a bad action is a located error for the client, not a dead server."""
+    from bridge.environments.oracles import oracle_action
+    from bridge.environments.server import EnvServer, RemoteEnv
+
+    with EnvServer(miniwob_pool) as server:
+        env = RemoteEnv(server.url)
+        obs, _ = env.reset(seed=5, options={"task": "click-color"})
+        local = miniwob_pool.lease()
+        try:
+            ref, _ = local.reset(seed=5, options={"task": "click-color"})
+            action = oracle_action("click-color", ref.meta["dom"], ref.meta["fields"])
+        finally:
+            miniwob_pool.release(local)
+        assert obs.instruction == ref.instruction and obs.image.tobytes() == ref.image.tobytes()
+        _, reward, terminated, truncated, info = env.step(action)
+        assert (reward, terminated, truncated) == (1.0, True, False) and info["raw_reward"] == 1.0
+        with pytest.raises(RuntimeError, match="no running episode"):
+            env.step(action)
+        assert miniwob_pool.free == miniwob_pool.size   # the browser went back to the pool
+
+
+def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path):
+    """TRL's GRPOTrainer with the environment's rollout_func (bridge/environments/trl_grpo.py): 2 steps on CPU,
+    every completion's reward is its played episode's."""
+    from conftest import backend_python
+
+    from bridge.environments.server import EnvServer
+
+    py = backend_python("trl")
+    out = tmp_path / "run"
+    with EnvServer(miniwob_pool) as server:
+        r = subprocess.run([py, "-m", "bridge.environments.trl_grpo", "--env-url", server.url, "--model",
+                            str(tiny_model_dir), "--tasks", "click-test-2", "--seeds", "2", "--max-turns", "2",
+                            "--max-new-tokens", "12", "--out", str(out), "--max-steps", "2"],
+                           capture_output=True, text=True, timeout=900, cwd=REPO,
+                           env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
+        steps = server.steps
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = json.loads((out / "log_history.json").read_text())
+    assert len([row for row in log if "rewards/env_reward/mean" in row]) == 2
+    episodes = [json.loads(x) for x in (out / "episodes.jsonl").read_text().splitlines()]
+    assert len(episodes) == 4 and {e["task"] for e in episodes} == {"click-test-2"}
+    assert all(1 <= e["turns"] <= 2 for e in episodes) and steps >= sum(e["turns"] for e in episodes)

@@ -56,3 +56,26 @@ def check_cmd(env_name, task):
     click.echo(f"reset       {t3 - t2:.2f} s")
     if not result.success:
         raise click.exceptions.Exit(1)
+
+
+@command.command("serve")
+@click.option("--env", "env_name", type=click.Choice(sorted(ENVIRONMENTS)), default="miniwob", show_default=True)
+@click.option("--pool", "pool_size", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8765, show_default=True)
+@click.option("--max-turns", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Seconds per episode (MiniWoB: 10).")
+@click.option("--reward", type=click.Choice(["raw", "decayed"]), default="raw", show_default=True)
+def serve_cmd(env_name, pool_size, host, port, max_turns, time_limit, reward):
+    """Serve episodes over HTTP to trainers in other virtualenvs (online GRPO: bridge/environments/trl_grpo.py)
+    until Ctrl-C; the browsers go with it."""
+    import time
+
+    from ..environments import make_pool
+    from ..environments.server import EnvServer
+
+    with make_pool(env_name, size=pool_size, max_turns=max_turns, reward=reward, time_limit_s=time_limit) as pool, \
+            EnvServer(pool, host, port) as server:
+        click.echo(f"serving {env_name} ({pool_size} browser(s)) at {server.url}", err=True)
+        while True:
+            time.sleep(3600)

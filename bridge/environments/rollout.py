@@ -110,14 +110,25 @@ class EnvPool:
     def size(self) -> int:
         return len(self.envs)
 
+    @property
+    def free(self) -> int:
+        return self._free.qsize()
+
+    def lease(self, timeout: Optional[float] = None) -> GuiEnv:
+        """A free environment, for the caller alone until :meth:`release` (``queue.Empty`` after ``timeout``)."""
+        return self._free.get(timeout=timeout)
+
+    def release(self, env: GuiEnv) -> None:
+        self._free.put(env)
+
     def run(self, jobs: Iterable[tuple[str, Optional[int]]], policy: Policy) -> Iterator[EpisodeResult]:
         """Play each ``(task, seed)`` job with ``policy``; results in job order."""
         def one(job):
-            env = self._free.get()
+            env = self.lease()
             try:
                 return run_episode(env, policy, job[0], job[1])
             finally:
-                self._free.put(env)
+                self.release(env)
 
         jobs = list(jobs)
         if self.size == 1:

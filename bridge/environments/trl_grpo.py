@@ -1,0 +1,234 @@
+"""Online multi-turn GRPO with TRL: ``GRPOTrainer(rollout_func=...)`` plays whole episodes in a GUI
+environment and is rewarded by it. Runs inside the TRL virtualenv (no browser there): the episodes run on an
+:class:`~bridge.environments.server.EnvServer` (``bridge gui-env serve``) through :class:`RemoteEnv`.
+
+    python -m bridge.environments.trl_grpo --env-url http://127.0.0.1:PORT --model DIR --style qwen2vl \\
+        --tasks click-test-2,click-color --seeds 8 --max-turns 3 --out runs/online --max-steps 2
+
+What is trained (TRL 1.16, ``trl/trainer/grpo_trainer.py``: ``rollout_func(prompts, trainer)`` must return
+``prompt_ids``, ``completion_ids`` and ``logprobs``; other keys reach the reward functions; the forward pass
+uses the dataset's images): each dataset row is the first screen of one (task, seed) episode, rendered by the
+style exactly as offline; for every one of the group's completions the rollout plays the whole episode —
+the first turn is the trained completion, later turns are sampled from the same model on the new screens —
+and the episode's reward (MiniWoB's, at its end) is that completion's reward (``env_reward``). Single-turn
+tasks are therefore exact GRPO; on multi-turn tasks only the first decision gets the credit (later turns
+would need one training sample each, which ``rollout_func`` cannot return). Format rewards of
+``bridge.rewards`` can be added beside it (``--format-reward``).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from typing import Any, Optional
+
+from ..schema import Action, Episode, Step
+
+
+def image_key(image) -> str:
+    """Identity of a first screen (seeded episodes re-render identical pixels: tests/test_environments.py)."""
+    return hashlib.sha1(image.convert("RGB").tobytes()).hexdigest()
+
+
+def trl_prompt(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Neutral messages -> TRL's conversational prompt: image payloads become ``{"type": "image"}`` blocks,
+    filled in order from the row's ``images`` (as bridge/adapters/trl.py exports them)."""
+    out = []
+    for m in messages:
+        blocks = [{"type": "image"} if b["type"] == "image" else {"type": "text", "text": b["text"]}
+                  for b in m["content"]]
+        out.append({"role": m["role"], "content": blocks})
+    return out
+
+
+def episode_so_far(obs_list, actions, paths, instruction: str, task: str, seed) -> Episode:
+    """The running episode (past actions as taken, a placeholder action on the current step)."""
+    steps = [Step(index=k, screenshot=paths[k], width=o.width, height=o.height,
+                  action=(actions[k] if k < len(actions) and actions[k] is not None else Action(type="wait")))
+             for k, o in enumerate(obs_list)]
+    return Episode(episode_id=f"{task}-{seed}", instruction=instruction, platform="web", app=task,
+                   source="environment", steps=steps)
+
+
+def build_dataset(env_url: str, tasks: list[str], seeds: int, style, workdir: str):
+    """One row per (task, seed): the style's prompt for the episode's first screen, the screen as the image.
+    Returns (datasets.Dataset, {image key: (task, seed)})."""
+    import datasets
+
+    from .server import RemoteEnv
+
+    rows, index = [], {}
+    env = RemoteEnv(env_url)
+    for task in tasks:
+        for seed in range(seeds):
+            obs, _ = env.reset(seed=seed, options={"task": task})
+            path = os.path.join(workdir, f"{task}-{seed}.png")
+            obs.image.save(path)
+            messages = style.messages(episode_so_far([obs], [], [path], obs.instruction, task, seed), 0, "/")
+            rows.append({"prompt": trl_prompt(messages), "images": [path], "task": task, "seed": seed})
+            index[image_key(obs.image)] = (task, seed)
+            env.step(Action(type="status", status="impossible"))   # end it: the browser goes back to the pool
+    ds = datasets.Dataset.from_list(rows).cast_column("images", datasets.Sequence(datasets.Image()))
+    return ds, index
+
+
+def _generate(model, processor, messages, temperature: float, max_new_tokens: int):
+    """Sampled completion of one prompt (messages whose image blocks carry a PIL image or a path):
+    (prompt ids, completion ids, per-token log-probabilities, text)."""
+    import torch
+
+    inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                           return_tensors="pt").to(model.device)
+    tok = getattr(processor, "tokenizer", processor)
+    with torch.no_grad():
+        out = model.generate(**inputs, do_sample=True, temperature=temperature, top_p=1.0, top_k=0,
+                             max_new_tokens=max_new_tokens, output_scores=True, return_dict_in_generate=True,
+                             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    prompt_ids = inputs["input_ids"][0].tolist()
+    completion = out.sequences[0, len(prompt_ids):]
+    logprobs = [torch.log_softmax(s[0].float(), -1)[t].item() for s, t in zip(out.scores, completion)]
+    eos = tok.eos_token_id
+    ids = completion.tolist()
+    if eos in ids:   # what the model produced up to and including its end token
+        cut = ids.index(eos) + 1
+        ids, logprobs = ids[:cut], logprobs[:cut]
+    return prompt_ids, ids, logprobs, processor.decode(ids, skip_special_tokens=True)
+
+
+def with_images(prompt: list[dict[str, Any]], images: list) -> list[dict[str, Any]]:
+    """TRL prompt blocks with the images put back into them (in order)."""
+    it = iter(images)
+    return [{"role": m["role"], "content": [{"type": "image", "image": next(it)} if b["type"] == "image" else b
+                                            for b in m["content"]]} for m in prompt]
+
+
+def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, temperature: float = 1.0,
+                      max_new_tokens: int = 64, log: Optional[list] = None):
+    """``rollout_func(prompts, trainer)`` for ``GRPOTrainer`` (module docstring)."""
+    from .server import RemoteEnv
+
+    def first_image(prompt):
+        for m in prompt:
+            for b in m["content"] if isinstance(m["content"], list) else []:
+                if b.get("type") == "image" and b.get("image") is not None:
+                    return b["image"]
+        raise ValueError("a prompt without its screen image")
+
+    def rollout(prompts, trainer):
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        processor = trainer.processing_class
+        was_training = model.training
+        model.eval()
+        out = {"prompt_ids": [], "completion_ids": [], "logprobs": [], "env_reward": [], "env_turns": []}
+        workdir = tempfile.mkdtemp(prefix="bridge-rollout-")
+        try:
+            for p, prompt in enumerate(prompts):
+                task, seed = index[image_key(first_image(prompt))]
+                env = RemoteEnv(env_url)
+                obs, _ = env.reset(seed=seed, options={"task": task})
+                obs_list, actions, paths = [obs], [], [os.path.join(workdir, f"{p}-0.png")]
+                obs.image.save(paths[0])
+                messages, reward, turn = prompt, 0.0, 0
+                while True:
+                    prompt_ids, ids, logprobs, text = _generate(model, processor, messages, temperature,
+                                                                max_new_tokens)
+                    if turn == 0:
+                        out["prompt_ids"].append(prompt_ids)
+                        out["completion_ids"].append(ids)
+                        out["logprobs"].append(logprobs)
+                    action = style.parse_action(text, obs.width, obs.height).action
+                    actions.append(action)
+                    obs, reward, terminated, truncated, _ = env.step(action)
+                    turn += 1
+                    if terminated or truncated or turn >= max_turns:
+                        if not (terminated or truncated):
+                            env.step(Action(type="status", status="impossible"))   # hand the browser back
+                        break
+                    paths.append(os.path.join(workdir, f"{p}-{turn}.png"))
+                    obs.image.save(paths[-1])
+                    obs_list.append(obs)
+                    ep = episode_so_far(obs_list, actions, paths, obs_list[0].instruction, task, seed)
+                    messages = style.messages(ep, turn, "/")
+                out["env_reward"].append(float(reward))
+                out["env_turns"].append(turn)
+                if log is not None:
+                    log.append({"task": task, "seed": seed, "reward": float(reward), "turns": turn})
+        finally:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+            model.train(was_training)
+        return out
+
+    return rollout
+
+
+def env_reward(prompts=None, completions=None, env_reward=None, **kwargs) -> list[float]:
+    """The environment's reward of each completion's episode (from the rollout's ``env_reward`` field)."""
+    if env_reward is None or len(env_reward) != len(completions):
+        raise ValueError(f"env_reward: {0 if env_reward is None else len(env_reward)} rewards for "
+                         f"{len(completions)} completions (was GRPOTrainer given the environment's rollout_func?)")
+    return [float(r) for r in env_reward]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Online multi-turn GRPO in a GUI environment (TRL rollout_func)")
+    ap.add_argument("--env-url", required=True, help="an EnvServer (bridge gui-env serve)")
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--style", default="qwen2vl")
+    ap.add_argument("--tasks", required=True)
+    ap.add_argument("--seeds", type=int, default=8, help="episodes (seeds 0..N-1) per task in the dataset")
+    ap.add_argument("--max-turns", type=int, default=3)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--max-steps", type=int, default=2)
+    ap.add_argument("--num-generations", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=1e-5)
+    ap.add_argument("--max-new-tokens", type=int, default=48)
+    ap.add_argument("--temperature", type=float, default=1.0)
+    args = ap.parse_args(argv)
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl import GRPOConfig, GRPOTrainer
+
+    from ..evaluate import processor_pixels
+    from ..styles import get_style
+    from ..styles.base import PromptOptions
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    processor = AutoProcessor.from_pretrained(args.model)
+    lo, hi = processor_pixels(processor)
+    style = get_style(args.style, PromptOptions(min_pixels=lo, max_pixels=hi))
+    os.makedirs(args.out, exist_ok=True)
+    screens = os.path.join(args.out, "screens")
+    os.makedirs(screens, exist_ok=True)
+    ds, index = build_dataset(args.env_url, [t.strip() for t in args.tasks.split(",") if t.strip()], args.seeds,
+                              style, screens)
+    episodes: list = []
+    use_cpu = not torch.cuda.is_available()
+    config = GRPOConfig(output_dir=args.out, use_cpu=use_cpu, max_steps=args.max_steps, learning_rate=args.lr,
+                        per_device_train_batch_size=args.batch_size, num_generations=args.num_generations,
+                        max_completion_length=args.max_new_tokens, temperature=args.temperature,
+                        logging_steps=1, save_strategy="no", report_to=[], bf16=False, beta=0.0)
+    model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.float32)
+    trainer = GRPOTrainer(model=model, reward_funcs=[env_reward], args=config, train_dataset=ds,
+                          processing_class=processor,
+                          rollout_func=make_rollout_func(args.env_url, style, index, max_turns=args.max_turns,
+                                                         temperature=args.temperature,
+                                                         max_new_tokens=args.max_new_tokens, log=episodes))
+    trainer.train()
+    with open(os.path.join(args.out, "episodes.jsonl"), "w") as fh:
+        for e in episodes:
+            fh.write(json.dumps(e) + "\n")
+    with open(os.path.join(args.out, "log_history.json"), "w") as fh:
+        json.dump(trainer.state.log_history, fh, indent=1, default=str)
+    print(f"online GRPO: {trainer.state.global_step} step(s), {len(episodes)} episode(s) played", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
