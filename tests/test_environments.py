@@ -266,13 +266,14 @@ def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path
     with EnvServer(miniwob_pool) as server:
         r = subprocess.run([py, "-m", "bridge.environments.trl_grpo", "--env-url", server.url, "--model",
                             str(tiny_model_dir), "--tasks", "click-test-2", "--seeds", "2", "--max-turns", "2",
-                            "--max-new-tokens", "12", "--out", str(out), "--max-steps", "2"],
+                            "--max-new-tokens", "12", "--out", str(out), "--max-steps", "2", "--smoke"],
                            capture_output=True, text=True, timeout=900, cwd=REPO,
                            env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
         steps = server.steps
     assert r.returncode == 0, r.stderr[-3000:]
     log = json.loads((out / "log_history.json").read_text())
-    assert len([row for row in log if "rewards/env_reward/mean" in row]) == 2
+    rows = [row for row in log if "rewards/env_reward/mean" in row]
+    assert len(rows) == 2 and any(float(row["grad_norm"]) > 0 for row in rows)   # the update really happened
     episodes = [json.loads(x) for x in (out / "episodes.jsonl").read_text().splitlines()]
     assert len(episodes) == 4 and {e["task"] for e in episodes} == {"click-test-2"}
     assert all(1 <= e["turns"] <= 2 for e in episodes) and steps >= sum(e["turns"] for e in episodes)

@@ -12,8 +12,9 @@ style exactly as offline; for every one of the group's completions the rollout p
 the first turn is the trained completion, later turns are sampled from the same model on the new screens —
 and the episode's reward (MiniWoB's, at its end) is that completion's reward (``env_reward``). Single-turn
 tasks are therefore exact GRPO; on multi-turn tasks only the first decision gets the credit (later turns
-would need one training sample each, which ``rollout_func`` cannot return). Format rewards of
-``bridge.rewards`` can be added beside it (``--format-reward``).
+would need one training sample each, which ``rollout_func`` cannot return). ``--smoke`` adds the dense
+auxiliary reward of bridge/launchers/trl_train.py's smoke runs, so that a random tiny model (every episode
+reward 0) still gets non-zero advantages and a gradient.
 """
 from __future__ import annotations
 
@@ -189,6 +190,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--smoke", action="store_true", help="add a dense auxiliary reward (plumbing checks only)")
     args = ap.parse_args(argv)
 
     import torch
@@ -215,7 +217,12 @@ def main(argv=None) -> int:
                         max_completion_length=args.max_new_tokens, temperature=args.temperature,
                         logging_steps=1, save_strategy="no", report_to=[], bf16=False, beta=0.0)
     model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.float32)
-    trainer = GRPOTrainer(model=model, reward_funcs=[env_reward], args=config, train_dataset=ds,
+    funcs = [env_reward]
+    if args.smoke:
+        from ..launchers.trl_train import smoke_aux
+
+        funcs.append(smoke_aux)
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=config, train_dataset=ds,
                           processing_class=processor,
                           rollout_func=make_rollout_func(args.env_url, style, index, max_turns=args.max_turns,
                                                          temperature=args.temperature,
