@@ -277,3 +277,22 @@ def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path
     episodes = [json.loads(x) for x in (out / "episodes.jsonl").read_text().splitlines()]
     assert len(episodes) == 4 and {e["task"] for e in episodes} == {"click-test-2"}
     assert all(1 <= e["turns"] <= 2 for e in episodes) and steps >= sum(e["turns"] for e in episodes)
+
+
+def test_a_browser_that_dies_is_reported_then_replaced(miniwob_pool):
+    """Chromium killed under a running episode: that step is a located error (no traceback), the next reset
+    starts a fresh browser and plays on."""
+    from bridge.environments import make_env
+    from bridge.environments.oracles import oracle_action
+    from bridge.errors import BridgeError
+
+    with make_env("miniwob", task="click-test") as env:
+        env.reset(seed=0)
+        dead = env.browser.pgid
+        os.killpg(dead, signal.SIGKILL)
+        with pytest.raises(BridgeError, match=r"MiniWoB task click-test \(seed 0\), turn 1: the browser failed"):
+            env.step(Action(type="click", point=(80.0, 150.0)))
+        obs, _ = env.reset(seed=1)
+        assert env.browser.pgid != dead and _gone(dead)
+        _, reward, terminated, _, _ = env.step(oracle_action("click-test", obs.meta["dom"], obs.meta["fields"]))
+        assert (reward, terminated) == (1.0, True)

@@ -133,8 +133,9 @@ class Browser:
             self.driver.set_script_timeout(timeout_s)
         except WebDriverException as e:
             self.close()
-            first = (e.msg or str(e)).strip().splitlines()[0] if (e.msg or str(e)).strip() else type(e).__name__
-            raise BridgeError(f"Chromium did not start through {chromedriver}: {first}",
+            text = (e.msg or str(e)).strip()
+            raise BridgeError(f"Chromium did not start through {chromedriver}: "
+                              f"{text.splitlines()[0] if text else type(e).__name__}",
                               hint="chromium and chromium-driver must be the same version; " + INSTALL_HINT) from None
         except BaseException:
             self.close()

@@ -130,6 +130,19 @@ def miniwob_key(key: str) -> Optional[str]:
     return prefix + name if name else None
 
 
+def _browser_errors() -> tuple:
+    """What a dead or failing browser raises: WebDriver errors, and urllib3's when chromedriver is gone."""
+    import urllib3
+    from selenium.common.exceptions import WebDriverException
+
+    return WebDriverException, urllib3.exceptions.HTTPError, ConnectionError
+
+
+def _first_line(e: Exception) -> str:
+    text = (getattr(e, "msg", None) or str(e)).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 class MiniWoBEnv(GuiEnv):
     """One browser running MiniWoB++ tasks. ``reset(seed=S, options={"task": T})`` starts an episode of task T
     (default: the ``task`` given here) with MiniWoB's own seeding (same seed, same episode).
@@ -179,8 +192,6 @@ class MiniWoBEnv(GuiEnv):
 
     # ------------------------------------------------------------------------------------------ gym API
     def _reset(self, seed, options):
-        from selenium.common.exceptions import WebDriverException
-
         task = options.get("task") or self.task
         if task is None:
             raise BridgeError("no MiniWoB task: pass task= to MiniWoBEnv or options={'task': ...} to reset()")
@@ -195,14 +206,22 @@ class MiniWoBEnv(GuiEnv):
                 obs, infos = [{}], [{}]
                 self._inst.reset(obs, infos, seed)
                 break
-            except WebDriverException:
+            except _browser_errors() as e:
                 if attempt:
-                    raise
+                    raise BridgeError(f"MiniWoB task {task} (seed {seed}): the browser failed twice: "
+                                      f"{_first_line(e)}") from None
                 self._restart()
         self.task, self.seed = task, seed
         return self._observation(obs[0]), {"task": task, "seed": seed}
 
     def _step(self, action: Optional[Action]):
+        try:
+            return self._step_in_page(action)
+        except _browser_errors() as e:   # the next reset replaces a dead browser; this episode is lost
+            raise BridgeError(f"MiniWoB task {self.task} (seed {self.seed}), turn {self.turn}: the browser failed: "
+                              f"{_first_line(e)}") from None
+
+    def _step_in_page(self, action: Optional[Action]):
         inst = self._inst
         invalid = "no action (the policy's output did not parse)" if action is None else self._perform(action)
         md = inst.get_metadata()
