@@ -25,7 +25,7 @@ def tasks_cmd(env_name, oracle_only):
 
     for name in task_names():
         if name in ORACLES or not oracle_only:
-            click.echo(f"{name}{'  oracle' if name in ORACLES else ''}")
+            click.echo(f"{name:<30s}{'oracle' if name in ORACLES else ''}".rstrip())
 
 
 @command.command("check")
@@ -71,11 +71,9 @@ def serve_cmd(env_name, pool_size, host, port, max_turns, time_limit, reward):
     until Ctrl-C; the browsers go with it."""
     import time
 
-    from ..environments import make_pool
-    from ..environments.server import EnvServer
+    from ..environments.server import serving
 
-    with make_pool(env_name, size=pool_size, max_turns=max_turns, reward=reward, time_limit_s=time_limit) as pool, \
-            EnvServer(pool, host, port) as server:
-        click.echo(f"serving {env_name} ({pool_size} browser(s)) at {server.url}", err=True)
+    with serving(env_name, pool_size, host, port, max_turns=max_turns, reward=reward, time_limit_s=time_limit) as url:
+        click.echo(f"serving {env_name} ({pool_size} browser(s)) at {url}", err=True)
         while True:
             time.sleep(3600)

@@ -14,6 +14,7 @@ end; a reset waits (up to ``LEASE_WAIT_S``) for a free one. Loopback only by def
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import itertools
 import json
@@ -141,6 +142,16 @@ class EnvServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def serving(env_name: str = "miniwob", size: int = 2, host: str = "127.0.0.1", port: int = 0, **options: Any):
+    """``with serving("miniwob", 2, max_turns=3) as url:`` — a pool of ``size`` environments served at ``url``
+    for as long as the block runs (around a trainer subprocess, say); browsers and server go with it."""
+    from . import make_pool
+
+    with make_pool(env_name, size=size, **options) as pool, EnvServer(pool, host, port) as server:
+        yield server.url
 
 
 def _post(url: str, body: dict, timeout: float) -> dict:
