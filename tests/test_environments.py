@@ -296,3 +296,27 @@ def test_a_browser_that_dies_is_reported_then_replaced(miniwob_pool):
         assert env.browser.pgid != dead and _gone(dead)
         _, reward, terminated, _, _ = env.step(oracle_action("click-test", obs.meta["dom"], obs.meta["fields"]))
         assert (reward, terminated) == (1.0, True)
+
+
+def test_time_limit_replaces_the_tasks_clock(miniwob_pool):
+    """``time_limit_s`` is MiniWoB's episode clock: past it the task ends the episode with -1 ('timed out'),
+    which the online report counts."""
+    from bridge.environments import make_env
+    from bridge.environments.online import TaskStats
+    from bridge.environments.policies import RandomPolicy
+    from bridge.environments.rollout import run_episode
+
+    with make_env("miniwob", task="enter-text", time_limit_s=0.5) as env:
+        env.reset(seed=0)
+        time.sleep(1.0)
+        _, reward, terminated, _, info = env.step(Action(type="wait"))
+        assert (reward, terminated, info["reason"]) == (-1.0, True, "timed out")
+        slow = RandomPolicy()
+        slow.act = lambda obs, history: (time.sleep(0.3), RandomPolicy.act(slow, obs, history))[1]
+        stats = TaskStats()
+        result = run_episode(env, slow, "enter-text", 1)
+        stats.add(result)
+        # the clock ran out while the policy thought: the next click is not performed (it would start a new
+        # episode on MiniWoB's start cover) and the episode ends with the timeout
+        assert result.reward == -1.0 and "not_performed" in result.turns[-1].info
+        assert stats.timed_out == 1 and stats.to_dict()["timed_out"] == 1 and stats.invalid == 0

@@ -223,13 +223,21 @@ class MiniWoBEnv(GuiEnv):
 
     def _step_in_page(self, action: Optional[Action]):
         inst = self._inst
-        invalid = "no action (the policy's output did not parse)" if action is None else self._perform(action)
+        # The task's clock may have ended the episode while the policy was thinking. Then the page shows its
+        # start cover again, and a click would silently start a new episode: report the end instead.
+        invalid = skipped = None
+        if inst.get_metadata()["done"]:
+            skipped = "the episode had already ended (the task's clock ran out)"
+        else:
+            invalid = "no action (the policy's output did not parse)" if action is None else self._perform(action)
         md = inst.get_metadata()
         done = bool(md["done"])
         info = {"task": self.task, "seed": self.seed, "raw_reward": float(md["raw_reward"]) if done else 0.0,
                 "env_reward": float(md["env_reward"]) if done else 0.0, "reason": md.get("reason")}
         if invalid:
             info["invalid_action"] = invalid
+        if skipped:
+            info["not_performed"] = skipped
         stopped = action is not None and action.type == "status" and not invalid
         if stopped and not done:
             info["stopped_by_agent"] = action.status

@@ -19,6 +19,7 @@ class TaskStats:
     turns: int = 0
     no_action: int = 0           # turns whose output gave no action (parse failures, failed requests)
     invalid: int = 0             # actions the environment could not perform
+    timed_out: int = 0           # episodes the task's own clock ended (MiniWoB: reward -1 after 10 s)
 
     def add(self, r: EpisodeResult) -> None:
         self.episodes += 1
@@ -27,11 +28,13 @@ class TaskStats:
         self.turns += len(r.turns)
         self.no_action += sum(t.decision.action is None for t in r.turns)
         self.invalid += sum(t.decision.action is not None and "invalid_action" in t.info for t in r.turns)
+        self.timed_out += bool(r.turns) and r.turns[-1].info.get("reason") == "timed out"
 
     def to_dict(self) -> dict[str, Any]:
         n = max(self.episodes, 1)
         return {"episodes": self.episodes, "success_rate": self.successes / n, "mean_reward": self.reward / n,
-                "mean_turns": self.turns / n, "no_action_turns": self.no_action, "invalid_actions": self.invalid}
+                "mean_turns": self.turns / n, "no_action_turns": self.no_action, "invalid_actions": self.invalid,
+                "timed_out": self.timed_out}
 
 
 @dataclass
@@ -43,7 +46,7 @@ class OnlineReport:
     def overall(self, policy: str) -> TaskStats:
         total = TaskStats()
         for s in self.stats[policy].values():
-            for k in ("episodes", "successes", "reward", "turns", "no_action", "invalid"):
+            for k in ("episodes", "successes", "reward", "turns", "no_action", "invalid", "timed_out"):
                 setattr(total, k, getattr(total, k) + getattr(s, k))
         return total
 
@@ -71,6 +74,9 @@ class OnlineReport:
             o = self.overall(p)
             if o.no_action or o.invalid:
                 notes.append(f"{p}: {o.no_action} turn(s) without an action, {o.invalid} invalid action(s)")
+            if o.timed_out:
+                notes.append(f"{p}: {o.timed_out} episode(s) ran out of time (the task's clock; --time-limit "
+                             f"raises it for slow models)")
         return "\n".join(lines + [""] + notes)
 
 
