@@ -252,6 +252,11 @@ def test_remote_env_over_http_plays_like_the_local_one(miniwob_pool):
         with pytest.raises(RuntimeError, match="no running episode"):
             env.step(action)
         assert miniwob_pool.free == miniwob_pool.size   # the browser went back to the pool
+        env.reset(seed=1, options={"task": "click-color"})   # a client that never comes back ...
+        assert miniwob_pool.free == miniwob_pool.size - 1
+        server.idle_s = 0.0
+        server.reclaim()                                      # ... loses its browser to the next reset
+        assert miniwob_pool.free == miniwob_pool.size
 
 
 def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path):

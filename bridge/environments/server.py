@@ -9,7 +9,8 @@ bridge.schema) is the same :class:`~.base.GuiEnv` on the trainer's side.
 
 OBS = {"image": base64 PNG, "instruction": str, "width": w, "height": h, "meta": {task, seed, turn, fields}};
 ACTION = a canonical action (``Action.compact()``). An episode holds one browser of the pool from reset to its
-end; a reset waits (up to ``LEASE_WAIT_S``) for a free one. Loopback only by default.
+end (or ``IDLE_S`` without a request: its client is taken for dead); a reset waits (up to ``LEASE_WAIT_S``) for a
+free one. Loopback only by default.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import io
 import itertools
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +30,8 @@ from ..schema import Action
 from .base import GuiEnv, Observation
 
 LEASE_WAIT_S = 300.0
+#: an episode without a request for this long is abandoned (its client died): its browser is reclaimed
+IDLE_S = 600.0
 
 
 def obs_json(obs: Observation) -> dict[str, Any]:
@@ -52,9 +56,10 @@ def _info(info: dict[str, Any]) -> dict[str, Any]:
 class EnvServer:
     """Serves the environments of ``pool`` (an :class:`~.rollout.EnvPool`) on ``host:port`` (0: any free port)."""
 
-    def __init__(self, pool, host: str = "127.0.0.1", port: int = 0):
-        self.pool = pool
+    def __init__(self, pool, host: str = "127.0.0.1", port: int = 0, idle_s: float = IDLE_S):
+        self.pool, self.idle_s = pool, idle_s
         self.episodes: dict[str, GuiEnv] = {}
+        self.active: dict[str, float] = {}   # episode -> last request (monotonic seconds)
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.steps = 0
@@ -99,6 +104,7 @@ class EnvServer:
     def reset(self, task: str, seed: Optional[int]) -> dict[str, Any]:
         import queue
 
+        self.reclaim()
         try:
             env = self.pool.lease(timeout=LEASE_WAIT_S)
         except queue.Empty:
@@ -111,11 +117,13 @@ class EnvServer:
         eid = str(next(self.ids))
         with self.lock:
             self.episodes[eid] = env
+            self.active[eid] = time.monotonic()
         return {"episode": eid, "obs": obs_json(obs), "info": _info(info)}
 
     def step(self, eid: str, action: Optional[dict]) -> dict[str, Any]:
         with self.lock:
             env = self.episodes.get(eid)
+            self.active[eid] = time.monotonic()
         if env is None:
             raise KeyError(f"no running episode {eid!r}")
         obs, reward, terminated, truncated, info = env.step(Action.model_validate(action) if action else None)
@@ -123,10 +131,22 @@ class EnvServer:
             self.steps += 1
             if terminated or truncated:
                 self.episodes.pop(eid, None)
+                self.active.pop(eid, None)
         if terminated or truncated:
             self.pool.release(env)
         return {"obs": obs_json(obs), "reward": reward, "terminated": terminated, "truncated": truncated,
                 "info": _info(info)}
+
+    def reclaim(self) -> None:
+        """Episodes idle for ``idle_s`` (a client that died mid-episode) give their browser back."""
+        now = time.monotonic()
+        with self.lock:
+            stale = [eid for eid, t in self.active.items() if now - t > self.idle_s]
+            envs = [self.episodes.pop(eid) for eid in stale if eid in self.episodes]
+            for eid in stale:
+                self.active.pop(eid, None)
+        for env in envs:
+            self.pool.release(env)
 
     def start(self) -> "EnvServer":
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="env-server", daemon=True)
