@@ -76,39 +76,52 @@ def build_dataset(env_url: str, tasks: list[str], seeds: int, style, workdir: st
     return ds, index
 
 
-def _generate(model, processor, messages, temperature: float, max_new_tokens: int):
-    """Sampled completion of one prompt (messages whose image blocks carry a PIL image or a path):
-    (prompt ids, completion ids, per-token log-probabilities, text)."""
+def _image(block) -> Any:
+    from PIL import Image
+
+    img = block.get("image")
+    if isinstance(img, str):
+        with Image.open(img) as im:
+            return im.convert("RGB")
+    return img
+
+
+def sample_batch(model, processor, prompts: list, temperature: float, max_new_tokens: int) -> list[tuple]:
+    """Sampled completions of a batch of prompts (messages whose image blocks carry a PIL image or a path),
+    left-padded into one ``generate``: per prompt (prompt ids, completion ids up to its end token, per-token
+    log-probabilities under the sampling distribution, text)."""
     import torch
 
-    inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                           return_tensors="pt").to(model.device)
     tok = getattr(processor, "tokenizer", processor)
+    tok.padding_side = "left"
+    texts = [processor.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
+    images = [_image(b) for m in prompts for msg in m if isinstance(msg["content"], list)
+              for b in msg["content"] if b.get("type") == "image"]
+    inputs = processor(text=texts, images=images or None, padding=True, return_tensors="pt").to(model.device)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     with torch.no_grad():
         out = model.generate(**inputs, do_sample=True, temperature=temperature, top_p=1.0, top_k=0,
                              max_new_tokens=max_new_tokens, output_scores=True, return_dict_in_generate=True,
-                             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-    prompt_ids = inputs["input_ids"][0].tolist()
-    completion = out.sequences[0, len(prompt_ids):]
-    logprobs = [torch.log_softmax(s[0].float(), -1)[t].item() for s, t in zip(out.scores, completion)]
-    eos = tok.eos_token_id
-    ids = completion.tolist()
-    if eos in ids:   # what the model produced up to and including its end token
-        cut = ids.index(eos) + 1
-        ids, logprobs = ids[:cut], logprobs[:cut]
-    return prompt_ids, ids, logprobs, processor.decode(ids, skip_special_tokens=True)
-
-
-def with_images(prompt: list[dict[str, Any]], images: list) -> list[dict[str, Any]]:
-    """TRL prompt blocks with the images put back into them (in order)."""
-    it = iter(images)
-    return [{"role": m["role"], "content": [{"type": "image", "image": next(it)} if b["type"] == "image" else b
-                                            for b in m["content"]]} for m in prompt]
+                             pad_token_id=pad)
+    width = inputs["input_ids"].shape[1]
+    logps = torch.stack([torch.log_softmax(s.float(), -1) for s in out.scores], 1)   # batch x new x vocab
+    results = []
+    for i in range(len(prompts)):
+        prompt_ids = inputs["input_ids"][i][inputs["attention_mask"][i].bool()].tolist()
+        ids = out.sequences[i, width:].tolist()
+        if tok.eos_token_id in ids:   # what the model produced up to and including its end token
+            ids = ids[:ids.index(tok.eos_token_id) + 1]
+        lp = [logps[i, t, tid].item() for t, tid in enumerate(ids)]
+        results.append((prompt_ids, ids, lp, processor.decode(ids, skip_special_tokens=True)))
+    return results
 
 
 def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, temperature: float = 1.0,
                       max_new_tokens: int = 64, log: Optional[list] = None):
-    """``rollout_func(prompts, trainer)`` for ``GRPOTrainer`` (module docstring)."""
+    """``rollout_func(prompts, trainer)`` for ``GRPOTrainer`` (module docstring). The episodes of a batch run in
+    lockstep: one batched ``generate`` per turn for every episode still running, their steps in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from .server import RemoteEnv
 
     def first_image(prompt):
@@ -119,52 +132,69 @@ def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, tempe
         raise ValueError("a prompt without its screen image")
 
     def rollout(prompts, trainer):
+        import shutil
+
         model = trainer.accelerator.unwrap_model(trainer.model)
         processor = trainer.processing_class
         was_training = model.training
         model.eval()
-        out = {"prompt_ids": [], "completion_ids": [], "logprobs": [], "env_reward": [], "env_turns": []}
         workdir = tempfile.mkdtemp(prefix="bridge-rollout-")
+        eps = []
+        for p, prompt in enumerate(prompts):
+            task, seed = index[image_key(first_image(prompt))]
+            eps.append({"p": p, "task": task, "seed": seed, "env": RemoteEnv(env_url), "messages": prompt,
+                        "obs": [], "actions": [], "paths": [], "reward": 0.0, "turn": 0, "done": False})
+        first: list = [None] * len(eps)
         try:
-            for p, prompt in enumerate(prompts):
-                task, seed = index[image_key(first_image(prompt))]
-                env = RemoteEnv(env_url)
-                obs, _ = env.reset(seed=seed, options={"task": task})
-                obs_list, actions, paths = [obs], [], [os.path.join(workdir, f"{p}-0.png")]
-                obs.image.save(paths[0])
-                messages, reward, turn = prompt, 0.0, 0
-                while True:
-                    prompt_ids, ids, logprobs, text = _generate(model, processor, messages, temperature,
-                                                                max_new_tokens)
-                    if turn == 0:
-                        out["prompt_ids"].append(prompt_ids)
-                        out["completion_ids"].append(ids)
-                        out["logprobs"].append(logprobs)
-                    action = style.parse_action(text, obs.width, obs.height).action
-                    actions.append(action)
-                    obs, reward, terminated, truncated, _ = env.step(action)
-                    turn += 1
-                    if terminated or truncated or turn >= max_turns:
-                        if not (terminated or truncated):
-                            env.step(Action(type="status", status="impossible"))   # hand the browser back
-                        break
-                    paths.append(os.path.join(workdir, f"{p}-{turn}.png"))
-                    obs.image.save(paths[-1])
-                    obs_list.append(obs)
-                    ep = episode_so_far(obs_list, actions, paths, obs_list[0].instruction, task, seed)
-                    messages = style.messages(ep, turn, "/")
-                out["env_reward"].append(float(reward))
-                out["env_turns"].append(turn)
-                if log is not None:
-                    log.append({"task": task, "seed": seed, "reward": float(reward), "turns": turn})
-        finally:
-            import shutil
+            with ThreadPoolExecutor(max(1, len(eps))) as pool:
+                def reset(e):
+                    obs, _ = e["env"].reset(seed=e["seed"], options={"task": e["task"]})
+                    e["obs"].append(obs)
+                    e["paths"].append(os.path.join(workdir, f"{e['p']}-0.png"))
+                    obs.image.save(e["paths"][-1])
 
+                list(pool.map(reset, eps))
+                while True:
+                    live = [e for e in eps if not e["done"]]
+                    if not live:
+                        break
+                    samples = sample_batch(model, processor, [e["messages"] for e in live], temperature,
+                                           max_new_tokens)
+                    for e, (prompt_ids, ids, lp, text) in zip(live, samples):
+                        if e["turn"] == 0:
+                            first[e["p"]] = (prompt_ids, ids, lp)
+                        obs = e["obs"][-1]
+                        e["actions"].append(style.parse_action(text, obs.width, obs.height).action)
+                    list(pool.map(lambda e: _advance(e, max_turns, workdir, style), live))
+        finally:
             shutil.rmtree(workdir, ignore_errors=True)
             model.train(was_training)
+        out = {"prompt_ids": [f[0] for f in first], "completion_ids": [f[1] for f in first],
+               "logprobs": [f[2] for f in first], "env_reward": [e["reward"] for e in eps],
+               "env_turns": [e["turn"] for e in eps]}
+        if log is not None:
+            log.extend({"task": e["task"], "seed": e["seed"], "reward": e["reward"], "turns": e["turn"]} for e in eps)
         return out
 
     return rollout
+
+
+def _advance(e: dict, max_turns: int, workdir: str, style) -> None:
+    """Step episode ``e`` with its last action; on to its next prompt, or done (the browser handed back)."""
+    obs, reward, terminated, truncated, _ = e["env"].step(e["actions"][-1])
+    e["turn"] += 1
+    e["reward"] = float(reward)
+    if terminated or truncated or e["turn"] >= max_turns:
+        if not (terminated or truncated):
+            e["env"].step(Action(type="status", status="impossible"))
+        e["done"] = True
+        return
+    e["paths"].append(os.path.join(workdir, f"{e['p']}-{e['turn']}.png"))
+    obs.image.save(e["paths"][-1])
+    e["obs"].append(obs)
+    first = e["obs"][0]
+    ep = episode_so_far(e["obs"], e["actions"], e["paths"], first.instruction, e["task"], e["seed"])
+    e["messages"] = style.messages(ep, e["turn"], "/")
 
 
 def env_reward(prompts=None, completions=None, env_reward=None, **kwargs) -> list[float]:
