@@ -47,7 +47,8 @@ def run_online(*, env_name, tasks, episodes, seed, policy, baselines, pool_size,
 
             processor = load_processor(model_dir)
             lo, hi = processor_pixels(processor)
-            prompt = {**prompt, "min_pixels": prompt.get("min_pixels") or lo, "max_pixels": prompt.get("max_pixels") or hi}
+            prompt = {**prompt, "min_pixels": prompt.get("min_pixels") or lo,
+                      "max_pixels": prompt.get("max_pixels") or hi}
         style = _make_style(style_name, **prompt)
         if model_dir:
             generate = local_generator(model_dir, device=device, max_new_tokens=max_new_tokens, processor=processor)

@@ -45,8 +45,9 @@ PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", 
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
 @click.option("--per-step", is_flag=True, help="With --json: include one verdict per step.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
-@click.option("--env", "env_name", type=click.Choice(sorted(ENVIRONMENTS)), help="Online: play whole episodes in this live "
-              "environment (MiniWoB++ in headless Chromium) instead of scoring a DATASET.")
+@click.option("--env", "env_name", type=click.Choice(sorted(ENVIRONMENTS)),
+              help="Online: play whole episodes in this live environment (MiniWoB++ in headless Chromium) instead "
+                   "of scoring a DATASET.")
 @click.option("--tasks", help="--env: comma-separated tasks [default: every task with an oracle].")
 @click.option("--episodes", type=click.IntRange(min=1), default=10, show_default=True, help="--env: episodes per task.")
 @click.option("--seed", type=int, default=1000, show_default=True,
@@ -57,7 +58,8 @@ PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", 
               help="--env with --model/--endpoint: also play the random and oracle policies on the same episodes.")
 @click.option("--pool", "pool_size", type=click.IntRange(min=1), default=2, show_default=True,
               help="--env: browsers playing in parallel.")
-@click.option("--max-turns", type=click.IntRange(min=1), default=10, show_default=True, help="--env: turns per episode.")
+@click.option("--max-turns", type=click.IntRange(min=1), default=10, show_default=True,
+              help="--env: turns per episode.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
               help="--env: seconds per episode, replacing the tasks' own limit (MiniWoB: 10 s); slow models need more.")
 @click.option("--reward", type=click.Choice(["raw", "decayed"]), default="raw", show_default=True,

@@ -68,8 +68,8 @@ class OnlineReport:
         widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [head] + rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        notes = [f"{self.meta.get('episodes')} episode(s) per task, seeds {self.meta.get('seed')}.."
-                 f"{self.meta.get('seed', 0) + (self.meta.get('episodes') or 1) - 1}; reward: {self.meta.get('reward')}"]
+        first, n = self.meta.get("seed", 0), self.meta.get("episodes") or 1
+        notes = [f"{n} episode(s) per task, seeds {first}..{first + n - 1}; reward: {self.meta.get('reward')}"]
         for p in policies:
             o = self.overall(p)
             if o.no_action or o.invalid:
