@@ -25,10 +25,11 @@ demo: dev
 	$(BIN)/bridge env install trl
 	$(BIN)/bridge demo
 
-# Debian's Chromium renders the HTML compare report in a test (headless, no download of its own).
+# Debian's Chromium renders the HTML compare report in a test and, with its driver, runs the MiniWoB++
+# environment (bridge/environments/; headless, no download of its own). Installed only when missing.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 ## make test: the whole test suite, real backend runs included
 test: envs browser

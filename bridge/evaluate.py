@@ -91,16 +91,11 @@ def load_processor(model_dir) -> Any:
                                "preprocessor_config.json)") from None
 
 
-def generate_with_model(model_dir, jobs: list[Job], *, processor=None, batch_size: int = 4,
-                        max_new_tokens: int = 256, device: str = "auto", progress: bool = True) -> dict[str, str]:
-    """Greedy ``generate`` with transformers on CPU or GPU, ``batch_size`` prompts at a time (left padding).
-    Prompts are the style's messages through the processor's chat template; returns ``{id: completion}``."""
+def load_model(model_dir, device: str = "auto") -> tuple[Any, str]:
+    """(model in eval mode on its device, that device) for an image-text-to-text model directory."""
     import torch
-    from PIL import Image
     from transformers import AutoModelForImageTextToText
 
-    check_images(jobs)
-    processor = processor or load_processor(model_dir)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -108,27 +103,43 @@ def generate_with_model(model_dir, jobs: list[Job], *, processor=None, batch_siz
             str(model_dir), dtype=torch.float32 if device == "cpu" else "auto")
     except (OSError, ValueError) as e:
         raise BridgeError(f"{model_dir}: cannot load an image-text-to-text model: {str(e).splitlines()[0]}") from None
-    model.to(device).eval()
+    return model.to(device).eval(), device
+
+
+def generate_batch(model, processor, prompts: list[list[dict[str, Any]]], *, max_new_tokens: int = 256) -> list[str]:
+    """Greedy completions of neutral-form prompts (the style's messages, image blocks as file paths), batched
+    with left padding through the processor's chat template."""
+    import torch
+    from PIL import Image
+
     tok = getattr(processor, "tokenizer", processor)
     tok.padding_side = "left"   # decoder-only batched generation continues from the right edge
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    texts = [processor.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
+    images = []
+    for m in prompts:
+        for p in _images(m):
+            with Image.open(p) as im:
+                images.append(im.convert("RGB"))
+    inputs = processor(text=texts, images=images or None, padding=True, return_tensors="pt").to(model.device)
+    with torch.inference_mode():
+        gen = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id)
+    return processor.batch_decode(gen[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def generate_with_model(model_dir, jobs: list[Job], *, processor=None, batch_size: int = 4,
+                        max_new_tokens: int = 256, device: str = "auto", progress: bool = True) -> dict[str, str]:
+    """Greedy ``generate`` with transformers on CPU or GPU, ``batch_size`` prompts at a time (left padding).
+    Prompts are the style's messages through the processor's chat template; returns ``{id: completion}``."""
+    check_images(jobs)
+    processor = processor or load_processor(model_dir)
+    model, device = load_model(model_dir, device)
     out: dict[str, str] = {}
     with _progress(len(jobs), "generate", progress) as bar:
         for start in range(0, len(jobs), batch_size):
             batch = jobs[start:start + batch_size]
-            texts = [processor.apply_chat_template(j.messages, tokenize=False, add_generation_prompt=True)
-                     for j in batch]
-            images = []
-            for j in batch:
-                for p in _images(j.messages):
-                    with Image.open(p) as im:
-                        images.append(im.convert("RGB"))
-            inputs = processor(text=texts, images=images or None, padding=True, return_tensors="pt").to(device)
-            with torch.inference_mode():
-                gen = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id)
-            new = gen[:, inputs["input_ids"].shape[1]:]
-            for j, text in zip(batch, processor.batch_decode(new, skip_special_tokens=True)):
-                out[j.id] = text
+            texts = generate_batch(model, processor, [j.messages for j in batch], max_new_tokens=max_new_tokens)
+            out.update(zip((j.id for j in batch), texts))
             bar.update(len(batch))
     return out
 
@@ -245,6 +256,16 @@ def check_reachable(url: str, api_key: Optional[str] = None, timeout: float = 10
         pass
 
 
+def chat_completion(chat_url: str, messages: list[dict[str, Any]], *, model_name: str, max_new_tokens: int = 256,
+                    timeout: float = 120.0, retries: int = 2, backoff: float = 0.5,
+                    api_key: Optional[str] = None) -> str:
+    """One greedy (temperature 0) chat completion of a neutral-form prompt; raises ``_Fatal`` on failure."""
+    # bodies are built per request (base64 screenshots of a whole dataset would not fit in memory)
+    body = {"model": model_name, "messages": openai_messages(messages), "max_tokens": max_new_tokens,
+            "temperature": 0.0}
+    return _content(_with_retries(lambda: _request(chat_url, body, api_key, timeout), retries, backoff))
+
+
 def generate_with_endpoint(url: str, jobs: list[Job], *, model_name: str, concurrency: int = 4,
                            max_new_tokens: int = 256, timeout: float = 120.0, retries: int = 2,
                            backoff: float = 0.5, api_key: Optional[str] = None, progress: bool = True,
@@ -259,10 +280,8 @@ def generate_with_endpoint(url: str, jobs: list[Job], *, model_name: str, concur
     check_reachable(url, api_key, min(timeout, 10.0))
 
     def one(job: Job) -> str:
-        # bodies are built per request (base64 screenshots of a whole dataset would not fit in memory)
-        body = {"model": model_name, "messages": openai_messages(job.messages), "max_tokens": max_new_tokens,
-                "temperature": 0.0}
-        return _content(_with_retries(lambda: _request(chat_url, body, api_key, timeout), retries, backoff))
+        return chat_completion(chat_url, job.messages, model_name=model_name, max_new_tokens=max_new_tokens,
+                               timeout=timeout, retries=retries, backoff=backoff, api_key=api_key)
 
     done: dict[str, str] = {}
     failed: dict[str, str] = {}

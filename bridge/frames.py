@@ -8,6 +8,9 @@ model reads and writes, with that convention's rounding, and back:
 * ``rel1000`` — integers in [0, 1000] (Qwen2-VL, Qwen3-VL, AgentCPM-GUI, UI-TARS v1).
 * ``resized`` — integer pixels of the smart-resized image the processor feeds the model (Qwen2.5-VL,
   UI-TARS-1.5); needs the processor's ``factor``, ``min_pixels`` and ``max_pixels``.
+* ``area``    — integer pixels of the image GUI-R1's ``process_image`` hands the processor (the area scaled
+  into [min_pixels, max_pixels] by sqrt, sides truncated, not snapped to the patch grid): the frame GUI-R1
+  scales its ground truth to (:func:`area_resize`). Reported, not trained with (see docs/styles.md).
 
 It is also the home of the resize policy (docs/backends.md): :class:`Pixels` (factor and pixel bounds: the grid
 every backend must produce), the bounds a frame implies (:attr:`Frame.pixels`) and the bounds a model's own
@@ -25,7 +28,7 @@ from typing import Any, Literal, Optional
 
 from . import tiny
 
-FrameKind = Literal["pixel", "rel1", "rel1000", "resized"]
+FrameKind = Literal["pixel", "rel1", "rel1000", "resized", "area"]
 
 #: transformers' Qwen2VLImageProcessor defaults (min 56·56, max 28·28·1280); a model's own
 #: preprocessor_config.json overrides them — read them from the target processor when there is one.
@@ -59,6 +62,19 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = QW
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
     return h_bar, w_bar
+
+
+def area_resize(width: int, height: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """(width, height) of GUI-R1's ``process_image`` (ritzz-ai/GUI-R1 ``verl/utils/dataset.py``): an image whose
+    area exceeds ``max_pixels`` is scaled by sqrt(max_pixels / area), one below ``min_pixels`` by
+    sqrt(min_pixels / area), each side truncated to an integer. Note the (width, height) order."""
+    if width * height > max_pixels:
+        f = math.sqrt(max_pixels / (width * height))
+        width, height = int(width * f), int(height * f)
+    if width * height < min_pixels:
+        f = math.sqrt(min_pixels / (width * height))
+        width, height = int(width * f), int(height * f)
+    return width, height
 
 
 def image_tokens(height: int, width: int, factor: int = 28, min_pixels: int = QWEN2VL_MIN_PIXELS,
@@ -149,6 +165,9 @@ class Frame:
             return 1.0, 1.0
         if self.kind == "rel1000":
             return 1000.0, 1000.0
+        if self.kind == "area":
+            w, h = area_resize(width, height, self.min_pixels, self.max_pixels)
+            return float(w), float(h)
         h, w = smart_resize(height, width, self.factor, self.min_pixels, self.max_pixels)
         return float(w), float(h)
 
@@ -205,9 +224,17 @@ def resized(factor: int = 28, min_pixels: int = QWEN2VL_MIN_PIXELS, max_pixels: 
     return Frame("resized", factor, min_pixels, max_pixels)
 
 
-def finger_direction(start: tuple[float, float], end: tuple[float, float]) -> str:
-    """Dominant axis of a finger movement (y grows downwards); ties go to the vertical axis."""
+def finger_direction(start: tuple[float, float], end: tuple[float, float],
+                     size: Optional[tuple[float, float]] = None) -> str:
+    """Dominant axis of a finger movement (y grows downwards); ties go to the vertical axis.
+
+    Decided in pixels by default. With ``size=(W, H)`` it is decided in normalised screen units (dx/W vs dy/H),
+    as AITW (``action_matching.py``: (y, x) in [0, 1]), GUI-Odyssey (``format_converter.py``: [0, 1000]) and
+    AgentCPM-GUI (``eval/utils/evaluator.py``: [0, 1000]) decide it: on a 1080x2400 screen a swipe 24–45°
+    off the vertical is vertical in pixels and horizontal in those units."""
     dx, dy = end[0] - start[0], end[1] - start[1]
+    if size is not None:
+        dx, dy = dx / size[0], dy / size[1]
     if abs(dx) > abs(dy):
         return "right" if dx > 0 else "left"
     return "down" if dy > 0 else "up"

@@ -182,7 +182,9 @@ class _Checker:
                          "an end point different from the start", list(end))
             elif a.direction is not None:
                 moved = finger_direction(point, end)
-                if moved != a.direction:
+                # sources that decide the axis in normalised units (AITW, GUI-Odyssey, AgentCPM) may store the
+                # other axis for a diagonal swipe: both readings of the same movement are consistent
+                if moved != a.direction and finger_direction(point, end, (w, h)) != a.direction:
                     self.add(f"steps[{i}].action.direction", "direction disagrees with the finger movement point -> "
                              "end_point (directions use the finger convention)", moved, a.direction)
 

@@ -25,6 +25,12 @@ test session, in a pytest temporary directory. Treat them as READ-ONLY: copy bef
     smart-resize factor 32 with min_pixels 4096 / max_pixels 16384 (``bridge.tiny.PIXELS``; 270x540 -> 10 image
     tokens); added tokens up to ``</think>`` = 151668; no default system prompt in the chat template.
 
+``miniwob_pool`` -> bridge.environments.rollout.EnvPool
+    Two MiniWoB++ environments (two headless Chromium browsers, ``max_turns=10``, raw reward), started once per
+    session (~2 s) and closed at its end; any task runs on them (``pool.run([(task, seed), ...], policy)``).
+    Skipped when Debian's chromium / chromium-driver or the ``miniwob`` package is missing (``make browser``,
+    ``make dev``) — failed instead under ``BRIDGE_REQUIRE_BACKENDS=1``.
+
 Backend environments: :func:`backend_python` returns the interpreter of an installed backend environment
 (``bridge env install NAME``). When it is missing the test is skipped with the fix command — except under
 ``BRIDGE_REQUIRE_BACKENDS=1`` (what ``make test`` and CI set), where a missing environment or model stack FAILS:
@@ -54,3 +60,20 @@ def tiny_model_25_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_3_dir(tmp_path_factory) -> Path:
     return _tiny(tmp_path_factory, "qwen3_vl")
+
+
+@pytest.fixture(scope="session")
+def miniwob_pool():
+    from bridge.environments import make_pool
+    from bridge.environments.browser import find_binaries
+    from bridge.errors import BridgeError
+
+    try:
+        import miniwob  # noqa: F401
+
+        find_binaries()
+    except (ImportError, BridgeError) as e:
+        skip_or_fail(f"MiniWoB++ cannot run here: {e}")
+    pool = make_pool("miniwob", size=2, max_turns=10)
+    yield pool
+    pool.close()

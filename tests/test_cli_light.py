@@ -34,7 +34,8 @@ def probe(*args: str) -> dict:
 
 
 @pytest.mark.parametrize("args", [("--help",), ("run", "--help"), ("convert", "--help"), ("env", "--help"),
-                                  ("env", "list"), ("backends",), ("backends", "--json")])
+                                  ("env", "list"), ("backends",), ("backends", "--json"), ("gui-env", "--help"),
+                                  ("gui-env", "tasks"), ("eval", "--help"), ("synth", "--help")])
 def test_light_commands_import_no_heavy_module(args):
     r = probe(*args)
     assert r["code"] in (0, None)

@@ -70,8 +70,9 @@ def leftovers(out: Path) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ registry
 
-def test_registry_lists_six_formats_and_rejects_unknown():
-    assert set(IMPORTERS) == {"seed-steps", "gui-r1", "agentcpm", "androidcontrol", "gui-odyssey", "aitw"}
+def test_registry_lists_source_and_trainer_formats_and_rejects_unknown():
+    assert set(IMPORTERS) == {"seed-steps", "gui-r1", "agentcpm", "androidcontrol", "gui-odyssey", "aitw",
+                              "trl", "llamafactory", "swift", "verl", "vlmr1"}
     for name in IMPORTERS:
         imp = get_importer(name)
         assert imp.name == name and imp.layout and callable(imp.records)

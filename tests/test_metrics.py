@@ -204,13 +204,13 @@ def test_agentcpm_ac_five_nearest_boxes_and_0_04():
 @pytest.mark.parametrize("pred, hit", [((639, 1000), True), ((640, 1000), False), ((641, 1000), False),
                                        ((500, 1279), True), ((500, 1281), False)])
 def test_guir1_distance_strictly_below_0_14(pred, hit):
-    assert judge("gui-r1", step(click(500, 1000)), click(*pred)) == (True, hit, hit)
+    assert judge("gui-r1-strict", step(click(500, 1000)), click(*pred)) == (True, hit, hit)
 
 
 def test_guir1_grounding_ignores_type_and_boxes():
     gt = step(GT_CLICK)
-    assert judge("gui-r1", gt, click(510, 1000, type_="long_press")) == (False, False, True)
-    assert judge("gui-r1", gt, click(500, 1400)) == (True, False, False)     # inside the box, 0.2 away
+    assert judge("gui-r1-strict", gt, click(510, 1000, type_="long_press")) == (False, False, True)
+    assert judge("gui-r1-strict", gt, click(500, 1400)) == (True, False, False)     # inside the box, 0.2 away
 
 
 @pytest.mark.parametrize("pred, ok", [("red shoes", True), ("red", True), ("green hat", False),
@@ -218,19 +218,19 @@ def test_guir1_grounding_ignores_type_and_boxes():
 def test_guir1_text_f1_at_least_0_5(pred, ok):
     # "shoes red buy now please": P=3/5, R=1 → F1 0.75; "buy": P=1, R=1/3 → 0.5
     gt = step(Action(type="type", text="buy red shoes"))
-    assert judge("gui-r1", gt, Action(type="type", text=pred)) == (True, ok, None)
+    assert judge("gui-r1-strict", gt, Action(type="type", text=pred)) == (True, ok, None)
 
 
 def test_guir1_scroll_open_app_and_names():
     gt = step(Action(type="scroll", direction="up"))
-    assert judge("gui-r1", gt, Action(type="swipe", point=(500, 1500), direction="up")) == (True, True, None)
-    assert judge("gui-r1", gt, Action(type="scroll", direction="down")) == (True, False, None)
+    assert judge("gui-r1-strict", gt, Action(type="swipe", point=(500, 1500), direction="up")) == (True, True, None)
+    assert judge("gui-r1-strict", gt, Action(type="scroll", direction="down")) == (True, False, None)
     app = step(Action(type="open_app", app="Google Maps"))
-    assert judge("gui-r1", app, Action(type="open_app", app="maps")) == (True, True, None)     # F1 2/3
-    assert judge("gui-r1", app, Action(type="open_app", app="Chrome")) == (True, False, None)
+    assert judge("gui-r1-strict", app, Action(type="open_app", app="maps")) == (True, True, None)     # F1 2/3
+    assert judge("gui-r1-strict", app, Action(type="open_app", app="Chrome")) == (True, False, None)
     done = step(Action(type="status", status="complete"))
-    assert judge("gui-r1", done, Action(type="status", status="impossible")) == (False, False, None)
-    assert judge("gui-r1", step(Action(type="navigate_back")), Action(type="navigate_back")) == (True, True, None)
+    assert judge("gui-r1-strict", done, Action(type="status", status="impossible")) == (False, False, None)
+    assert judge("gui-r1-strict", step(Action(type="navigate_back")), Action(type="navigate_back")) == (True, True, None)
 
 
 # --------------------------------------------------------------------------------------------- gui-odyssey

@@ -23,14 +23,13 @@ def refused(style: str, a: Action) -> bool:
     t = a.type
     if style in ("qwen25vl", "qwen2vl", "qwen3vl"):
         return t in QWEN_REFUSED or (t == "status" and a.status not in ("complete", "impossible"))
-    if style == "gui-r1":
+    if style == "gui-r1":   # GUI-R1's "high" and Android vocabularies (guir1/inference/inference_vllm_android.py)
         if t == "status":
-            return a.status != "complete"
+            return a.status not in ("complete", "impossible")
         if t == "key":
             return a.key != "close/delete"
-        if t in ("type", "select"):
-            return a.text == "no input text"
-        return t not in ("click", "navigate_home", "navigate_back", "enter", "swipe", "scroll")
+        return t not in ("click", "long_press", "navigate_home", "navigate_back", "enter", "swipe", "scroll",
+                         "type", "select", "open_app", "wait")
     if style == "agentcpm":
         if t == "long_press":
             return a.duration_ms is not None and a.duration_ms <= 200

@@ -1,14 +1,17 @@
 import click
 
+from ..environments import ENVIRONMENTS
+
 #: bridge.metrics.PROFILES, spelled out so that `bridge --help` does not import the metrics (checked by a test)
-PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", "gui-odyssey", "screenspot")
+PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", "gui-r1-strict", "gui-odyssey",
+                 "screenspot")
 
 
 @click.command("eval")
-@click.argument("dataset", type=click.Path(file_okay=False, path_type=str))
-@click.option("--style", "style_name", required=True, help="Style the completions are written in (e.g. qwen2vl).")
-@click.option("--profile", required=True, type=click.Choice(PROFILE_NAMES),
-              help="Published step-matching rule to apply (see docs/eval.md).")
+@click.argument("dataset", required=False, type=click.Path(file_okay=False, path_type=str))
+@click.option("--style", "style_name", help="Style the completions are written in (e.g. qwen2vl).")
+@click.option("--profile", type=click.Choice(PROFILE_NAMES),
+              help="Published step-matching rule to apply (see docs/eval.md); offline only.")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=str),
               help='JSON Lines of {"id": "<episode_id>/<step>", "completion": "..."}.')
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=str),
@@ -33,12 +36,41 @@ PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", 
               "(--model reads them from the processor).")
 @click.option("--max-pixels", type=click.IntRange(min=1))
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N episodes.")
+@click.option("--synthetic-steps", type=click.Choice(["profile", "score", "skip"]), default="profile",
+              show_default=True, help="Score steps an importer synthesised (meta.synthetic, e.g. AndroidControl's "
+              "terminal status)? 'profile': as the profile's published set does (androidcontrol skips them).")
+@click.option("--parse", "parse_mode", type=click.Choice(["profile", "publisher", "style"]), default="profile",
+              show_default=True, help="'publisher': parse completions exactly as the profile's publisher does "
+              "(agentcpm, agentcpm-ac); 'style': the style's lenient parser; 'profile': the profile's default.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
 @click.option("--per-step", is_flag=True, help="With --json: include one verdict per step.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@click.option("--env", "env_name", type=click.Choice(sorted(ENVIRONMENTS)),
+              help="Online: play whole episodes in this live environment (MiniWoB++ in headless Chromium) instead "
+                   "of scoring a DATASET.")
+@click.option("--tasks", help="--env: comma-separated tasks [default: every task with an oracle].")
+@click.option("--episodes", type=click.IntRange(min=1), default=10, show_default=True, help="--env: episodes per task.")
+@click.option("--seed", type=int, default=1000, show_default=True,
+              help="--env: first episode seed (`bridge synth --env` records from seed 0: disjoint by default).")
+@click.option("--policy", type=click.Choice(["oracle", "random"]), help="--env: play a baseline policy "
+              "instead of --model/--endpoint.")
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="--env with --model/--endpoint: also play the random and oracle policies on the same episodes.")
+@click.option("--pool", "pool_size", type=click.IntRange(min=1), default=2, show_default=True,
+              help="--env: browsers playing in parallel.")
+@click.option("--max-turns", type=click.IntRange(min=1), default=10, show_default=True,
+              help="--env: turns per episode.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
+              help="--env: seconds per episode, replacing the tasks' own limit (MiniWoB: 10 s); slow models need more.")
+@click.option("--reward", type=click.Choice(["raw", "decayed"]), default="raw", show_default=True,
+              help="--env: MiniWoB's raw task reward, or its reward decayed by the time taken.")
+@click.option("--save-episodes", type=click.Path(dir_okay=False, path_type=str),
+              help="--env: write every played episode (completions, actions, rewards) as JSON Lines.")
 def command(dataset, style_name, profile, predictions, model_dir, endpoint, save_predictions, batch_size,
             max_new_tokens, device, model_name, concurrency, timeout, retries, api_key, history, think,
-            prev_image, min_pixels, max_pixels, limit, as_json, per_step, progress):
+            prev_image, min_pixels, max_pixels, limit, synthetic_steps, parse_mode, as_json, per_step, progress,
+            env_name, tasks, episodes, seed, policy, baselines, pool_size, max_turns, time_limit, reward,
+            save_episodes):
     """Offline metrics of a model on a canonical DATASET: type accuracy, grounding accuracy, step success,
     per action type, episode success and goal progress under a published --profile.
 
@@ -48,12 +80,40 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
       --model DIR                a local transformers model (batched greedy generate, CPU or GPU)
       --endpoint URL             an OpenAI-compatible chat server (vLLM, ...), images as base64 data URLs
     Missing and unparsable predictions count as wrong and are reported separately.
+
+    \b
+    Online, with --env miniwob (no DATASET): the model (--model or --endpoint, prompted and parsed by --style)
+    or a --policy plays --episodes whole episodes of each task; reported per task: success rate and mean
+    reward, beside the random and oracle policies on the same seeds.
     """
     import itertools
     import json
 
-    from ..dataset import open_dataset
     from ..errors import BridgeError
+
+    if env_name:
+        from ._online_eval import run_online
+
+        if dataset or predictions or profile or save_predictions:
+            raise BridgeError("--env plays episodes online: DATASET, --predictions, --profile and "
+                              "--save-predictions apply to offline evaluation only")
+        run_online(env_name=env_name, tasks=tasks, episodes=episodes, seed=seed, policy=policy,
+                   baselines=baselines, pool_size=pool_size, max_turns=max_turns, time_limit=time_limit,
+                   reward=reward, save_episodes=save_episodes, style_name=style_name, model_dir=model_dir,
+                   endpoint=endpoint, model_name=model_name, device=device, max_new_tokens=max_new_tokens,
+                   timeout=timeout, retries=retries, api_key=api_key,
+                   prompt=dict(history=history, think=think, prev_image=prev_image, min_pixels=min_pixels,
+                               max_pixels=max_pixels), as_json=as_json, progress=progress)
+        return
+    online_only = [n for n, v in (("--tasks", tasks), ("--policy", policy), ("--time-limit", time_limit),
+                                  ("--save-episodes", save_episodes)) if v]
+    if online_only:
+        raise BridgeError(f"{', '.join(online_only)} only apply with --env")
+    for name, value in (("DATASET", dataset), ("--style", style_name), ("--profile", profile)):
+        if not value:
+            raise click.UsageError(f"missing {name} (offline evaluation needs DATASET, --style and --profile)")
+
+    from ..dataset import open_dataset
     from ..metrics import evaluate
 
     sources = [n for n, v in (("--predictions", predictions), ("--model", model_dir), ("--endpoint", endpoint)) if v]
@@ -115,7 +175,9 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
 
             write_predictions(save_predictions, ((j.id, completions[j.id]) for j in jobs if j.id in completions))
 
-    report = evaluate(episodes if episodes is not None else ds, completions, style, profile)
+    report = evaluate(episodes if episodes is not None else ds, completions, style, profile,
+                      synthetic={"profile": None, "score": True, "skip": False}[synthetic_steps],
+                      strict={"profile": None, "publisher": True, "style": False}[parse_mode])
     report.meta = {"dataset": str(dataset), "source": sources[0].lstrip("-"), "frame": style.frame().to_dict(),
                    **({"limit_episodes": limit} if limit else {}),
                    **({"request_failures": len(failures)} if failures else {})}

@@ -32,12 +32,20 @@ Formats:
               help="Override the platform of every episode (default: what the format implies, usually android).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for large sources [default: CPUs available; 1 = no workers].")
+@click.option("--style", "style_name", default=None,
+              help="Trainer formats (trl, llamafactory, swift, verl, vlmr1): the style the targets are written in "
+                   "[default: the one export.json next to the data names].")
+@click.option("--min-pixels", type=click.IntRange(min=1), default=None,
+              help="Trainer formats: the processor bounds the targets were written for [default: export.json, "
+                   "else the style's].")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None)
 def command(fmt: str, src: str, out: str, skip_invalid: bool, overwrite: bool, images: str, split, platform,
-            jobs) -> None:
+            jobs, style_name, min_pixels, max_pixels) -> None:
     from ..importers.base import run_import
 
     report = run_import(fmt, src, out, skip_invalid=skip_invalid, overwrite=overwrite, images=images,
-                        split=split, platform=platform, jobs=jobs)
+                        split=split, platform=platform, jobs=jobs, style=style_name, min_pixels=min_pixels,
+                        max_pixels=max_pixels)
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"imported {report.episodes} episode(s), {report.steps} step(s) from {src} into {out}")

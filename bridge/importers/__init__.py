@@ -25,6 +25,12 @@ IMPORTERS: dict[str, tuple[str, str]] = {
     "androidcontrol": ("androidcontrol", "AndroidControl episodes exported from TFRecord to JSON/JSONL"),
     "gui-odyssey": ("gui_odyssey", "GUI-Odyssey annotations/<episode>.json + screenshots/"),
     "aitw": ("aitw", "Android in the Wild per-step records exported from TFRecord to JSON/JSONL"),
+    # trainer datasets back to canonical (module#format: one module reads all five; needs the targets' style)
+    "trl": ("trainer_formats#trl", "a TRL dataset (prompt/completion/images JSONL), read back with its style"),
+    "llamafactory": ("trainer_formats#llamafactory", "a LLaMA-Factory ShareGPT dataset, read back with its style"),
+    "swift": ("trainer_formats#swift", "an ms-swift messages dataset, read back with its style"),
+    "verl": ("trainer_formats#verl", "a verl parquet dataset, read back with its style"),
+    "vlmr1": ("trainer_formats#vlmr1", "a VLM-R1 JSONL dataset, read back with its style"),
 }
 
 
@@ -43,8 +49,10 @@ def get_importer(name: str) -> Importer:
     if name not in IMPORTERS:
         raise BridgeError(f"unknown import format {name!r} (known: {', '.join(sorted(IMPORTERS))})")
     module_name, description = IMPORTERS[name]
+    module_name, _, variant = module_name.partition("#")
     module = importlib.import_module(f"{__name__}.{module_name}")
-    return Importer(name=name, description=description, layout=module.LAYOUT, records=module.records)
+    records = getattr(module, f"records_{variant}" if variant else "records")
+    return Importer(name=name, description=description, layout=module.LAYOUT, records=records)
 
 
 def import_dataset(fmt: str, src, out, **options):

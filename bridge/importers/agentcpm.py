@@ -288,7 +288,9 @@ def _parse(rec: SourceRecord, field: str, content: str, w: int, h: int):
                 rec.problem("swipe does not move", field=field + ".to", expected="a point different from POINT",
                             found=to)
                 return None, None
-            action = {"type": "swipe", "point": point, "end_point": end, "direction": finger_direction(point, end)}
+            # AgentCPM's evaluator decides the axis on the [0, 1000] numbers (normalised units), not on pixels
+            action = {"type": "swipe", "point": point, "end_point": end,
+                      "direction": finger_direction(point, end, (w, h))}
         if duration is not None:
             action["duration_ms"] = duration
         if meta:

@@ -7,7 +7,8 @@ directory of them. A step record uses the feature names; one-element lists are a
 how ``Example`` features export)::
 
     {"episode_id": "1615...", "step_id": 0, "episode_length": 5, "goal_info": "...",
-     "image/encoded": "<base64 PNG/JPEG>"  or  "image/path": "images/1615_0.png",   # relative to the record file
+     "image/encoded": "<base64 PNG/JPEG, or base64 raw uint8 H*W*C pixels as in the TFRecords>"
+       or  "image/path": "images/1615_0.png",   # relative to the record file
      "image/width": 1080, "image/height": 2400, "image/channels": 3,
      "results/action_type": 4, "results/yx_touch": [0.1, 0.5], "results/yx_lift": [0.1, 0.5],
      "results/type_action": "",
@@ -17,11 +18,14 @@ how ``Example`` features export)::
 
 Steps are grouped by ``episode_id`` and ordered by ``step_id``; an episode is emitted as soon as
 ``episode_length`` of its steps have been read (memory stays flat for the usual episode-contiguous files).
-Encoded images are written into the dataset as ``images/<episode>_<step_id>.<ext>``.
+Encoded images are written into the dataset as ``images/<episode>_<step_id>.<ext>``; raw pixels (AITW's own
+form: ``visualization_utils.py`` decodes ``image/encoded`` with ``tf.io.decode_raw`` as uint8 and reshapes it
+to image/height × image/width × image/channels) are accepted when their length is exactly H·W·C and are
+written as PNG.
 
 Mapping: ``goal_info`` → instruction; (y, x) in [0, 1] → pixels of the screenshot. Action types:
 4 DUAL_POINT → click at the touch point when ‖touch − lift‖ ≤ 0.04 (normalised, as AITW's action matching
-decides taps), else swipe touch → lift with the finger direction; 3 TYPE → type(``results/type_action``);
+decides taps), else swipe touch → lift with the finger direction (dominant axis in normalised units, as AITW decides it); 3 TYPE → type(``results/type_action``);
 5 PRESS_BACK, 6 PRESS_HOME, 7 PRESS_ENTER → navigate_back / navigate_home / enter; 10 STATUS_TASK_COMPLETE,
 11 STATUS_TASK_IMPOSSIBLE → status complete / impossible. UI annotations (y, x, h, w normalised) → step
 elements (text, ``role`` = ui type). ``android_api_level``, ``device_type``, ``episode_length`` → episode meta;
@@ -161,7 +165,8 @@ def _step(rec: SourceRecord, eid: str, index: int, sid: int, file: str, line: in
             if p != e:
                 action["meta"] = {"lift_point": e}
         else:
-            action = {"type": "swipe", "point": p, "end_point": e, "direction": finger_direction(p, e)}
+            # AITW decides the axis on its normalised (y, x): the direction is the source's, not the pixels'
+            action = {"type": "swipe", "point": p, "end_point": e, "direction": finger_direction(p, e, (w, h))}
     elif kind == 3:
         text = scalar(v.get("results/type_action"))
         if not isinstance(text, str) or not text:
@@ -194,15 +199,21 @@ def _image(rec: SourceRecord, eid: str, sid: int, v: dict, file: str, line: int,
     if isinstance(encoded, str) and encoded:
         try:
             data = base64.b64decode(encoded, validate=True)
-            ext, w, h = bytes_image_info(data)
         except (binascii.Error, ValueError):
             rec.problem("image/encoded is not base64", field="image/encoded", expected="base64 PNG/JPEG bytes",
                         found=encoded[:40], file=file, line=line)
             return None
+        try:
+            ext, w, h = bytes_image_info(data)
         except BridgeError as e:
-            rec.problem(f"image/encoded: {e.message}", field="image/encoded", expected="an encoded image",
-                        found=f"{len(data)} bytes", file=file, line=line)
-            return None
+            raw = _raw_png(data, v)
+            if raw is None:
+                shape = "x".join(str(scalar(v.get(k))) for k in ("image/height", "image/width", "image/channels"))
+                rec.problem(f"image/encoded: {e.message}, and not raw uint8 pixels of the recorded shape",
+                            field="image/encoded", expected="an encoded image, or height*width*channels raw "
+                            f"bytes (here {shape})", found=f"{len(data)} bytes", file=file, line=line)
+                return None
+            data, ext, w, h = raw
         rel = f"{_safe_name(eid)}_{sid}.{ext}"
         rec.images.append((rel, data))
         rel = "images/" + rel
@@ -229,6 +240,27 @@ def _image(rec: SourceRecord, eid: str, sid: int, v: dict, file: str, line: int,
                     expected=f"{w}x{h} (from the image header)", found=f"{rw}x{rh}", file=file, line=line)
         return None
     return rel, w, h
+
+
+_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def _raw_png(data: bytes, v: dict):
+    """AITW's TFRecords hold ``image/encoded`` as RAW uint8 pixels, row-major H×W×C (its
+    ``visualization_utils._decode_image`` reads them with ``tf.io.decode_raw`` and reshapes by
+    image/height, image/width, image/channels). Those bytes, when their length is exactly H·W·C, become a
+    PNG: (png bytes, "png", W, H); anything else None."""
+    h, w, c = (scalar(v.get(k)) for k in ("image/height", "image/width", "image/channels"))
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in (h, w, c)) or c not in _MODES \
+            or len(data) != h * w * c:
+        return None
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.frombytes(_MODES[c], (w, h), data).save(buf, "PNG")
+    return buf.getvalue(), "png", w, h
 
 
 def _safe_name(eid: str) -> str:

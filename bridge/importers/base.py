@@ -95,6 +95,10 @@ class ImportContext:
     notes: list[str] = field(default_factory=list)
     images: str = "ref"
     image_root: Optional[str] = None
+    #: trainer-format importers: the style the targets are written in and its processor bounds
+    style: Optional[str] = None
+    min_pixels: Optional[int] = None
+    max_pixels: Optional[int] = None
     #: How many records the source holds, when the importer knows before yielding the first one (lets the
     #: driver start worker processes at once for large sources).
     expected: Optional[int] = None
@@ -472,7 +476,8 @@ def _NO_ROOT(rel: str) -> str:  # check_images=False: paths are checked, never o
 
 def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLike], *, skip_invalid: bool = False,
                overwrite: bool = False, images: str = "ref", split: Optional[str] = None,
-               platform: Optional[str] = None, jobs: Optional[int] = None) -> ImportReport:
+               platform: Optional[str] = None, jobs: Optional[int] = None, style: Optional[str] = None,
+               min_pixels: Optional[int] = None, max_pixels: Optional[int] = None) -> ImportReport:
     """Import ``src`` (a source in format ``fmt``) into the canonical dataset ``out``.
 
     Every source record is converted, validated (types, then ``bridge.validate.check_episode``) and written.
@@ -482,7 +487,9 @@ def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLi
     ``images``: ``ref`` (default: source image files are referenced in place — the manifest's ``image_root`` —
     and never copied), ``link``, ``symlink`` or ``copy`` (a self-contained dataset); encoded image bytes are
     always written into the dataset. ``jobs``: worker processes for large sources (default
-    :func:`default_jobs`; 1 = all in this process).
+    :func:`default_jobs`; 1 = all in this process). ``style``, ``min_pixels``, ``max_pixels``: for the trainer
+    formats (``trl``, ``llamafactory``, ``swift``, ``verl``, ``vlmr1``), the style the targets are written in and
+    its processor bounds (default: what an ``export.json`` next to the data records).
     """
     import functools
     import itertools
@@ -496,7 +503,7 @@ def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLi
     src = Path(src)
     if not src.exists():
         raise BridgeError(f"{src}: no such file or directory")
-    ctx = ImportContext(images=images)
+    ctx = ImportContext(images=images, style=style, min_pixels=min_pixels, max_pixels=max_pixels)
     report = ImportReport(out=Path(out))
     all_problems: list[Problem] = []
     seen_ids: dict[str, tuple[str, Optional[int]]] = {}  # id -> where first seen (grows with episodes only)

@@ -16,7 +16,10 @@ COMPLETE / IMPOSSIBLE). ``info`` coordinates are in [0, 1000] of the screenshot 
 header; ``device_info`` w/h are kept in meta). CLICK / LONG_PRESS with ``[[x, y]]`` or ``[x, y]`` → click /
 long_press; CLICK with KEY_HOME / KEY_BACK / KEY_APPSELECT (or HOME / BACK) → navigate_home / navigate_back /
 key("recent"); SCROLL ``[[x1, y1], [x2, y2]]`` (finger start → end) → swipe with end_point and finger
-direction; TEXT / TYPE → type(info); HOME / BACK → navigate_home / navigate_back; COMPLETE → status complete;
+direction (dominant axis decided on the [0, 1000] numbers, as ``format_converter.py`` does);
+``sam2_bbox`` (GUI-Odyssey v2, [x1, y1, x2, y2] in [0, 1000]) → the click's ``action.bbox`` in pixels (the
+box ``evaluate_GUIOdyssey.py`` accepts a click inside), or step ``meta.sam2_bbox_px`` when it does not hold the
+click point; TEXT / TYPE → type(info); HOME / BACK → navigate_home / navigate_back; COMPLETE → status complete;
 INCOMPLETE / IMPOSSIBLE → status impossible.
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BridgeError
 from ..frames import finger_direction
+from ..validate import BOX_TOLERANCE
 from .base import (ImageBase, ImportContext, SourceRecord, task, image_problem, image_size, json_error, num, read_json,
                    place_file, safe_join)
 
@@ -133,7 +137,9 @@ def _step(rec: SourceRecord, i: int, s: Any, shot_dirs: list[str], base: ImageBa
             rec.problem("malformed SCROLL", field=f + ".info",
                         expected="[[x1, y1], [x2, y2]] start != end, in [0, 1000]", found=info)
             return None
-        action = {"type": "swipe", "point": ends[0], "end_point": ends[1], "direction": finger_direction(*ends)}
+        # format_converter.py decides the axis on the [0, 1000] numbers (normalised units), not on pixels
+        action = {"type": "swipe", "point": ends[0], "end_point": ends[1],
+                  "direction": finger_direction(ends[0], ends[1], (w, h))}
     elif kind in ("TEXT", "TYPE"):
         if not isinstance(info, str) or not info:
             rec.problem("TYPE needs text", field=f + ".info", expected="a non-empty string", found=info)
@@ -148,13 +154,26 @@ def _step(rec: SourceRecord, i: int, s: Any, shot_dirs: list[str], base: ImageBa
     else:
         rec.problem("unknown action", field=f + ".action", expected="one of " + ", ".join(_ACTIONS), found=kind)
         return None
+    extra_keys = ("step", "screenshot", "action", "info", "ps")
+    box = s.get("sam2_bbox")
+    if box is not None:
+        px = _box(box, w, h)
+        if px is None:
+            rec.problem("malformed sam2_bbox", field=f + ".sam2_bbox", expected="[x1, y1, x2, y2] in [0, 1000], "
+                        "x1 <= x2, y1 <= y2", found=box)
+            return None
+        extra_keys += ("sam2_bbox",)
+        if action["type"] in ("click", "long_press") and _contains(px, action["point"]):
+            action["bbox"] = px   # the target box evaluate_GUIOdyssey.py's click rule accepts a click inside
+        else:   # a box that does not hold the click (or a step without a point) is kept, in pixels, apart
+            s = {**s, "sam2_bbox_px": px}
     meta = {"source_action": kind} if kind in ("TEXT", "INCOMPLETE") else {}
     if ps not in (None, ""):
         meta["ps"] = ps
     if meta:
         action["meta"] = meta
     step: dict[str, Any] = {"index": i, "screenshot": rel, "width": w, "height": h, "action": action}
-    extra = {k: v for k, v in s.items() if k not in ("step", "screenshot", "action", "info", "ps")}
+    extra = {k: v for k, v in s.items() if k not in extra_keys}
     if s.get("step") is not None:
         extra["source_step"] = s["step"]
     if extra:
@@ -166,6 +185,18 @@ def _point(q: Any, w: int, h: int) -> Optional[list[float]]:
     if isinstance(q, (list, tuple)) and len(q) == 2 and all(num(c) and 0 <= c <= 1000 for c in q):
         return [q[0] / 1000.0 * w, q[1] / 1000.0 * h]
     return None
+
+
+def _box(q: Any, w: int, h: int) -> Optional[list[float]]:
+    if isinstance(q, (list, tuple)) and len(q) == 4 and all(num(c) and 0 <= c <= 1000 for c in q) \
+            and q[0] <= q[2] and q[1] <= q[3]:
+        return [q[0] / 1000.0 * w, q[1] / 1000.0 * h, q[2] / 1000.0 * w, q[3] / 1000.0 * h]
+    return None
+
+
+def _contains(box: list[float], p: list[float]) -> bool:
+    t = BOX_TOLERANCE   # what bridge validate allows between a point and its target box
+    return box[0] - t <= p[0] <= box[2] + t and box[1] - t <= p[1] <= box[3] + t
 
 
 def _screenshot(rec: SourceRecord, f: str, name: Any, shot_dirs: list[str], base: ImageBase):

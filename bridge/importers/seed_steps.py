@@ -20,10 +20,14 @@ click / long_click ``"x1,y1,x2,y2"`` → click / long_press with bbox and point 
 ``"x1,y1,x2,y2"`` (start → end) → swipe with point, end_point and finger direction; type → type(text);
 open_app → open_app(app); wait → wait; back → navigate_back; task_completed / task_impossible → status
 complete / impossible with text; inquiry (JSON string with Question, CandidatesList, PicDescribe, AnswerIndex)
-→ ask_user(text = question) with ``meta.candidates`` / ``answer_index`` / ``pic_describe``.
+→ ask_user(text = question) with ``meta.candidates`` / ``answer_index`` / ``pic_describe``. ``CandidatesList``
+may be a JSON list or, as the tutorials write it, a string holding a Python list literal (``"['A', 'B']"``,
+read with ``ast.literal_eval``: literals only); the string is then also kept as ``meta.candidates_text`` so the
+seed style renders the record back as written.
 """
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -370,11 +374,23 @@ def _inquiry(rec: SourceRecord, path: str, field: str, value: Any) -> Optional[d
                     found=question, file=path)
         return None
     candidates = data.get("CandidatesList")
-    if candidates is not None and not isinstance(candidates, list):
+    meta: dict[str, Any] = {}
+    if isinstance(candidates, str):
+        # The tutorials (docs/importers.md, seed-steps) write the list as a Python literal inside the JSON string,
+        # e.g. "['第5章', '第7章']". Read it with ast.literal_eval (literals only, never code); the text is kept
+        # as written when a JSON re-serialisation of the parsed list would not give it back.
+        parsed = literal_list(candidates)
+        if parsed is None:
+            rec.problem("inquiry candidates are not a list", field=field + ".CandidatesList",
+                        expected="a list, or a string holding a list literal such as \"['A', 'B']\"",
+                        found=candidates, file=path)
+            return None
+        meta["candidates_text"] = candidates
+        data = {**data, "CandidatesList": parsed}
+    elif candidates is not None and not isinstance(candidates, list):
         rec.problem("inquiry candidates are not a list", field=field + ".CandidatesList", expected="a list",
                     found=candidates, file=path)
         return None
-    meta: dict[str, Any] = {}
     for src_key, key in (("CandidatesList", "candidates"), ("AnswerIndex", "answer_index"),
                          ("PicDescribe", "pic_describe")):
         if data.get(src_key) is not None:
@@ -382,6 +398,22 @@ def _inquiry(rec: SourceRecord, path: str, field: str, value: Any) -> Optional[d
     meta.update((k, v) for k, v in data.items() if k not in ("Question", "CandidatesList", "AnswerIndex",
                                                             "PicDescribe"))
     action: dict[str, Any] = {"type": "ask_user", "text": question}
+    if meta.get("candidates_text") == json.dumps(meta.get("candidates"), ensure_ascii=False):
+        del meta["candidates_text"]   # round-trips as JSON: nothing to keep
     if meta:
         action["meta"] = meta
     return action
+
+
+def literal_list(text: str) -> Optional[list]:
+    """A list of plain scalars from a Python (or JSON) list literal, else None; nothing is executed."""
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                              for v in value):
+        return None
+    return value

@@ -3,11 +3,11 @@ with the profile against the canonical ground truth, aggregate per step, per act
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Iterable, Mapping, Optional, Union
 
 from ..schema import Episode
 from ..styles.base import Parsed, Style
-from .profiles import Profile, get_profile, is_point_step
+from .profiles import Profile, get_profile
 from .report import EXAMPLES, Report, StepResult
 
 
@@ -43,7 +43,7 @@ def _parse(style: Style, text: str, width: int, height: int) -> Parsed:
 
 
 def evaluate(dataset: Any, predictions: Mapping[str, str], style: Union[str, Style],
-             profile: Union[str, Profile]) -> Report:
+             profile: Union[str, Profile], synthetic: Optional[bool] = None, strict: Optional[bool] = None) -> Report:
     """Score ``predictions`` (step id → model completion) on every step of ``dataset`` (a dataset path, a
     :class:`~bridge.dataset.Dataset` or any iterable of episodes).
 
@@ -53,6 +53,8 @@ def evaluate(dataset: Any, predictions: Mapping[str, str], style: Union[str, Sty
     """
     profile = get_profile(profile)
     style = resolve_style(style)
+    score_synthetic = profile.SCORE_SYNTHETIC if synthetic is None else synthetic
+    strict = profile.STRICT_PARSE if strict is None else strict
     report = Report(profile=profile.name, style=getattr(style, "name", type(style).__name__))
     seen: set[str] = set()
     for episode in _episodes(dataset):
@@ -60,23 +62,34 @@ def evaluate(dataset: Any, predictions: Mapping[str, str], style: Union[str, Sty
         for step in sorted(episode.steps, key=lambda s: s.index):
             sid = step_id(episode.episode_id, step.index)
             seen.add(sid)
-            point_step = is_point_step(step)
+            if not score_synthetic and (step.meta or {}).get("synthetic"):
+                report.excluded += 1
+                if len(report.excluded_ids) < EXAMPLES:
+                    report.excluded_ids.append(sid)
+                continue
             text = predictions.get(sid)
             if text is None:
-                r = StepResult(sid, step.action.type, "missing", grounded=False if point_step else None)
+                v = profile.judge(step, None)
+                r = StepResult(sid, step.action.type, "missing", grounded=v.grounded, category=v.category,
+                               part=v.part)
             else:
-                parsed = _parse(style, text, step.width, step.height)
+                parsed = profile.strict_parse(text, step) if strict else _parse(style, text, step.width,
+                                                                                 step.height)
                 if not parsed.ok:
-                    r = StepResult(sid, step.action.type, "parse_failure",
-                                   grounded=False if point_step else None, error=parsed.error or "unparsable")
+                    v = profile.judge(step, None)
+                    r = StepResult(sid, step.action.type, "parse_failure", grounded=v.grounded,
+                                   error=parsed.error or "unparsable", category=v.category, part=v.part)
                 else:
                     v = profile.judge(step, parsed.action)
                     r = StepResult(sid, step.action.type, "ok", v.type_match, v.success, v.grounded,
-                                   pred_type=parsed.action.type, note=v.note)
+                                   pred_type=parsed.action.type, note=v.note, category=v.category, part=v.part)
             report.add_step(r)
             results.append(r)
         report.add_episode(results)
     extra = [k for k in predictions if k not in seen]
     report.unexpected = len(extra)
     report.unexpected_ids = extra[:EXAMPLES]
+    aggregate = getattr(profile, "aggregate", None)
+    if aggregate is not None:
+        report.published = aggregate(report.step_results)
     return report

@@ -65,13 +65,18 @@ def pred_point(action: Action) -> Optional[tuple[float, float]]:
     return None
 
 
-def direction(action: Action) -> Optional[str]:
-    """Finger direction of a swipe/scroll/drag: the stored one, else the dominant axis of point→end_point."""
-    if action.direction is not None:
+def direction(action: Action, size: Optional[tuple[int, int]] = None, moved_first: bool = False) -> Optional[str]:
+    """Finger direction of a swipe/scroll/drag: the stored one, else the dominant axis of point→end_point
+    (decided in normalised units when ``size=(W, H)`` is given, in pixels otherwise).
+
+    ``moved_first``: the movement decides whenever the action has both points (a prediction: its parser's
+    stored direction was decided in pixels, the profile's source may decide in normalised units)."""
+    has_points = action.point is not None and action.end_point is not None
+    if action.direction is not None and not (moved_first and has_points):
         return action.direction
-    if action.point is not None and action.end_point is not None:
-        return finger_direction(action.point, action.end_point)
-    return None
+    if has_points:
+        return finger_direction(action.point, action.end_point, size)
+    return action.direction
 
 
 def annotation_boxes(step: Step) -> list[tuple[float, float, float, float]]:

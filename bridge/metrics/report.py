@@ -20,6 +20,8 @@ class StepResult:
     pred_type: Optional[str] = None   # canonical predicted type (None if missing / unparsable)
     error: Optional[str] = None       # the parser's message for a parse failure
     note: Optional[str] = None
+    category: Optional[str] = None    # the ground truth's type in the profile's vocabulary
+    part: Optional[str] = None        # the publisher's bucket for the step (gui-r1: grounding / text)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -83,6 +85,11 @@ class Report:
     parse_failure_examples: list[dict[str, str]] = field(default_factory=list)
     step_results: list[StepResult] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the publisher's own totals when its aggregation differs from per-step counting (gui-r1's eval_omni):
+    #: {"type" | "step" | "grounding": (hits, total)}; the headline rates then use them
+    published: Optional[dict[str, tuple[int, int]]] = None
+    excluded: int = 0                 # steps the profile does not score (e.g. synthetic terminal steps)
+    excluded_ids: list[str] = field(default_factory=list)
 
     # --- accumulation -------------------------------------------------------------------------------------
     def add_step(self, r: StepResult) -> None:
@@ -123,17 +130,20 @@ class Report:
         self.goal_progress_sum += lead / len(results)
 
     # --- rates --------------------------------------------------------------------------------------------
+    def _headline(self, key: str, hits: int, total: int) -> tuple[int, int]:
+        return self.published[key] if self.published else (hits, total)
+
     @property
     def type_accuracy(self) -> Optional[float]:
-        return _rate(self.type_match, self.steps)
+        return _rate(*self._headline("type", self.type_match, self.steps))
 
     @property
     def step_success(self) -> Optional[float]:
-        return _rate(self.success, self.steps)
+        return _rate(*self._headline("step", self.success, self.steps))
 
     @property
     def grounding_accuracy(self) -> Optional[float]:
-        return _rate(self.grounded, self.grounding_steps)
+        return _rate(*self._headline("grounding", self.grounded, self.grounding_steps))
 
     @property
     def episode_success(self) -> Optional[float]:
@@ -165,6 +175,11 @@ class Report:
             "examples": {"missing": self.missing_ids, "unexpected": self.unexpected_ids,
                          "parse_failures": self.parse_failure_examples},
         }
+        if self.published:
+            d["published"] = {k: {"hits": h, "total": t} for k, (h, t) in self.published.items()}
+        if self.excluded:
+            d["counts"]["excluded"] = self.excluded
+            d["examples"]["excluded"] = self.excluded_ids
         if self.meta:
             d["meta"] = self.meta
         if per_step:
@@ -187,9 +202,12 @@ class Report:
             line += f" · unexpected ids {self.unexpected}"
         out.append(line)
         out.append("")
-        rows = [("type accuracy", self.type_accuracy, f"{self.type_match}/{self.steps}"),
-                ("step success", self.step_success, f"{self.success}/{self.steps}"),
-                ("grounding accuracy", self.grounding_accuracy, f"{self.grounded}/{self.grounding_steps}"),
+        tm, sc, gr = (self._headline(k, h, t) for k, h, t in (
+            ("type", self.type_match, self.steps), ("step", self.success, self.steps),
+            ("grounding", self.grounded, self.grounding_steps)))
+        rows = [("type accuracy", self.type_accuracy, "%d/%d" % tm),
+                ("step success", self.step_success, "%d/%d" % sc),
+                ("grounding accuracy", self.grounding_accuracy, "%d/%d" % gr),
                 ("episode success", self.episode_success, f"{self.episode_successes}/{self.episodes}"),
                 ("goal progress", self.goal_progress, f"{self.goal_progress_sum:.2f}/{self.episodes}")]
         out += _table(("metric", "value", "count"), [(n, _pct(v), c) for n, v, c in rows], ("<", ">", ">"))
@@ -200,6 +218,11 @@ class Report:
                     for k, s in sorted(self.per_type.items())]
             out += _table(("action type", "steps", "type acc", "success", "grounding"), body,
                           ("<", ">", ">", ">", ">"))
+        if self.published:
+            out.append("note: type / step / grounding follow the publisher's totals (see the profile's docs)")
+        if self.excluded:
+            out.append(f"note: {self.excluded} step(s) not scored by this profile (synthetic), e.g.: "
+                       + ", ".join(self.excluded_ids))
         for note, n in sorted(self.notes.items()):
             out.append(f"note: {n} step(s): {note}")
         if self.missing_ids:

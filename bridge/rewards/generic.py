@@ -49,12 +49,26 @@ def target_point(a: Action) -> Optional[tuple[float, float]]:
     return None
 
 
-def direction_of(a: Action) -> Optional[str]:
+def direction_of(a: Action, gt=None) -> Optional[str]:
+    """Finger direction of ``a``. With ``gt`` (the ground-truth step) a prediction with both points is read
+    with the rule that decided the ground truth's stored direction: normalised units when the source decided
+    so (AITW, GUI-Odyssey, AgentCPM importers; ``bridge.frames.finger_direction``), pixels otherwise."""
+    moved = a.point is not None and a.end_point is not None
+    if gt is not None and moved and normalised_rule(gt.action, gt.width, gt.height):
+        return finger_direction(a.point, a.end_point, (gt.width, gt.height))
     if a.direction is not None:
         return a.direction
-    if a.point is not None and a.end_point is not None:
+    if moved:
         return finger_direction(a.point, a.end_point)
     return None
+
+
+def normalised_rule(a: Action, width: int, height: int) -> bool:
+    """The stored direction is the normalised-units reading of the movement, and not the pixel one."""
+    if a.direction is None or a.point is None or a.end_point is None:
+        return False
+    return (finger_direction(a.point, a.end_point, (width, height)) == a.direction
+            != finger_direction(a.point, a.end_point))
 
 
 def in_box(p, box, inclusive: bool = True) -> bool:
@@ -282,7 +296,7 @@ def swipe_direction(completion: str, gt, style=None) -> float:
         return _no_geometry_score(pred, gt)
     if pred.type not in DIRECTIONAL:
         return 0.0
-    return 1.0 if direction_of(pred) == want else 0.0
+    return 1.0 if direction_of(pred, gt) == want else 0.0
 
 
 @register("action_match", "step success: 1 if the type matches and the arguments do (point in box, else within "
@@ -303,7 +317,7 @@ def action_match(completion: str, gt, radius: float = 0.14, f1: float = 0.5, inc
                 norm_distance(p, truth, gt.width, gt.height) <= radius
             if not ok:
                 return 0.0
-    if a.type in DIRECTIONAL and direction_of(a) is not None and direction_of(pred) != direction_of(a):
+    if a.type in DIRECTIONAL and direction_of(a) is not None and direction_of(pred, gt) != direction_of(a):
         return 0.0
     if a.type in ("type", "select", "answer", "ask_user") and a.text is not None:
         return 1.0 if pred.text is not None and token_f1(pred.text, a.text) >= f1 else 0.0

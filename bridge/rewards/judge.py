@@ -122,9 +122,23 @@ def _post(url: str, body: bytes, headers: dict, timeout: float) -> dict:
 def ask(prompt: str, *, endpoint: str, model: str, api_key: Optional[str] = None, timeout: float = 10.0,
         retries: int = 2, backoff: float = 0.5, temperature: float = 0.0, max_tokens: int = 16) -> float:
     """Send one grading request and return the score in [0, 1]; raises RuntimeError after the last attempt."""
-    body = json.dumps({"model": model, "temperature": temperature, "max_tokens": max_tokens,
-                       "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]}
-                      ).encode("utf-8")
+    text = ask_messages([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
+                        endpoint=endpoint, model=model, api_key=api_key, timeout=timeout, retries=retries,
+                        backoff=backoff, temperature=temperature, max_tokens=max_tokens)
+    m = _NUMBER.search(text or "")
+    if not m:
+        raise RuntimeError(f"no score in the judge's reply {str(text)[:100]!r}")
+    return min(1.0, max(0.0, float(m.group())))
+
+
+def ask_messages(messages: list, *, endpoint: str, model: str, api_key: Optional[str] = None,
+                 timeout: float = 10.0, retries: int = 2, backoff: float = 0.5, temperature: float = 0.0,
+                 max_tokens: Optional[int] = None) -> str:
+    """POST ``messages`` to the chat endpoint and return the reply text; RuntimeError after the last attempt."""
+    payload = {"model": model, "temperature": temperature, "messages": messages}
+    if max_tokens is not None:
+        payload["max_tokens"] = max_tokens
+    body = json.dumps(payload).encode("utf-8")
     headers = {"Content-Type": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
@@ -138,13 +152,9 @@ def ask(prompt: str, *, endpoint: str, model: str, api_key: Optional[str] = None
             last = str(e)
             continue
         try:
-            text = data["choices"][0]["message"]["content"]
+            return data["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise RuntimeError(f"unexpected response shape: {str(data)[:200]}") from None
-        m = _NUMBER.search(text or "")
-        if not m:
-            raise RuntimeError(f"no score in the judge's reply {str(text)[:100]!r}")
-        return min(1.0, max(0.0, float(m.group())))
     raise RuntimeError(f"gave up after {retries + 1} attempt(s): {last}")
 
 

@@ -11,7 +11,12 @@ Output (a Python literal, single-quoted, as GUI-R1's reward expects — its acti
 a ``meta.history`` string (GUI-R1's history column) is interpolated verbatim.
 
 Vocabulary (GUI-R1 "high" task): complete, close/delete, press_home, click, press_back, type, select, scroll,
-enter. Canonical mapping: click; status complete → complete; key "close/delete" → close/delete (how the
+enter; plus what GUI-R1's Android prompt (``guir1/inference/inference_vllm_android.py``: wait, long_press, click,
+press_back, type, open_app, scroll) and its data (``impossible``) use, so every action the gui-r1 importer
+accepts renders and parses. The prompt text stays the "high" one. Canonical mapping: click; long_press (point);
+open_app (app in ``input_text``); wait; status complete / impossible → complete / impossible; a text action
+without text is written, and read back, as ``'no input text'`` (what GUI-R1's ``extract_input_text`` reads for
+it); key "close/delete" → close/delete (how the
 importers keep it); navigate_home/back → press_home/back; enter; type/select (text; the point, if any, is not
 carried); swipe and scroll → scroll with the direction in ``input_text`` in GUI-R1's *content* convention
 (a finger swipe up scrolls content down: ``'down'``); the start point is not carried, a swipe parses back
@@ -29,7 +34,8 @@ from .qwen import QWEN2_MAX_PIXELS, QWEN2_MIN_PIXELS
 
 NO_TEXT = "no input text"
 NO_POINT = [-100, -100]
-ACTIONS = ("complete", "close/delete", "press_home", "click", "press_back", "type", "select", "scroll", "enter")
+ACTIONS = ("complete", "close/delete", "press_home", "click", "press_back", "type", "select", "scroll", "enter",
+           "long_press", "open_app", "wait", "impossible")
 _SIMPLE = {"navigate_home": "press_home", "navigate_back": "press_back", "enter": "enter"}
 _SIMPLE_BACK = {v: k for k, v in _SIMPLE.items()}
 _DIRECTIONS = ("up", "down", "left", "right")
@@ -93,8 +99,35 @@ def py_str(text: str) -> str:
     return "'" + "".join(out) + "'"
 
 
+#: GUI-R1's own image bounds: ``data.max_pixels=1258291`` (ritzz-ai/GUI-R1 examples/qwen2_5_vl_3b_gui_grpo.sh,
+#: docs/styles.md) and EasyR1's ``data.min_pixels`` 262144 (examples/config.yaml)
+GUI_R1_MAX_PIXELS = 1258291
+GUI_R1_MIN_PIXELS = 262144
+
+
+def published_frame(min_pixels: int = GUI_R1_MIN_PIXELS, max_pixels: int = GUI_R1_MAX_PIXELS) -> Frame:
+    """The frame GUI-R1 trains in: its ground truth ([0, 1] boxes) times the ``process_image`` size."""
+    return Frame("area", 28, min_pixels, max_pixels)
+
+
 class GuiR1Style(Style):
     name = "gui-r1"
+
+    def frame_note(self, width: int, height: int) -> Optional[str]:
+        """Why this style's frame differs from GUI-R1's for a W×H screenshot (None when they agree), for the
+        run record: GUI-R1 scales its ground truth to ``process_image``'s size (sqrt area scaling, sides
+        truncated) and lets the processor smart-resize that image again; every backend here feeds the original
+        screenshot to the processor, whose smart-resize grid is the only frame the model sees, so targets are
+        written in that grid (reproducing GUI-R1's would need the same pre-resize in every backend)."""
+        ours = self.frame().model_size(width, height)
+        f = self.frame()
+        theirs = published_frame(max_pixels=f.max_pixels).model_size(width, height)
+        if ours == theirs:
+            return None
+        return (f"gui-r1 frame: GUI-R1 writes targets in its process_image size {theirs[0]:.0f}x{theirs[1]:.0f} "
+                f"for a {width}x{height} screenshot (max_pixels {f.max_pixels}); this run writes them in the "
+                f"processor's smart-resize grid {ours[0]:.0f}x{ours[1]:.0f}, the image the model actually sees "
+                f"(no backend here pre-resizes images as GUI-R1's process_image does; docs/styles.md)")
 
     def frame(self) -> Frame:
         return Frame("resized", 28, self.options.min_pixels or QWEN2_MIN_PIXELS,
@@ -134,18 +167,21 @@ class GuiR1Style(Style):
 
     def _fields(self, action: Action, width: int, height: int) -> tuple[str, list, str]:
         t = action.type
-        if t == "click":
-            return "click", self.model_point(action.point, width, height), NO_TEXT
-        if t == "status" and action.status == "complete":
-            return "complete", NO_POINT, NO_TEXT
+        if t in ("click", "long_press"):
+            return t, self.model_point(action.point, width, height), NO_TEXT
+        if t == "status" and action.status in ("complete", "impossible"):
+            return action.status, NO_POINT, NO_TEXT
+        if t == "open_app":
+            return "open_app", NO_POINT, action.app or NO_TEXT
+        if t == "wait":
+            return "wait", NO_POINT, NO_TEXT
         if t == "key" and action.key == "close/delete":
             return "close/delete", NO_POINT, NO_TEXT
         if t in _SIMPLE:
             return _SIMPLE[t], NO_POINT, NO_TEXT
         if t in ("type", "select"):
-            if action.text == NO_TEXT:
-                raise Unsupported(f"gui-r1: {t} of the literal text {NO_TEXT!r} is indistinguishable from no text")
-            return t, NO_POINT, action.text
+            # GUI-R1 writes a text action without text as 'no input text' (its extract_input_text default)
+            return t, NO_POINT, action.text or NO_TEXT
         if t in ("swipe", "scroll"):
             direction = action.direction
             if direction is None and action.point is not None and action.end_point is not None:
@@ -170,8 +206,14 @@ class GuiR1Style(Style):
             return Action(type="scroll", direction=flip_direction(text))
         if kind in ("type", "select"):
             return project(action, "text")
-        if kind == "complete":
-            return Action(type="status", status="complete")
+        if kind in ("complete", "impossible"):
+            return Action(type="status", status=kind)
+        if kind == "open_app":
+            return Action(type="open_app", app=text)
+        if kind == "wait":
+            return Action(type="wait")
+        if kind == "long_press":   # GUI-R1 carries no press duration
+            return project(action, "point")
         return super().normalize(action, width, height)
 
     # ---------------------------------------------------------------- parse
@@ -199,21 +241,24 @@ class GuiR1Style(Style):
         kind = kind.strip().lower()
         text = d.get("input_text")
         text = text if isinstance(text, str) else None
-        if kind == "click":
+        if kind in ("click", "long_press"):
             mp = P.point(d.get("point"))
             if mp is None:
-                return None, "click needs point [x, y]"
-            return Action(type="click", point=self.from_model(mp, width, height)), None
-        if kind == "complete":
-            return Action(type="status", status="complete"), None
+                return None, f"{kind} needs point [x, y]"
+            return Action(type=kind, point=self.from_model(mp, width, height)), None
+        if kind in ("complete", "impossible"):
+            return Action(type="status", status=kind), None
+        if kind == "wait":
+            return Action(type="wait"), None
+        if kind == "open_app":
+            return Action(type="open_app", app=text if text is not None else NO_TEXT), None
         if kind == "close/delete":
             return Action(type="key", key="close/delete"), None
         if kind in _SIMPLE_BACK:
             return Action(type=_SIMPLE_BACK[kind]), None
         if kind in ("type", "select"):
-            if text is None or text == NO_TEXT:
-                return None, f"{kind} needs input_text"
-            return Action(type=kind, text=text), None
+            # without input_text GUI-R1's extract_input_text reads 'no input text': keep that, as it scores it
+            return Action(type=kind, text=text if text is not None else NO_TEXT), None
         if kind == "scroll":
             direction = text.strip().lower() if text else ""
             if direction not in _DIRECTIONS:

@@ -116,7 +116,10 @@ class SeedStyle(Style):
             return ("task_completed" if action.status == "complete" else "task_impossible"), action.text or ""
         if t == "ask_user":  # the importer's meta keys (seed_steps._inquiry) back to the seed field names
             m = action.meta
-            return "inquiry", _dumps({"Question": action.text, "CandidatesList": m.get("candidates", []),
+            # candidates_text: the list literal as the source wrote it (the tutorials' "['A', 'B']"), rendered
+            # back unchanged so the record round-trips
+            cands = m["candidates_text"] if "candidates_text" in m else m.get("candidates", [])
+            return "inquiry", _dumps({"Question": action.text, "CandidatesList": cands,
                                       "PicDescribe": m.get("pic_describe", ""), "AnswerIndex": m.get("answer_index", -1)})
         what = f"status {action.status}" if t == "status" else t
         raise Unsupported(f"seed: the seed action space has no {what}")
@@ -212,5 +215,10 @@ class SeedStyle(Style):
                 return None, "inquiry needs a JSON string with Question"
             meta = {key: inquiry[src] for src, key in (("CandidatesList", "candidates"), ("AnswerIndex", "answer_index"),
                                                          ("PicDescribe", "pic_describe")) if inquiry.get(src) is not None}
+            if isinstance(meta.get("candidates"), str):
+                from ..importers.seed_steps import literal_list
+                parsed = literal_list(meta["candidates"])
+                if parsed is not None:
+                    meta = {**meta, "candidates": parsed, "candidates_text": meta["candidates"]}
             return Action(type="ask_user", text=inquiry["Question"], meta=meta), None
         return None, f"unknown action_type {kind[:40]!r}"

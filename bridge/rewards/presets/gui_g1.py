@@ -10,9 +10,15 @@ It is read with :func:`ast.literal_eval` — GUI-G1 itself does this — and the
 * ``box`` = 0.125 × 4 / (1/a + 1/b + 1/c + 1/d), a = 1 − |Δx1|/W, b = 1 − |Δx2|/W, c = 1 − |Δy1|/H,
   d = 1 − |Δy2|/H.
 
-Any failure (unparsable, missing key, zero division) scores that part 0. GUI-G1 compares the prediction with
-the solution box directly, in the pixels of the image the model sees, so the ground-truth box is mapped to
-the model frame (``gt.frame``) and W×H is the model frame's size.
+Any failure (unparsable, missing key, zero division) scores that part 0.
+
+Frame. GUI-G1 (``grpo_rec.py`` at Yuqi-Zhou/GUI-G1 bb4e586feb3247467dcfc2376b1b005c84c9df57) compares the
+predicted ``bbox_2d`` with the solution box EXACTLY AS STORED in its data, and ``box_reward`` divides by the
+size of the image FILE (``img.width`` / ``img.height`` of the loaded PIL image), not of the processor's
+resized input; it never maps either side. Here the ground-truth box is mapped to the model frame
+(``gt.frame``) and W×H is the model frame's size, so that the three terms compare like with like whatever frame
+the dataset is stored in. The two agree when the stored boxes are already in the model's frame and the image
+file is the size the model sees; otherwise GUI-G1's own numbers mix frames (docs/rewards.md).
 """
 from __future__ import annotations
 

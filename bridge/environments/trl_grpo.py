@@ -1,0 +1,271 @@
+"""Online multi-turn GRPO with TRL: ``GRPOTrainer(rollout_func=...)`` plays whole episodes in a GUI
+environment and is rewarded by it. Runs inside the TRL virtualenv (no browser there): the episodes run on an
+:class:`~bridge.environments.server.EnvServer` (``bridge gui-env serve``) through :class:`RemoteEnv`.
+
+    python -m bridge.environments.trl_grpo --env-url http://127.0.0.1:PORT --model DIR --style qwen2vl \\
+        --tasks click-test-2,click-color --seeds 8 --max-turns 3 --out runs/online --max-steps 2
+
+What is trained (TRL 1.16, ``trl/trainer/grpo_trainer.py``: ``rollout_func(prompts, trainer)`` must return
+``prompt_ids``, ``completion_ids`` and ``logprobs``; other keys reach the reward functions; the forward pass
+uses the dataset's images): each dataset row is the first screen of one (task, seed) episode, rendered by the
+style exactly as offline; for every one of the group's completions the rollout plays the whole episode —
+the first turn is the trained completion, later turns are sampled from the same model on the new screens —
+and the episode's reward (MiniWoB's, at its end) is that completion's reward (``env_reward``). Single-turn
+tasks are therefore exact GRPO; on multi-turn tasks only the first decision gets the credit (later turns
+would need one training sample each, which ``rollout_func`` cannot return). ``--smoke`` adds the dense
+auxiliary reward of bridge/backends/trl/launcher.py's smoke runs, so that a random tiny model (every episode
+reward 0) still gets non-zero advantages and a gradient.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from typing import Any, Optional
+
+from ..schema import Action, Episode, Step
+
+
+def image_key(image) -> str:
+    """Identity of a first screen (seeded episodes re-render identical pixels: tests/test_environments.py)."""
+    return hashlib.sha1(image.convert("RGB").tobytes()).hexdigest()
+
+
+def trl_prompt(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Neutral messages -> TRL's conversational prompt: image payloads become ``{"type": "image"}`` blocks,
+    filled in order from the row's ``images`` (as bridge/backends/trl/adapter.py exports them)."""
+    out = []
+    for m in messages:
+        blocks = [{"type": "image"} if b["type"] == "image" else {"type": "text", "text": b["text"]}
+                  for b in m["content"]]
+        out.append({"role": m["role"], "content": blocks})
+    return out
+
+
+def episode_so_far(obs_list, actions, paths, instruction: str, task: str, seed) -> Episode:
+    """The running episode (past actions as taken, a placeholder action on the current step)."""
+    steps = [Step(index=k, screenshot=paths[k], width=o.width, height=o.height,
+                  action=(actions[k] if k < len(actions) and actions[k] is not None else Action(type="wait")))
+             for k, o in enumerate(obs_list)]
+    return Episode(episode_id=f"{task}-{seed}", instruction=instruction, platform="web", app=task,
+                   source="environment", steps=steps)
+
+
+def build_dataset(env_url: str, tasks: list[str], seeds: int, style, workdir: str):
+    """One row per (task, seed): the style's prompt for the episode's first screen, the screen as the image.
+    Returns (datasets.Dataset, {image key: (task, seed)})."""
+    import datasets
+
+    from .server import RemoteEnv
+
+    rows, index = [], {}
+    env = RemoteEnv(env_url)
+    for task in tasks:
+        for seed in range(seeds):
+            obs, _ = env.reset(seed=seed, options={"task": task})
+            path = os.path.join(workdir, f"{task}-{seed}.png")
+            obs.image.save(path)
+            messages = style.messages(episode_so_far([obs], [], [path], obs.instruction, task, seed), 0, "/")
+            rows.append({"prompt": trl_prompt(messages), "images": [path], "task": task, "seed": seed})
+            index[image_key(obs.image)] = (task, seed)
+            env.step(Action(type="status", status="impossible"))   # end it: the browser goes back to the pool
+    ds = datasets.Dataset.from_list(rows).cast_column("images", datasets.Sequence(datasets.Image()))
+    return ds, index
+
+
+def _image(block) -> Any:
+    from PIL import Image
+
+    img = block.get("image")
+    if isinstance(img, str):
+        with Image.open(img) as im:
+            return im.convert("RGB")
+    return img
+
+
+def sample_batch(model, processor, prompts: list, temperature: float, max_new_tokens: int) -> list[tuple]:
+    """Sampled completions of a batch of prompts (messages whose image blocks carry a PIL image or a path),
+    left-padded into one ``generate``: per prompt (prompt ids, completion ids up to its end token, per-token
+    log-probabilities under the sampling distribution, text)."""
+    import torch
+
+    tok = getattr(processor, "tokenizer", processor)
+    tok.padding_side = "left"
+    texts = [processor.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
+    images = [_image(b) for m in prompts for msg in m if isinstance(msg["content"], list)
+              for b in msg["content"] if b.get("type") == "image"]
+    inputs = processor(text=texts, images=images or None, padding=True, return_tensors="pt").to(model.device)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    with torch.no_grad():
+        out = model.generate(**inputs, do_sample=True, temperature=temperature, top_p=1.0, top_k=0,
+                             max_new_tokens=max_new_tokens, output_scores=True, return_dict_in_generate=True,
+                             pad_token_id=pad)
+    width = inputs["input_ids"].shape[1]
+    logps = torch.stack([torch.log_softmax(s.float(), -1) for s in out.scores], 1)   # batch x new x vocab
+    results = []
+    for i in range(len(prompts)):
+        prompt_ids = inputs["input_ids"][i][inputs["attention_mask"][i].bool()].tolist()
+        ids = out.sequences[i, width:].tolist()
+        if tok.eos_token_id in ids:   # what the model produced up to and including its end token
+            ids = ids[:ids.index(tok.eos_token_id) + 1]
+        lp = [logps[i, t, tid].item() for t, tid in enumerate(ids)]
+        results.append((prompt_ids, ids, lp, processor.decode(ids, skip_special_tokens=True)))
+    return results
+
+
+def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, temperature: float = 1.0,
+                      max_new_tokens: int = 64, log: Optional[list] = None):
+    """``rollout_func(prompts, trainer)`` for ``GRPOTrainer`` (module docstring). The episodes of a batch run in
+    lockstep: one batched ``generate`` per turn for every episode still running, their steps in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .server import RemoteEnv
+
+    def first_image(prompt):
+        for m in prompt:
+            for b in m["content"] if isinstance(m["content"], list) else []:
+                if b.get("type") == "image" and b.get("image") is not None:
+                    return b["image"]
+        raise ValueError("a prompt without its screen image")
+
+    def rollout(prompts, trainer):
+        import shutil
+
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        processor = trainer.processing_class
+        was_training = model.training
+        model.eval()
+        workdir = tempfile.mkdtemp(prefix="bridge-rollout-")
+        eps = []
+        for p, prompt in enumerate(prompts):
+            task, seed = index[image_key(first_image(prompt))]
+            eps.append({"p": p, "task": task, "seed": seed, "env": RemoteEnv(env_url), "messages": prompt,
+                        "obs": [], "actions": [], "paths": [], "reward": 0.0, "turn": 0, "done": False})
+        first: list = [None] * len(eps)
+        try:
+            with ThreadPoolExecutor(max(1, len(eps))) as pool:
+                def reset(e):
+                    obs, _ = e["env"].reset(seed=e["seed"], options={"task": e["task"]})
+                    e["obs"].append(obs)
+                    e["paths"].append(os.path.join(workdir, f"{e['p']}-0.png"))
+                    obs.image.save(e["paths"][-1])
+
+                list(pool.map(reset, eps))
+                while True:
+                    live = [e for e in eps if not e["done"]]
+                    if not live:
+                        break
+                    samples = sample_batch(model, processor, [e["messages"] for e in live], temperature,
+                                           max_new_tokens)
+                    for e, (prompt_ids, ids, lp, text) in zip(live, samples):
+                        if e["turn"] == 0:
+                            first[e["p"]] = (prompt_ids, ids, lp)
+                        obs = e["obs"][-1]
+                        e["actions"].append(style.parse_action(text, obs.width, obs.height).action)
+                    list(pool.map(lambda e: _advance(e, max_turns, workdir, style), live))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+            model.train(was_training)
+        out = {"prompt_ids": [f[0] for f in first], "completion_ids": [f[1] for f in first],
+               "logprobs": [f[2] for f in first], "env_reward": [e["reward"] for e in eps],
+               "env_turns": [e["turn"] for e in eps]}
+        if log is not None:
+            log.extend({"task": e["task"], "seed": e["seed"], "reward": e["reward"], "turns": e["turn"]} for e in eps)
+        return out
+
+    return rollout
+
+
+def _advance(e: dict, max_turns: int, workdir: str, style) -> None:
+    """Step episode ``e`` with its last action; on to its next prompt, or done (the browser handed back)."""
+    obs, reward, terminated, truncated, _ = e["env"].step(e["actions"][-1])
+    e["turn"] += 1
+    e["reward"] = float(reward)
+    if terminated or truncated or e["turn"] >= max_turns:
+        if not (terminated or truncated):
+            e["env"].step(Action(type="status", status="impossible"))
+        e["done"] = True
+        return
+    e["paths"].append(os.path.join(workdir, f"{e['p']}-{e['turn']}.png"))
+    obs.image.save(e["paths"][-1])
+    e["obs"].append(obs)
+    first = e["obs"][0]
+    ep = episode_so_far(e["obs"], e["actions"], e["paths"], first.instruction, e["task"], e["seed"])
+    e["messages"] = style.messages(ep, e["turn"], "/")
+
+
+def env_reward(prompts=None, completions=None, env_reward=None, **kwargs) -> list[float]:
+    """The environment's reward of each completion's episode (from the rollout's ``env_reward`` field)."""
+    if env_reward is None or len(env_reward) != len(completions):
+        raise ValueError(f"env_reward: {0 if env_reward is None else len(env_reward)} rewards for "
+                         f"{len(completions)} completions (was GRPOTrainer given the environment's rollout_func?)")
+    return [float(r) for r in env_reward]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Online multi-turn GRPO in a GUI environment (TRL rollout_func)")
+    ap.add_argument("--env-url", required=True, help="an EnvServer (bridge gui-env serve)")
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--style", default="qwen2vl")
+    ap.add_argument("--tasks", required=True)
+    ap.add_argument("--seeds", type=int, default=8, help="episodes (seeds 0..N-1) per task in the dataset")
+    ap.add_argument("--max-turns", type=int, default=3)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--max-steps", type=int, default=2)
+    ap.add_argument("--num-generations", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=1e-5)
+    ap.add_argument("--max-new-tokens", type=int, default=48)
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--smoke", action="store_true", help="add a dense auxiliary reward (plumbing checks only)")
+    args = ap.parse_args(argv)
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl import GRPOConfig, GRPOTrainer
+
+    from ..evaluate import processor_pixels
+    from ..styles import get_style
+    from ..styles.base import PromptOptions
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    processor = AutoProcessor.from_pretrained(args.model)
+    lo, hi = processor_pixels(processor)
+    style = get_style(args.style, PromptOptions(min_pixels=lo, max_pixels=hi))
+    os.makedirs(args.out, exist_ok=True)
+    screens = os.path.join(args.out, "screens")
+    os.makedirs(screens, exist_ok=True)
+    ds, index = build_dataset(args.env_url, [t.strip() for t in args.tasks.split(",") if t.strip()], args.seeds,
+                              style, screens)
+    episodes: list = []
+    use_cpu = not torch.cuda.is_available()
+    config = GRPOConfig(output_dir=args.out, use_cpu=use_cpu, max_steps=args.max_steps, learning_rate=args.lr,
+                        per_device_train_batch_size=args.batch_size, num_generations=args.num_generations,
+                        max_completion_length=args.max_new_tokens, temperature=args.temperature,
+                        logging_steps=1, save_strategy="no", report_to=[], bf16=False, beta=0.0)
+    model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.float32)
+    funcs = [env_reward]
+    if args.smoke:
+        from ..backends.trl.launcher import smoke_aux
+
+        funcs.append(smoke_aux)
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=config, train_dataset=ds,
+                          processing_class=processor,
+                          rollout_func=make_rollout_func(args.env_url, style, index, max_turns=args.max_turns,
+                                                         temperature=args.temperature,
+                                                         max_new_tokens=args.max_new_tokens, log=episodes))
+    trainer.train()
+    with open(os.path.join(args.out, "episodes.jsonl"), "w") as fh:
+        for e in episodes:
+            fh.write(json.dumps(e) + "\n")
+    with open(os.path.join(args.out, "log_history.json"), "w") as fh:
+        json.dump(trainer.state.log_history, fh, indent=1, default=str)
+    print(f"online GRPO: {trainer.state.global_step} step(s), {len(episodes)} episode(s) played", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
