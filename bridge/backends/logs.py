@@ -143,6 +143,31 @@ _HF_RENAMES = {"loss": "loss", "grad_norm": "grad_norm", "learning_rate": "lr", 
                "mean_token_accuracy": "token_acc", "token_acc": "token_acc"}
 
 
+def renamed(raw: dict[str, Any], renames: dict[str, str], keep_tokens: bool = False) -> dict[str, Any]:
+    """The numeric values of one logged row in the normalised vocabulary: ``renames`` for plain keys,
+    ``rewards/<c>/mean`` as ``reward/<c>``, ``eval_<k>`` as ``eval/<k>`` (timings left out) and, with
+    ``keep_tokens``, the cumulative ``num_tokens`` as ``_num_tokens`` (for :func:`add_token_rates`)."""
+    row: dict[str, Any] = {}
+    for k, v in raw.items():
+        x = number(v)
+        if x is None:
+            continue
+        if k in renames:
+            row[renames[k]] = x
+        elif k.startswith("rewards/") and k.endswith("/mean"):
+            row["reward/" + component(k[len("rewards/"):-len("/mean")])] = x
+        elif k.startswith("eval_") and k not in ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second"):
+            row["eval/" + k[len("eval_"):]] = x
+        elif keep_tokens and k == "num_tokens":
+            row["_num_tokens"] = x
+    return row
+
+
+def is_step_row(row: dict[str, Any]) -> bool:
+    """Whether a normalised row is a training step (loss or reward) or an evaluation."""
+    return any(k in row for k in ("loss", "reward")) or any(k.startswith("eval/") for k in row)
+
+
 def hf_row(raw: dict[str, Any]) -> Optional[dict[str, Any]]:
     """One Hugging Face ``log_history`` row (TRL, LLaMA-Factory and ms-swift share it) in the normalised
     vocabulary, or None for rows that are not per-step training/eval rows (the end-of-training summary).
@@ -151,20 +176,8 @@ def hf_row(raw: dict[str, Any]) -> Optional[dict[str, Any]]:
     is kept as ``_num_tokens`` for :func:`add_token_rates`."""
     if "train_runtime" in raw or "train_loss" in raw:
         return None
-    row: dict[str, Any] = {}
-    for k, v in raw.items():
-        x = number(v)
-        if x is None:
-            continue
-        if k in _HF_RENAMES:
-            row[_HF_RENAMES[k]] = x
-        elif k.startswith("rewards/") and k.endswith("/mean"):
-            row["reward/" + component(k[len("rewards/"):-len("/mean")])] = x
-        elif k.startswith("eval_") and k not in ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second"):
-            row["eval/" + k[len("eval_"):]] = x
-        elif k == "num_tokens":
-            row["_num_tokens"] = x
-    if not any(k in row for k in ("loss", "reward")) and not any(k.startswith("eval/") for k in row):
+    row = renamed(raw, _HF_RENAMES, keep_tokens=True)
+    if not is_step_row(row):
         return None
     step = number(raw.get("step"))
     if step is not None:

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from ..logs import (Parsed, component, hf_settings, leaf_names, merge_by_step, number, read_config, read_jsonl,
-                   world_size)
+from ..logs import (Parsed, hf_settings, is_step_row, leaf_names, merge_by_step, number, read_config, read_jsonl,
+                   renamed, world_size)
 
 CONFIGS = ("swift_sft.yaml", "swift_grpo.yaml")   # what bridge rendered for `swift sft` / `swift rlhf`
 _RENAMES = {"loss": "loss", "grad_norm": "grad_norm", "learning_rate": "lr", "kl": "kl", "reward": "reward",
@@ -38,19 +38,8 @@ def swift_rows(raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for raw in raws:
         if "train_runtime" in raw or "log_history" in raw:
             continue
-        row: dict[str, Any] = {}
-        for k, v in raw.items():
-            x = number(v)
-            if x is None:
-                continue
-            if k in _RENAMES:
-                row[_RENAMES[k]] = x
-            elif k.startswith("rewards/") and k.endswith("/mean"):
-                row["reward/" + component(k[len("rewards/"):-len("/mean")])] = x
-            elif k.startswith("eval_") and k not in ("eval_runtime", "eval_samples_per_second",
-                                                     "eval_steps_per_second"):
-                row["eval/" + k[len("eval_"):]] = x
-        if not any(k in row for k in ("loss", "reward")) and not any(k.startswith("eval/") for k in row):
+        row = renamed(raw, _RENAMES)
+        if not is_step_row(row):
             continue
         step = str(raw.get("global_step/max_steps", "")).split("/")[0]
         if not step.isdigit():
