@@ -7,7 +7,8 @@ runs on CPU. Nothing is downloaded:
 
 * the architecture is the real one (``Qwen2VLForConditionalGeneration``, ``Qwen2_5_VLForConditionalGeneration``
   or ``Qwen3VLForConditionalGeneration``) at toy size — text hidden 64, 2 layers, 4 heads (2 KV heads), a 2-block
-  ViT of width 32, tied embeddings — with random weights drawn from ``torch.manual_seed(seed)`` (same seed →
+  ViT of width 32, tied embeddings, init std :data:`INIT_STD` and text rotary base :data:`ROPE_THETA` (chosen so
+  that the model can learn from pixels) — with random weights drawn from ``torch.manual_seed(seed)`` (same seed →
   identical tensors), saved under the published checkpoints' tensor names;
 * the tokenizer is a byte-level BPE *trained from scratch* on :func:`corpus` with the Qwen2 pre-tokenizer, its
   vocabulary padded with ``[unusedN]`` fillers so that the Qwen special tokens keep their **real ids**
@@ -51,6 +52,20 @@ PIXELS: dict[str, tuple[int, int, int, int]] = {
 #: Trained BPE entries (bytes + merges) before the filler padding.
 BPE_SIZE = 2048
 HIDDEN = 64
+#: Weight init std of every tiny tower. The real configs' 0.02 is ~1/sqrt(width) of a 2,000-wide model; at width
+#: 64/32 it makes the image path ~50x weaker than the text path at init, and a trained tiny model then answers the
+#: same for every screen (docs/demo.md, "Why the tiny model can see"). 0.1 ~ 1/sqrt(64) lets it learn from pixels.
+INIT_STD = 0.1
+#: Text rotary base of the Qwen2/2.5-VL tiny models (see _config).
+ROPE_THETA = 10.0
+#: Bumped whenever the tiny models' weights or configs change: the cache folder is named after it, so a machine
+#: (or another checkout on it) never trains a stale tiny model.
+TINY_VERSION = 2
+
+
+def cache_name(arch: str) -> str:
+    """``<arch>-seed0-v<TINY_VERSION>``: the folder under ``$BRIDGE_HOME/tiny`` that holds ``tiny:<arch>``."""
+    return f"{arch}-seed0-v{TINY_VERSION}"
 
 #: (id, content, special) of the Qwen2-VL / Qwen2.5-VL added tokens, with their real ids.
 SPECIAL_TOKENS: tuple[tuple[int, str, bool], ...] = (
@@ -214,8 +229,11 @@ def _config(arch: str):
         vocab_size=VOCAB_SIZE, hidden_size=HIDDEN, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32768, rms_norm_eps=1e-6,
         tie_word_embeddings=True, bos_token_id=151643, eos_token_id=151645, pad_token_id=151643,
-        # head_dim 16 -> 8 rotary frequencies, split over (temporal, height, width) like the real [16, 24, 24]
-        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]})
+        initializer_range=INIT_STD,
+        # head_dim 16 -> 8 rotary frequencies, split over (temporal, height, width) like the real [16, 24, 24].
+        # The real theta 1e6 leaves the width axis ~1e-4 rad per position here (it is the slowest third of the
+        # spectrum): the model cannot tell left from right. theta 10 gives it 0.13-0.24 rad per position.
+        rope_parameters={"rope_type": "default", "rope_theta": ROPE_THETA, "mrope_section": [2, 3, 3]})
     ids = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652,
                vision_end_token_id=151653, tie_word_embeddings=True)
     if arch == "qwen3_vl":
@@ -226,19 +244,21 @@ def _config(arch: str):
                                                   "mrope_section": [2, 3, 3], "mrope_interleaved": True})
         # num_position_embeddings must be a square (a learned grid, interpolated to each image's patch grid)
         vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=HIDDEN,
-                      patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=256,
+                      initializer_range=INIT_STD, patch_size=16, spatial_merge_size=2, temporal_patch_size=2,
+                      num_position_embeddings=256,
                       deepstack_visual_indexes=[0], in_channels=3)
         return Qwen3VLConfig(text_config=text, vision_config=vision, **ids)
     if arch == "qwen2_vl":
         from transformers import Qwen2VLConfig
 
         vision = dict(depth=2, embed_dim=32, hidden_size=HIDDEN, num_heads=2, mlp_ratio=2, patch_size=14,
+                      initializer_range=INIT_STD,
                       spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
         return Qwen2VLConfig(text_config=common_text, vision_config=vision, **ids)
     from transformers import Qwen2_5_VLConfig
 
     vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=HIDDEN,
-                  patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+                  initializer_range=INIT_STD, patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
                   fullatt_block_indexes=[1], tokens_per_second=2, in_channels=3)
     return Qwen2_5_VLConfig(text_config=common_text, vision_config=vision, **ids)
 
@@ -331,12 +351,12 @@ def _add_pixel_keys(model_dir: Path, min_pixels: int, max_pixels: int) -> None:
 
 
 def cached_model(arch: str, echo: Callable[[str], None] = print, python: Optional[str] = None) -> Path:
-    """The tiny ``arch`` model (seed 0) of this machine: built once, offline, into ``$BRIDGE_HOME/tiny/<arch>-seed0``
+    """The tiny ``arch`` model (seed 0) of this machine: built once, offline, into ``$BRIDGE_HOME/tiny/<arch>-seed0-v<N>``
     (where ``tiny:<arch>`` recipes, ``bridge check`` and the demo all look), then reused.
 
     ``python`` builds it with that interpreter (``bridge tiny-model`` in e.g. the TRL environment) instead of in
     this process, for a bridge installed without the model stack."""
-    out = bridge_home() / "tiny" / f"{arch}-seed0"
+    out = bridge_home() / "tiny" / cache_name(arch)
     if (out / "config.json").is_file():
         return out
     echo(f"building the tiny {arch} model (offline) -> {out}")

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from bridge import tiny
 from PIL import Image
 
 from bridge import envs
@@ -56,7 +58,7 @@ def test_demo_end_to_end(tmp_path):
     if os.getloadavg()[0] < 2.5:
         assert seconds < 600, f"the demo took {seconds:.0f} s on an unshared machine"
     check_demo(out, p.stdout, p.stderr)
-    assert (home / "tiny" / "qwen2_vl-seed0" / "config.json").is_file()   # built by the demo, in the TRL env
+    assert (home / "tiny" / tiny.cache_name("qwen2_vl") / "config.json").is_file()   # built by the demo, in the TRL env
 
 
 def check_demo(out: Path, stdout: str, stderr: str) -> None:

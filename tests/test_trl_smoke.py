@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from bridge import tiny
 import yaml
 
 from bridge import envs
@@ -56,7 +58,7 @@ def check_common(record: dict, run_dir: Path, rows: list[dict], method: str) -> 
     assert record["status"] == "ok" and record["return_code"] == 0 and record["smoke"] is True
     assert record["method"] == method and record["backend"] == "trl"
     assert record["versions"]["trl"] == "1.16.0" and record["versions"]["peft"] == "0.21.2"
-    assert record["recipe"]["model"].endswith("qwen2_vl-seed0") and record["recipe"]["train"]["max_steps"] == 2
+    assert record["recipe"]["model"].endswith(tiny.cache_name("qwen2_vl")) and record["recipe"]["train"]["max_steps"] == 2
     assert record["metrics_log"] == str(run_dir / "trainer_log.jsonl") and Path(record["metrics_log"]).is_file()
     assert [r["step"] for r in rows] == [1, 2] and record["steps_logged"] == 2
     assert all(math.isfinite(r["loss"]) for r in rows)
