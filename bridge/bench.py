@@ -184,10 +184,12 @@ def check_backends(recipe: Any, backends: list[str], smoke: bool, recipe_file: s
 
 def evaluate_run(record: dict[str, Any], run_dir: Path, recipe: Any, profile: str, smoke: bool,
                  echo: Callable[[str], None], dataset: Optional[str] = None, limit: Optional[int] = None,
-                 max_new_tokens: Optional[int] = None) -> dict[str, Any]:
+                 max_new_tokens: Optional[int] = None, save_predictions: Optional[Path] = None,
+                 batch_size: Optional[int] = None) -> dict[str, Any]:
     """Export the run's model (LoRA merged, into ``run_dir/export``) and score it on ``dataset`` (default the
-    recipe's ``data.eval``) with ``bridge eval --model`` in the backend's environment, prompts as the recipe
-    builds them. Returns ``{"profile", "dataset", "metrics", "counts", "model"}`` or ``{"error": ...}``."""
+    recipe's ``data.eval``) with ``bridge eval --model`` in the backend's environment, prompts and image grid as
+    the recipe builds them. Returns ``{"profile", "dataset", "metrics", "counts", "model"}`` or
+    ``{"error": ...}``; ``save_predictions`` keeps every completion (JSONL)."""
     model_dir = run_dir / "export"
     try:
         if not model_dir.exists():
@@ -205,6 +207,14 @@ def evaluate_run(record: dict[str, Any], run_dir: Path, recipe: Any, profile: st
             "--style", d.style, "--profile", profile, "--model", str(model_dir), "--json", "--no-progress",
             "--history", str(d.history), "--think" if d.think else "--no-think",
             "--prev-image" if d.prev_image else "--no-prev-image", "--device", "cpu" if smoke else "auto"]
+    if d.min_pixels:
+        argv += ["--min-pixels", str(d.min_pixels)]
+    if d.max_pixels:
+        argv += ["--max-pixels", str(d.max_pixels)]
+    if save_predictions:
+        argv += ["--save-predictions", str(save_predictions)]
+    if batch_size:
+        argv += ["--batch-size", str(batch_size)]
     if limit:
         argv += ["--limit", str(limit)]
     if max_new_tokens:

@@ -291,9 +291,11 @@ tr.diff td{background:#ffe9a8}td.unknown{color:#999}img{max-width:100%}.warn{col
 details{margin:.5em 0}summary{cursor:pointer}.wide{overflow-x:auto}"""
 
 
-def html_report(runs: list[RunView], out: Path, png: Optional[Path] = None, title: str = "run comparison") -> Path:
+def html_report(runs: list[RunView], out: Path, png: Optional[Path] = None, title: str = "run comparison",
+                intro_html: str = "") -> Path:
     """One self-contained HTML file: summary table, plots (inline PNG), the effective-config diff (rows that
-    differ highlighted), per-step metrics per run and anything that could not be read."""
+    differ highlighted), per-step metrics per run and anything that could not be read. ``intro_html`` (trusted
+    HTML, e.g. the demo's findings) goes first."""
     esc = lambda v: html.escape(_fmt(v))  # noqa: E731
     summaries = [r.summary() for r in runs]
     cols = table_columns(summaries)
@@ -324,7 +326,7 @@ def html_report(runs: list[RunView], out: Path, png: Optional[Path] = None, titl
             + "</ul>") if warnings else ""
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>gui-bridge: {html.escape(title)}</title>
 <style>{_CSS}</style></head><body>
-<h1>gui-bridge: {html.escape(title)}</h1><h2>Runs</h2><div class='wide'>{table}</div>
+<h1>gui-bridge: {html.escape(title)}</h1>{intro_html}<h2>Runs</h2><div class='wide'>{table}</div>
 <h2>Curves</h2>{img or '<p>no plots</p>'}
 <h2>Effective configuration</h2><p>{n_diff} setting(s) differ between runs (highlighted); ? = not reported by that
 backend. Values are read back from what each backend received where it records them:</p><ul>{sources}</ul>

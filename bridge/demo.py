@@ -1,15 +1,19 @@
-"""``bridge demo``: the whole loop on one CPU machine, offline, in minutes — the project's embedded default.
+"""``bridge demo``: the whole loop on one CPU machine, offline, in minutes — and it shows learning.
 
-synthetic GUI episodes -> tiny random Qwen2-VL -> TRL SFT (LoRA) -> merged model -> TRL GRPO from it with
-bridge rewards -> merged model -> ``bridge eval`` of both on held-out episodes -> compare report (HTML + PNG).
+A learnable synthetic task (:mod:`bridge.learnable`: click the coloured button of a 3x3 grid, swipe the way an
+arrow points, type, back, finish; 112x112 screens) -> tiny random Qwen2-VL -> TRL SFT in two stages (the first
+stage's model is the deliberately under-trained start of GRPO) -> TRL GRPO with bridge rewards -> the *blind
+baseline* (the same SFT on the same episodes with blanked screens) -> ``bridge eval`` of every model on held-out
+episodes -> report (HTML + PNG) that says in words what improved, draws held-out predictions on their screens and
+warns when GRPO had no learning signal.
 
-Everything that imports torch runs in the TRL environment (``bridge env install trl``): the tiny model is built
-there, training and export run there, and so does the evaluation; the core install only orchestrates. Nothing
-is downloaded (no hub, no server). The output directory holds the data, the two recipes (re-runnable with
-``bridge run``), the runs, the exported models, the eval reports and ``report.html``.
+Everything that imports torch runs in the TRL environment (``bridge env install trl``); the core install only
+orchestrates. Nothing is downloaded. The output directory holds the data, the recipes (re-runnable with
+``bridge run``), the runs, the exported models, the eval reports, ``demo.json`` and ``report.html``.
 """
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import time
@@ -19,16 +23,18 @@ from typing import Any, Callable, Optional
 
 import yaml
 
-from . import tiny
 from .errors import BridgeError
+from .learnable import CLICK_CHANCE, make_grid_dataset
 
 ARCH = "qwen2_vl"
-STYLE = "gui-r1"
-PROFILE = "gui-r1"
-TRAIN_EPISODES, EVAL_EPISODES = 8, 2
-#: demo sizes: chosen so that the whole demo stays well under 10 minutes on 2 CPU cores
-SFT_STEPS, GRPO_STEPS = 16, 4
+STYLE = "compact"               # UI-TARS's action grammar, one-line prompt: few tokens per step on CPU
+PROFILE = "androidcontrol"      # type + point within the (1.2x) target box, swipe direction, text
+TRAIN_EPISODES, EVAL_EPISODES = 1024, 64
+#: demo sizes: chosen so that the whole demo stays under 10 minutes on 2 CPU cores (docs/demo.md)
+SFT1_STEPS, SFT2_STEPS, GRPO_STEPS = 60, 140, 8
+BATCH = 8
 MAX_NEW_TOKENS = 32
+PIXELS = {"min_pixels": 3136, "max_pixels": 12544}   # 112x112 screens stay 112x112: 16 image tokens
 
 
 @dataclass
@@ -38,6 +44,7 @@ class DemoResult:
     png: Path
     runs: list[Path] = field(default_factory=list)
     evals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -53,27 +60,29 @@ def trl_python() -> str:
     return str(st.python)
 
 
-def sft_recipe(train: Path, model: str) -> dict[str, Any]:
-    return {"name": "demo-sft", "model": model,
-            "data": {"train": str(train), "style": STYLE, "history": 2},
-            "method": "sft",
-            # full fine-tuning of the language model at a high rate: a random model's loss visibly falls in
-            # a few CPU steps (LoRA on a random base barely moves it)
-            "finetune": {"type": "full", "train": {"language_model": True, "vision_tower": False, "projector": False}},
-            "train": {"lr": 5e-3, "max_steps": SFT_STEPS, "per_device_batch": 2, "grad_accum": 1,
-                      "scheduler": "cosine", "precision": "fp32", "device": "cpu", "logging_steps": 1, "seed": 0}}
+def _data(train: Path) -> dict[str, Any]:
+    return {"train": str(train), "style": STYLE, "history": 0, **PIXELS}
+
+
+def sft_recipe(train: Path, model: str, steps: int = SFT1_STEPS, name: str = "demo-sft") -> dict[str, Any]:
+    # Full fine-tuning of every part at a constant, high rate: the tiny model learns where to click in a few
+    # hundred CPU steps (docs/demo.md has the measurements behind these numbers).
+    return {"name": name, "model": model, "data": _data(train), "method": "sft",
+            "finetune": {"type": "full", "train": {"language_model": True, "vision_tower": True, "projector": True}},
+            "train": {"lr": 3e-3, "max_steps": steps, "per_device_batch": BATCH, "grad_accum": 1,
+                      "scheduler": "constant", "weight_decay": 0.0, "precision": "fp32", "device": "cpu",
+                      "logging_steps": 5, "seed": 0}}
 
 
 def grpo_recipe(train: Path, model: str) -> dict[str, Any]:
-    return {"name": "demo-grpo", "model": model,
-            "data": {"train": str(train), "style": STYLE, "history": 2},
-            "method": "grpo",
-            "finetune": {"type": "lora", "rank": 16, "alpha": 32, "dropout": 0.0},
-            "train": {"lr": 5e-4, "max_steps": GRPO_STEPS, "per_device_batch": 1, "grad_accum": 1,   # 1 prompt x 4
-                      "precision": "fp32", "device": "cpu", "logging_steps": 1, "seed": 0},
-            "grpo": {"num_generations": 4, "beta": 0.0, "temperature": 1.0, "max_completion_length": MAX_NEW_TOKENS,
-                     "rewards": [{"preset": "gui-r1"},                       # 0.8 accuracy + 0.2 format, as published
-                                 {"name": "format", "weight": 0.5},          # parsable action at all
+    return {"name": "demo-grpo", "model": model, "data": _data(train), "method": "grpo",
+            "finetune": {"type": "full", "train": {"language_model": True, "vision_tower": True, "projector": True}},
+            "train": {"lr": 5e-4, "max_steps": GRPO_STEPS, "per_device_batch": 2, "grad_accum": 1,  # 2 prompts x 8
+                      "scheduler": "constant", "weight_decay": 0.0, "precision": "fp32", "device": "cpu",
+                      "logging_steps": 1, "seed": 0},
+            "grpo": {"num_generations": 8, "beta": 0.0, "temperature": 1.0, "max_completion_length": MAX_NEW_TOKENS,
+                     "rewards": [{"name": "action_match"},                    # step success, as the eval judges it
+                                 {"name": "format", "weight": 0.2},           # parsable action at all
                                  {"name": "gaussian_point", "weight": 0.5}],  # dense: distance to the target box
                      "rollout": {"engine": "hf"}}}
 
@@ -107,15 +116,101 @@ def _train(recipe_path: Path, runs: Path, tag: str, echo: Callable[[str], None],
     return plan.run_dir, record, recipe
 
 
+def _export(run_dir: Path, dest: Path, python: str, echo: Callable[[str], None], tag: str) -> Path:
+    from .export import export_run
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    export_run(run_dir, dest, merge_lora=True, python=python, echo=lambda s: echo(f"{tag}: {s}"))
+    shutil.copytree(dest, run_dir / "export")       # where evaluate_run looks
+    return dest
+
+
+def no_signal_share(rows: list[dict[str, Any]]) -> Optional[float]:
+    """Share of logged GRPO steps whose groups all had equal rewards (no advantage, no learning signal):
+    TRL's ``frac_reward_zero_std`` when logged, else ``reward_std == 0``. None without reward rows."""
+    flags = []
+    for row in rows:
+        if row.get("frac_reward_zero_std") is not None:
+            flags.append(float(row["frac_reward_zero_std"]) >= 1.0)
+        elif row.get("reward_std") is not None:
+            flags.append(float(row["reward_std"]) == 0.0)
+    return sum(flags) / len(flags) if flags else None
+
+
+def _rewards(rows: list[dict[str, Any]]) -> list[float]:
+    return [float(r["reward"]) for r in rows if r.get("reward") is not None]
+
+
+def findings(evals: dict[str, dict[str, Any]], grpo_rows: list[dict[str, Any]]) -> list[str]:
+    """What the demo shows, in words (printed and at the top of the report)."""
+    m = {k: v.get("metrics") or {} for k, v in evals.items()}
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.0f} %"   # noqa: E731
+    out = [f"SFT lifted held-out step success from {pct(m['sft-early'].get('step_success'))} (after "
+           f"{SFT1_STEPS} steps) to {pct(m['sft'].get('step_success'))} (after {SFT1_STEPS + SFT2_STEPS}); "
+           f"parse failures {pct(m['sft'].get('parse_failure_rate'))}.",
+           f"Click accuracy (point in the target box, {round(1 / CLICK_CHANCE)} possible positions, chance "
+           f"{pct(CLICK_CHANCE)}): {pct(m['sft'].get('grounding_accuracy'))} with screens, "
+           f"{pct(m['blind'].get('grounding_accuracy'))} for the blind baseline (the same training on blanked "
+           f"screens) — the model reads the pixels."]
+    r = _rewards(grpo_rows)
+    if r:
+        k = max(1, len(r) // 2)
+        first, last = sum(r[:k]) / k, sum(r[-k:]) / k
+        out.append(f"GRPO from the {SFT1_STEPS}-step SFT model: mean reward {first:.2f} over its first {k} "
+                   f"step(s) -> {last:.2f} over its last {k}; held-out step success "
+                   f"{pct(m['sft-early'].get('step_success'))} -> {pct(m['grpo'].get('step_success'))}.")
+    share = no_signal_share(grpo_rows)
+    if share is not None and share > 0.5:
+        out.append(f"WARNING: GRPO had no learning signal in {100 * share:.0f} % of its steps (every completion "
+                   f"of a group scored the same, so every advantage was 0).")
+    return out
+
+
+def draw_predictions(dataset: Path, predictions: Path, out: Path, style: str = STYLE, n: int = 8) -> Path:
+    """A strip of held-out screens: target box (green) and predicted point (red cross), first ``n`` click steps."""
+    from PIL import Image, ImageDraw
+
+    from .dataset import open_dataset
+    from .metrics.predictions import read_predictions
+    from .styles import PromptOptions, get_style
+
+    preds = read_predictions(predictions)
+    st = get_style(style, PromptOptions(history=0, **PIXELS))
+    ds = open_dataset(dataset)
+    tiles = []
+    for ep in ds:
+        step = ep.steps[0]
+        if step.action.type != "click" or len(tiles) >= n:
+            continue
+        img = Image.open(ds.image_path(step.screenshot)).convert("RGB").resize((step.width * 2, step.height * 2))
+        d = ImageDraw.Draw(img)
+        d.rectangle([2 * v for v in step.action.bbox], outline=(0, 160, 0), width=3)
+        parsed = st.parse_action(preds.get(f"{ep.episode_id}/0", ""), step.width, step.height)
+        if parsed.ok and parsed.action.point is not None:
+            x, y = (2 * v for v in parsed.action.point)
+            d.line([x - 7, y - 7, x + 7, y + 7], fill=(220, 0, 0), width=3)
+            d.line([x - 7, y + 7, x + 7, y - 7], fill=(220, 0, 0), width=3)
+        tiles.append(img)
+    strip = Image.new("RGB", (max(1, sum(t.width for t in tiles) + 4 * len(tiles)), max([t.height for t in tiles] + [1])),
+                      (255, 255, 255))
+    x = 0
+    for t in tiles:
+        strip.paste(t, (x, 0))
+        x += t.width + 4
+    strip.save(out)
+    return out
+
+
 def run_demo(out: Optional[Path] = None, echo: Callable[[str], None] = print,
              status: Optional[Callable[[str, bool], None]] = None) -> DemoResult:
     """Run the demo into ``out`` (default ``./bridge-demo-<time>``; must be absent or empty). See the module
     docstring for what it writes."""
+    import base64
+
+    from . import tiny
     from .bench import evaluate_run
     from .compare import html_report, load_run, plot_png
-    from .export import export_run
     from .runs import write_record
-    from .synth import make_dataset
 
     t0 = time.time()
     python = trl_python()                              # before anything is written
@@ -125,53 +220,77 @@ def run_demo(out: Optional[Path] = None, echo: Callable[[str], None] = print,
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
     show = status or (lambda line, new: echo(line) if new else None)
-    step = lambda i, s: echo(f"[{i}/6] {s}")  # noqa: E731
+    step = lambda i, s: echo(f"[{i}/7] {s}")  # noqa: E731
 
-    step(1, f"synthetic GUI episodes: {TRAIN_EPISODES} to train, {EVAL_EPISODES} held out")
-    train = make_dataset(out / "data" / "train", episodes=TRAIN_EPISODES, seed=0, platform="mixed")
-    held = make_dataset(out / "data" / "eval", episodes=EVAL_EPISODES, seed=1, platform="mixed", split="test")
+    step(1, f"learnable synthetic screens: {TRAIN_EPISODES} to train (and the same blanked), {EVAL_EPISODES} "
+            f"held out")
+    train = make_grid_dataset(out / "data" / "train", episodes=TRAIN_EPISODES, seed=0)
+    blind = make_grid_dataset(out / "data" / "train-blind", episodes=TRAIN_EPISODES, seed=0, blind=True)
+    held = make_grid_dataset(out / "data" / "eval", episodes=EVAL_EPISODES, seed=1, split="test")
 
     step(2, f"tiny random {ARCH} model, offline")
     tiny.cached_model(ARCH, echo, python=python)   # built in the TRL environment (it has the model stack)
+    runs, models = out / "runs", out / "models"
+    recipes = out / "recipes"
 
-    step(3, f"TRL SFT (language model, full fine-tuning), {SFT_STEPS} steps on CPU")
-    sft_path = _write_recipe(out / "recipes" / "sft.yaml", sft_recipe(train, f"tiny:{ARCH}"),
-                             "demo step 3: LoRA SFT of the tiny model on the synthetic episodes")
-    runs = out / "runs"
-    sft_dir, sft_rec, sft = _train(sft_path, runs, "sft", echo, show)
-    sft_model = out / "models" / "sft"
-    sft_model.parent.mkdir(parents=True, exist_ok=True)
-    export_run(sft_dir, sft_model, merge_lora=True, python=python, echo=lambda s: echo(f"sft: {s}"))
-    echo(f"sft: model -> {sft_model}")
+    step(3, f"TRL SFT stage 1: {SFT1_STEPS} steps (this model is GRPO's deliberately under-trained start)")
+    p = _write_recipe(recipes / "sft-early.yaml", sft_recipe(train, f"tiny:{ARCH}", SFT1_STEPS, "demo-sft-early"),
+                      "demo step 3: full SFT of the tiny model, stage 1")
+    early_dir, early_rec, early = _train(p, runs, "sft-early", echo, show)
+    early_model = _export(early_dir, models / "sft-early", python, echo, "sft-early")
 
-    step(4, f"TRL GRPO (LoRA) from the SFT model with bridge rewards (gui-r1 + format + gaussian_point), "
+    step(4, f"TRL SFT stage 2: {SFT2_STEPS} more steps from stage 1")
+    p = _write_recipe(recipes / "sft.yaml", sft_recipe(train, str(early_model), SFT2_STEPS, "demo-sft"),
+                      "demo step 4: full SFT, stage 2 (continues from stage 1's model)")
+    sft_dir, sft_rec, sft = _train(p, runs, "sft", echo, show)
+    _export(sft_dir, models / "sft", python, echo, "sft")
+
+    step(5, f"blind baseline: the same {SFT1_STEPS + SFT2_STEPS} SFT steps on the same episodes, screens blanked")
+    p = _write_recipe(recipes / "sft-blind.yaml",
+                      sft_recipe(blind, f"tiny:{ARCH}", SFT1_STEPS + SFT2_STEPS, "demo-sft-blind"),
+                      "demo step 5: the blind baseline (same SFT, blank screens)")
+    blind_dir, blind_rec, blind_recipe = _train(p, runs, "blind", echo, show)
+    _export(blind_dir, models / "sft-blind", python, echo, "blind")
+
+    step(6, f"TRL GRPO from the stage-1 model with bridge rewards (action_match + format + gaussian_point), "
             f"{GRPO_STEPS} steps")
-    grpo_path = _write_recipe(out / "recipes" / "grpo.yaml", grpo_recipe(train, str(sft_model)),
-                              "demo step 4: GRPO from the SFT model with bridge rewards")
-    grpo_dir, grpo_rec, grpo = _train(grpo_path, runs, "grpo", echo, show)
+    p = _write_recipe(recipes / "grpo.yaml", grpo_recipe(train, str(early_model)),
+                      "demo step 6: GRPO from the under-trained SFT model with bridge rewards")
+    grpo_dir, grpo_rec, grpo = _train(p, runs, "grpo", echo, show)
+    _export(grpo_dir, models / "grpo", python, echo, "grpo")
 
-    step(5, f"bridge eval of both models on the held-out episodes ({PROFILE} profile)")
-    result = DemoResult(out, out / "report.html", out / "report.png", [sft_dir, grpo_dir])
-    for name, run_dir, record, recipe in (("sft", sft_dir, sft_rec, sft), ("grpo", grpo_dir, grpo_rec, grpo)):
-        if name == "sft":   # reuse the merged SFT model the GRPO run started from
-            shutil.copytree(sft_model, run_dir / "export")
+    step(7, f"bridge eval of every model on the held-out episodes ({PROFILE} profile), report")
+    result = DemoResult(out, out / "report.html", out / "report.png", [early_dir, sft_dir, blind_dir, grpo_dir])
+    for name, run_dir, record, recipe in (("sft-early", early_dir, early_rec, early), ("sft", sft_dir, sft_rec, sft),
+                                          ("blind", blind_dir, blind_rec, blind_recipe),
+                                          ("grpo", grpo_dir, grpo_rec, grpo)):
         ev = evaluate_run(record, run_dir, recipe, PROFILE, smoke=False, echo=lambda s, n=name: echo(f"{n}: {s}"),
-                          dataset=str(held), max_new_tokens=MAX_NEW_TOKENS)
+                          dataset=str(held), max_new_tokens=MAX_NEW_TOKENS,
+                          save_predictions=out / f"predictions_{name}.jsonl", batch_size=16)
         record["eval"] = ev
         write_record(run_dir, record)
         if "error" in ev:
             raise BridgeError(f"{name}: {ev['error']}")
         result.evals[name] = ev
         (out / f"eval_{name}.json").write_text(json.dumps(ev, indent=2) + "\n", encoding="utf-8")
-    shutil.copytree(grpo_dir / "export", out / "models" / "grpo")
 
-    step(6, "compare report")
     views = [load_run(d) for d in result.runs]
+    result.findings = findings(result.evals, views[-1].metrics)
+    for line in result.findings:
+        echo(line)
+    strips = {name: draw_predictions(held, out / f"predictions_{name}.jsonl", out / f"predictions_{name}.png")
+              for name in ("sft", "blind")}
     plot_png(views, result.png)
-    html_report(views, result.report, result.png, title="demo: SFT then GRPO with TRL on a tiny model")
+    intro = ("<h2>What the demo shows</h2><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in result.findings)
+             + "</ul><h2>Held-out predictions</h2><p>Target box green, predicted point red.</p>"
+             + "".join(f"<h3>{html.escape(name)}</h3><img alt='{name} predictions' src='data:image/png;base64,"
+                       f"{base64.b64encode(path.read_bytes()).decode()}'>" for name, path in strips.items()))
+    html_report(views, result.report, result.png, title="demo: SFT, blind baseline and GRPO with TRL on a tiny model",
+                intro_html=intro)
     result.seconds = time.time() - t0
     (out / "demo.json").write_text(json.dumps(
         {"seconds": round(result.seconds, 1), "runs": [str(p) for p in result.runs], "report": str(result.report),
+         "findings": result.findings, "click_chance": CLICK_CHANCE,
          "evals": {k: v.get("metrics") for k, v in result.evals.items()}}, indent=2) + "\n",
         encoding="utf-8")
     return result

@@ -13,6 +13,11 @@ from ..environments import ENVIRONMENTS   # a plain dict: imports no environment
               help="Phone screens (270x540), desktop screens (640x400), or both interleaved.")
 @click.option("--split", default="train", show_default=True, help="Value of the episodes' `split` field.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--task", type=click.Choice(["grid"]), default=None,
+              help="Draw a learnable task instead of app screens: `grid` = one-step episodes on 112x112 screens "
+                   "(click the coloured button of a 3x3 grid, swipe the way an arrow points, type, back, finish) "
+                   "that a tiny model learns on CPU (bridge/learnable.py).")
+@click.option("--blind", is_flag=True, help="--task: the same episodes on blank screens (the blind baseline).")
 @click.option("--env", "env_name", type=click.Choice(sorted(ENVIRONMENTS)), default=None,
               help="Record episodes played by a scripted oracle in this live environment instead of drawing "
                    "screens (MiniWoB++ in headless Chromium: real rendered screens, DOM boxes as targets).")
@@ -22,8 +27,8 @@ from ..environments import ENVIRONMENTS   # a plain dict: imports no environment
               help="--env: browsers playing in parallel.")
 @click.option("--max-turns", type=click.IntRange(min=1), default=10, show_default=True,
               help="--env: turns after which an episode is cut (and not recorded).")
-def command(out: str, episodes: int, seed: int, platform: str, split: str, overwrite: bool, env_name, tasks,
-            pool_size, max_turns) -> None:
+def command(out: str, episodes: int, seed: int, platform: str, split: str, overwrite: bool, task, blind,
+            env_name, tasks, pool_size, max_turns) -> None:
     """Draw a synthetic GUI dataset into OUT: phone and desktop screenshots with exact element boxes and
     multi-step episodes that together use every action type (6 mixed episodes already cover all of them).
 
@@ -33,7 +38,15 @@ def command(out: str, episodes: int, seed: int, platform: str, split: str, overw
     """
     from ..dataset import open_dataset
 
-    if env_name:
+    if blind and not task:
+        raise click.UsageError("--blind only applies with --task")
+    if task and env_name:
+        raise click.UsageError("--task and --env are exclusive")
+    if task:
+        from ..learnable import make_grid_dataset
+
+        make_grid_dataset(out, episodes=episodes, seed=seed, split=split, blind=blind, overwrite=overwrite)
+    elif env_name:
         _record(out, env_name, tasks, episodes, seed, split, overwrite, pool_size, max_turns)
     else:
         from ..synth import make_dataset

@@ -20,6 +20,7 @@ STYLES: dict[str, str] = {
     "agentcpm": "bridge.styles.agentcpm:AgentCPMStyle",
     "uitars": "bridge.styles.uitars:UITarsStyle",
     "seed": "bridge.styles.seed:SeedStyle",
+    "compact": "bridge.styles.compact:CompactStyle",
 }
 
 

@@ -173,12 +173,32 @@ def processor_for(model: str, bounds: dict[str, Any]):
     return processor
 
 
+def score_label_positions_only() -> bool:
+    """Make TRL's fused LM head project only the positions that carry a label on every device, as it already
+    does where Triton runs (trl/trainer/utils.py ``add_fused_lm_head``: ``compact = _use_triton(device)``).
+
+    Without Triton (CPU) TRL projects *every* position through the 151,936-row LM head and zeroes the unlabelled
+    ones afterwards: the same loss and gradients, ~3x the time of a step of the demo (docs/demo.md). Only that
+    decision is patched (the kernel's own Triton/torch choice reads ``trl.kernels.chunked_logprob._use_triton``,
+    untouched). Returns whether the patch applied (False on a TRL without that hook: behaviour unchanged)."""
+    try:
+        import trl.trainer.utils as tu
+    except ImportError:
+        return False
+    if not hasattr(tu, "_use_triton") or not hasattr(tu, "add_fused_lm_head"):
+        return False
+    tu._use_triton = lambda device: True
+    return True
+
+
 def run(cfg: dict[str, Any]) -> None:
     import torch
     from transformers import AutoModelForImageTextToText
 
     device = cfg.get("device", "auto")
     use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    if use_cpu:
+        score_label_positions_only()
     processor = processor_for(cfg["model"], cfg.get("processor") or {})
 
     funcs, weights = reward_funcs(cfg.get("rewards") or [], bool(cfg.get("smoke"))) \
