@@ -39,7 +39,7 @@ from .backends.metrics import finalize
 from .dataset import EPISODES_FILE, Dataset, open_dataset
 from .envs import bridge_home, env_python, package_versions, resolve_python
 from .errors import BridgeError
-from .recipe import TINY_ARCHS, TINY_PREFIX, Recipe, check_backend, recipe_dump
+from .recipe import TINY_ARCHS, TINY_PREFIX, Recipe, check_backend, recipe_dump, recipe_overrides
 from .samples import ExportReport, build_samples
 from .styles import PromptOptions, Style
 
@@ -232,12 +232,13 @@ class RunPlan:
     smoke: bool
     recipe_file: Optional[str] = None
     notes: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)   # command-line key=value settings (bridge.overrides)
 
     def record(self) -> dict[str, Any]:
         spec = self.launch
         return {
             "name": self.recipe.name, "backend": self.adapter.name, "method": self.recipe.method,
-            "status": "prepared", "smoke": self.smoke, "recipe_file": self.recipe_file,
+            "status": "prepared", "smoke": self.smoke, "recipe_file": self.recipe_file, "overrides": self.overrides,
             "recipe": recipe_dump(self.recipe), "bridge_version": __version__,
             "export": {**self.export.to_dict(), "key": self.export_key},
             "backend_config": {role: _read_config(p) for role, p in self.configs.items()},
@@ -305,6 +306,7 @@ def prepare(recipe: Recipe, backend: str, runs_dir: Path, smoke: bool = False, d
             recipe_file: Optional[str] = None, echo: Callable[[str], None] = print) -> RunPlan:
     """Check, export (cached), render and build the command for one run; nothing is launched."""
     adapter = get_adapter(backend)
+    overrides = recipe_overrides(recipe)
     if smoke:
         recipe = smoke_recipe(recipe)
         if not adapter.caps().cpu:
@@ -326,7 +328,8 @@ def prepare(recipe: Recipe, backend: str, runs_dir: Path, smoke: bool = False, d
     configs = adapter.render_config(recipe, export, run_dir)
     hook = adapter.reward_hook(recipe, run_dir) if recipe.method == "grpo" else None
     spec = adapter.command(recipe, export, run_dir, python)
-    plan = RunPlan(recipe, adapter, run_dir, export, key, configs, hook, spec, python, smoke, recipe_file, notes)
+    plan = RunPlan(recipe, adapter, run_dir, export, key, configs, hook, spec, python, smoke, recipe_file, notes,
+                   overrides)
     write_record(run_dir, plan.record())
     return plan
 

@@ -3,6 +3,7 @@ import click
 
 @click.command("convert")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.argument("overrides", nargs=-1, metavar="[data.KEY=VALUE]...")
 @click.option("--backend", "-b", required=True, help="Backend name, or 'all' for every backend supporting the method.")
 @click.option("--style", "-s", required=True, help="Style: qwen2vl, qwen25vl, qwen3vl, gui-r1, agentcpm, uitars, seed.")
 @click.option("--method", "-m", type=click.Choice(["sft", "grpo"]), default="sft", show_default=True)
@@ -14,14 +15,15 @@ import click
 @click.option("--max-pixels", type=int, default=None, help="Processor max_pixels (default: the style's).")
 @click.option("--limit", type=int, default=None, help="Export at most this many samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
-def command(dataset, backend, style, method, out, history, prev_image, think, min_pixels, max_pixels, limit,
+def command(dataset, overrides, backend, style, method, out, history, prev_image, think, min_pixels, max_pixels, limit,
             as_json) -> None:
     """Write DATASET (canonical) as BACKEND's training data, rendered with STYLE.
 
     \b
     With --backend all, one sub-directory per backend that supports METHOD:
       bridge convert data/synth --backend all --style qwen2vl --method grpo --out exports/
-    Images are referenced by absolute path (never copied).
+    Images are referenced by absolute path (never copied). data.KEY=VALUE: the recipe's data settings as
+    dotted overrides (data.history=2 data.think=true data.max_pixels=1003520), typed and checked like a recipe.
     """
     import json
     from pathlib import Path
@@ -31,8 +33,13 @@ def command(dataset, backend, style, method, out, history, prev_image, think, mi
     from ..runs import export_dataset, make_style
     from ..styles.base import PromptOptions
 
-    options = PromptOptions(history=history, prev_image=prev_image, think=think, min_pixels=min_pixels,
-                            max_pixels=max_pixels)
+    from ..recipe import data_overrides
+
+    d = data_overrides({"train": dataset, "style": style, "history": history, "prev_image": prev_image,
+                        "think": think, "min_pixels": min_pixels, "max_pixels": max_pixels}, overrides)
+    style = d.style
+    options = PromptOptions(history=d.history, prev_image=d.prev_image, think=d.think, min_pixels=d.min_pixels,
+                            max_pixels=d.max_pixels)
     style_obj = make_style(style, options)
     out_dir = Path(out)
     if out_dir.exists():
