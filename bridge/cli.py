@@ -64,7 +64,7 @@ def main(argv=None) -> None:
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except BridgeError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {e.capped()}", err=True)
         sys.exit(e.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)

@@ -40,6 +40,7 @@ from .dataset import EPISODES_FILE, Dataset, open_dataset
 from .envs import bridge_home, env_python, package_versions, resolve_python
 from .errors import BridgeError
 from .recipe import TINY_ARCHS, TINY_PREFIX, Recipe, check_backend, recipe_dump, recipe_overrides
+from .progress import iterate
 from .samples import ExportReport, build_samples
 from .styles import PromptOptions, Style
 
@@ -102,7 +103,9 @@ def export_dataset(adapter: Adapter, dataset: str | Path, style: Style, method: 
     shutil.rmtree(tmp, ignore_errors=True)
     report = ExportReport()
     try:
-        samples: Iterable = build_samples(open_dataset(dataset), style, report)
+        ds = open_dataset(dataset)
+        samples: Iterable = iterate(build_samples(ds, style, report), min(ds.manifest.steps, limit or ds.manifest.steps),
+                          f"export {adapter.name}", "step")
         if limit is not None:
             samples = itertools.islice(samples, limit)
         result = adapter.export(samples, tmp, method, recipe)
