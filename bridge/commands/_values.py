@@ -12,7 +12,11 @@ def _items(names, incomplete: str) -> list[CompletionItem]:
 def complete_backend(ctx, param, incomplete: str) -> list[CompletionItem]:
     from ..adapters import adapter_names
 
-    return _items(adapter_names() + ["all"], incomplete)
+    return _items(adapter_names(), incomplete)
+
+
+def complete_backend_or_all(ctx, param, incomplete: str) -> list[CompletionItem]:
+    return complete_backend(ctx, param, incomplete) + _items(["all"], incomplete)
 
 
 def complete_style(ctx, param, incomplete: str) -> list[CompletionItem]:
@@ -25,3 +29,29 @@ def complete_preset(ctx, param, incomplete: str) -> list[CompletionItem]:
     from ..rewards import all_rewards
 
     return _items(sorted(all_rewards()), incomplete)
+
+
+def complete_backends(ctx, param, incomplete: str) -> list[CompletionItem]:
+    """A comma-separated list (``bench --backends trl,sw``): completes its last element."""
+    from ..adapters import adapter_names
+
+    done, _, last = incomplete.rpartition(",")
+    prefix = done + "," if done else ""
+    return [CompletionItem(prefix + n) for n in adapter_names() if n.startswith(last) and n not in done.split(",")]
+
+
+def one_out(positional, alias):
+    """OUT given once: as the positional (the spelling every command uses) or the old ``--out`` alias."""
+    import click
+
+    if positional and alias and positional != alias:
+        raise click.UsageError(f"OUT given twice ({positional} and --out {alias}); give it once")
+    if not (positional or alias):
+        raise click.UsageError("Missing argument 'OUT'.")
+    return positional or alias
+
+
+def is_override(arg: str) -> bool:
+    from ..overrides import is_override as check
+
+    return check(arg)

@@ -1,5 +1,7 @@
 import click
 
+from ._values import complete_backends
+
 #: bridge.commands.eval_.PROFILE_NAMES (kept literal so `bridge --help` imports nothing heavy)
 PROFILES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", "gui-odyssey", "screenspot")
 
@@ -7,7 +9,7 @@ PROFILES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", "gui-
 @click.command("bench")
 @click.argument("recipe", type=click.Path(exists=True, dir_okay=False))
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
-@click.option("--backends", "-b", default="trl,llamafactory,swift", show_default=True,
+@click.option("--backends", "-b", default="trl,llamafactory,swift", show_default=True, shell_complete=complete_backends,
               help="Comma-separated backends to run the recipe on, in order.")
 @click.option("--smoke", is_flag=True, help="Tiny model of the same family, 2 steps on CPU, on every backend.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None,

@@ -1,12 +1,12 @@
 import click
 
-from ._values import complete_backend
+from ._values import complete_backend_or_all
 
 
 @click.command("validate-recipe")
 @click.argument("recipe", type=click.Path(exists=True, dir_okay=False))
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
-@click.option("--backend", "-b", "backends", multiple=True, shell_complete=complete_backend,
+@click.option("--backend", "-b", "backends", multiple=True, shell_complete=complete_backend_or_all,
               help="Backend(s) to check the recipe against (repeatable, or 'all') "
                    "[default: trl and every backend the recipe configures].")
 @click.option("--smoke", is_flag=True, help="Check the --smoke variant (tiny model, 2 steps, CPU).")
