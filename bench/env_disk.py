@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import subprocess
+import textwrap
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -52,7 +53,8 @@ def main() -> None:
     gb = lambda b: f"{b / 1e9:.2f} GB"  # noqa: E731
     lines = [f"# Backend environment disk and install time ({time.strftime('%Y-%m-%d')}, "
              "`python bench/env_disk.py`)", "",
-             "Measured on the shared environments of this machine (pip 23.2, one full copy per env; hard-link count 1).",
+             "Measured on the shared environments of this machine (pip 23.2, one full copy per env; hard-link "
+             "count 1).",
              "", "| env | disk (du) | torch + nvidia-* + triton | install time (stamp) | installed at |",
              "|---|---|---|---|---|"]
     lines += [f"| {n} | {gb(d)} | {gb(t)} | {s} s | {w} |" for n, d, t, s, w in rows]
@@ -61,6 +63,7 @@ def main() -> None:
               f"({gb(dup_torch)} of it the torch/CUDA stack). Stored once (hard links from one cache, or a shared "
               f"base), the envs would take {gb(total - dup)} instead of {gb(total)}: a projection from the RECORD "
               "sizes, not a measured rebuild."]
+    lines = [w for line in lines for w in (textwrap.wrap(line, 118) if not line.startswith("|") else [line])]
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -70,7 +70,8 @@ def test_shell_completion_of_values(words, expected):
     assert got == expected, proc.stdout + proc.stderr
 
 
-PATH = re.compile(r"(?<![\w/.-])((?:docs|reference|bench|recipes|tests|bridge|requirements)/[\w./*-]*\w|[A-Z][A-Z_]+\.md)")
+PATH = re.compile(r"(?<![\w/.-])((?:docs|reference|bench|recipes|tests|bridge|requirements)/[\w./*-]*\w"
+                  r"|[A-Z][A-Z_]+\.md)")
 
 
 def _exists(ref: str, base: Path) -> bool:

@@ -1,4 +1,5 @@
-"""Dotted command-line overrides (bridge.overrides), duplicate recipe keys, `bridge validate-recipe` (issue 14 item 1)."""
+"""Dotted command-line overrides (bridge.overrides), duplicate recipe keys, `bridge validate-recipe`
+(issue 14 item 1)."""
 from __future__ import annotations
 
 import json

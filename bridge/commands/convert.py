@@ -7,8 +7,10 @@ from ._values import complete_backend_or_all, complete_style
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
 @click.argument("out", required=False, metavar="OUT", type=click.Path(file_okay=False))
 @click.argument("overrides", nargs=-1, metavar="[data.KEY=VALUE]...")
-@click.option("--backend", "-b", required=True, shell_complete=complete_backend_or_all, help="Backend name, or 'all' for every backend supporting the method.")
-@click.option("--style", "-s", required=True, shell_complete=complete_style, help="Style: qwen2vl, qwen25vl, qwen3vl, gui-r1, agentcpm, uitars, seed.")
+@click.option("--backend", "-b", required=True, shell_complete=complete_backend_or_all,
+              help="Backend name, or 'all' for every backend supporting the method.")
+@click.option("--style", "-s", required=True, shell_complete=complete_style,
+              help="Style: qwen2vl, qwen25vl, qwen3vl, gui-r1, agentcpm, uitars, seed.")
 @click.option("--method", "-m", type=click.Choice(["sft", "grpo"]), default="sft", show_default=True)
 @click.option("--out", "-o", "out_alias", type=click.Path(file_okay=False), hidden=True)   # the old spelling
 @click.option("--history", type=int, default=4, show_default=True, help="Previous steps described in the prompt.")

@@ -29,7 +29,8 @@ def list_(as_json):
 @command.command("score")
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=str))
 @click.argument("predictions", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--preset", "presets", multiple=True, shell_complete=complete_preset, help="Reward or preset to apply (repeatable; weights 1).")
+@click.option("--preset", "presets", multiple=True, shell_complete=complete_preset,
+              help="Reward or preset to apply (repeatable; weights 1).")
 @click.option("--spec", help="Reward spec: a .json/.yaml file or inline JSON/YAML (as recipes write it).")
 @click.option("--style", "style_name", required=True, shell_complete=complete_style,
               help="Style the dataset was exported with: fixes the ground truth's coordinate frame and the parser "

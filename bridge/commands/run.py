@@ -6,7 +6,8 @@ from ._values import complete_backend
 @click.command("run")
 @click.argument("recipe", type=click.Path(exists=True, dir_okay=False))
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
-@click.option("--backend", "-b", default=None, shell_complete=complete_backend, help="Backend (default: trl, the embedded default).")
+@click.option("--backend", "-b", default=None, shell_complete=complete_backend,
+              help="Backend (default: trl, the embedded default).")
 @click.option("--smoke", is_flag=True, help="Tiny model of the same family, 2 steps on CPU: catch errors before GPU time.")
 @click.option("--dry-run", is_flag=True, help="Export and render everything, print the command, launch nothing.")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
