@@ -39,6 +39,7 @@ from .backends.metrics import finalize
 from .dataset import EPISODES_FILE, Dataset, open_dataset
 from .envs import bridge_home, env_python, package_versions, resolve_python
 from .errors import BridgeError
+from .locks import file_lock
 from .recipe import TINY_ARCHS, TINY_PREFIX, Recipe, check_backend, recipe_dump, recipe_overrides
 from .progress import iterate
 from .samples import ExportReport, build_samples
@@ -142,6 +143,14 @@ def cached_export(adapter: Adapter, recipe: Recipe, smoke: bool = False,
     limit = SMOKE_SAMPLES if smoke else None
     key = export_key(adapter, recipe.method, recipe.data.train, recipe.data.eval, recipe.data.style, options, limit)
     root = bridge_home() / "exports" / f"{adapter.name}-{recipe.method}-{key[:16]}"
+    # Two runs of one recipe at once: the second waits, then reuses (bridge.locks) instead of losing a rename.
+    with file_lock(root.with_name(root.name + ".lock"), f"the export {root.name}", echo=echo):
+        return _fill_export(adapter, recipe, smoke, echo, options, limit, key, root)
+
+
+def _fill_export(adapter: Adapter, recipe: Recipe, smoke: bool, echo: Callable[[str], None], options: PromptOptions,
+                 limit: Optional[int], key: str, root: Path) -> tuple[ExportResult, str, bool]:
+    """The export entry ``root``: reused when complete, else built beside it and renamed into place."""
     meta = root / EXPORT_META
     if meta.is_file():
         result = ExportResult.from_dict(json.loads(meta.read_text()))

@@ -87,3 +87,35 @@ def test_a_killed_holder_leaves_no_stale_lock_and_timeout_is_located(tmp_path):
     with file_lock(tmp_path / "x.lock", "x", timeout=5):
         assert (tmp_path / "x.lock").read_text() == str(os.getpid())
     assert time.monotonic() - t0 < 2
+
+
+EXPORT = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from bridge.adapters import get_adapter
+    from bridge.recipe import parse_recipe
+    from bridge import runs
+    root = Path(sys.argv[2])
+    r = parse_recipe({"name": "lk", "model": "tiny:qwen2_vl", "data": {"train": sys.argv[1], "style": "gui-r1"}})
+    (root / f"ready-{os.getpid()}").touch()
+    while not (root / "go").exists():
+        time.sleep(0.005)
+    result, key, reused = runs.cached_export(get_adapter("trl"), r, echo=lambda s: print(s, flush=True))
+    print("reused" if reused else "built", result.samples, flush=True)
+""")
+
+
+def test_two_runs_filling_one_export_cache_entry(synth_dataset, tmp_path):
+    """bridge.runs.cached_export from two processes at once: one builds, the other waits and reuses; no traceback."""
+    env = {**os.environ, "BRIDGE_HOME": str(tmp_path / "home")}
+    procs = [subprocess.Popen([sys.executable, "-c", EXPORT, str(synth_dataset), str(tmp_path)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    while len(list(tmp_path.glob("ready-*"))) < 2:
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    last = sorted(o[0].strip().splitlines()[-1].split()[0] for o in outs)
+    assert last == ["built", "reused"] and not any("Traceback" in o[1] for o in outs)
+    entries = [p for p in (tmp_path / "home" / "exports").iterdir() if not p.name.endswith(".lock")]
+    assert len(entries) == 1 and (entries[0] / "export.json").is_file()
