@@ -5,19 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .backends import DEFAULT_BACKEND, backend_names, get_adapter
+from .dataset import EPISODES_FILE
+from .envs import status
 from .errors import BridgeError, Problem
+from .runs import smoke_recipe
 
 
 def check_recipe(recipe: Any, backends: list[str], smoke: bool = False, file: str = "<recipe>") -> dict[str, Any]:
     """``{"backends": {name: [problems]}, "problems": [...], "notes": [...]}`` for a loaded recipe.
 
     ``backends``: names or ``all``; empty = the default backend plus every backend the recipe configures."""
-    from .adapters import DEFAULT_BACKEND, adapter_names, get_adapter
-    from .dataset import EPISODES_FILE
-    from .envs import status
-    from .runs import smoke_recipe
-
-    names = adapter_names() if "all" in backends else list(dict.fromkeys(
+    names = backend_names() if "all" in backends else list(dict.fromkeys(
         backends or [DEFAULT_BACKEND, *recipe.backends]))
     problems: list[Problem] = []
     for key in ("train", "eval"):

@@ -105,8 +105,8 @@ def export_dataset(adapter: Adapter, dataset: str | Path, style: Style, method: 
     report = ExportReport()
     try:
         ds = open_dataset(dataset)
-        samples: Iterable = iterate(build_samples(ds, style, report), min(ds.manifest.steps, limit or ds.manifest.steps),
-                          f"export {adapter.name}", "step")
+        samples: Iterable = iterate(build_samples(ds, style, report),
+                                    min(ds.manifest.steps, limit or ds.manifest.steps), f"export {adapter.name}", "step")
         if limit is not None:
             samples = itertools.islice(samples, limit)
         result = adapter.export(samples, tmp, method, recipe)
@@ -148,8 +148,8 @@ def cached_export(adapter: Adapter, recipe: Recipe, smoke: bool = False,
         return _fill_export(adapter, recipe, smoke, echo, options, limit, key, root)
 
 
-def _fill_export(adapter: Adapter, recipe: Recipe, smoke: bool, echo: Callable[[str], None], options: PromptOptions,
-                 limit: Optional[int], key: str, root: Path) -> tuple[ExportResult, str, bool]:
+def _fill_export(adapter: Adapter, recipe: Recipe, smoke: bool, echo: Callable[[str], None],
+                 options: PromptOptions, limit: Optional[int], key: str, root: Path) -> tuple[ExportResult, str, bool]:
     """The export entry ``root``: reused when complete, else built beside it and renamed into place."""
     meta = root / EXPORT_META
     if meta.is_file():

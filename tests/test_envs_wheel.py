@@ -46,7 +46,7 @@ def as_wheel(wheel_site, monkeypatch, tmp_path):
     monkeypatch.setenv("BRIDGE_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(envs, "source_checkout", lambda: None)
     real = selfinstall.running_distribution
-    monkeypatch.setattr(selfinstall, "running_distribution", lambda: real(wheel_site / "bridge"))
+    monkeypatch.setattr(envs, "running_distribution", lambda: real(wheel_site / "bridge"))
     return wheel_site
 
 
@@ -65,10 +65,9 @@ def test_the_env_gets_a_wheel_of_the_running_files_never_an_index_lookup(as_whee
 
 
 def test_env_install_end_to_end_from_a_wheel(as_wheel, monkeypatch, tmp_path):
-    reqs = tmp_path / "reqs"
-    reqs.mkdir()
-    (reqs / "toy.txt").write_text("# no pins: the test is about gui-bridge itself\n")
-    monkeypatch.setattr(envs, "REQUIREMENTS_DIR", reqs)
+    reqs = tmp_path / "toy-requirements.txt"
+    reqs.write_text("# no pins: the test is about gui-bridge itself\n")
+    monkeypatch.setattr(envs, "requirements_file", lambda name: reqs)
     monkeypatch.setattr(envs, "core_requirements", lambda: [])   # offline: bridge's own deps are not the point
     st = envs.install("toy", echo=lambda s: None)
     assert st.state == "ok"

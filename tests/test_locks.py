@@ -92,7 +92,7 @@ def test_a_killed_holder_leaves_no_stale_lock_and_timeout_is_located(tmp_path):
 EXPORT = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from bridge.adapters import get_adapter
+    from bridge.backends import get_adapter
     from bridge.recipe import parse_recipe
     from bridge import runs
     root = Path(sys.argv[2])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.adapters import adapter_names, get_adapter
+from bridge.backends import backend_names, get_adapter
 from bridge.errors import BridgeError
 from bridge.overrides import is_override
 from bridge.recipe import check_backend, load_recipe
@@ -60,7 +60,7 @@ def test_backends_line_is_exactly_the_accepting_backends(path):
     assert len(line) == 1, f"{path.name}: one '# backends: a, b' header line"
     stated = {b.strip() for b in line[0].split(":", 1)[1].split(",")}
     recipe = load_recipe(path)
-    assert stated == {b for b in adapter_names() if accepted(recipe, b)}
+    assert stated == {b for b in backend_names() if accepted(recipe, b)}
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)

@@ -10,9 +10,9 @@ def _items(names, incomplete: str) -> list[CompletionItem]:
 
 
 def complete_backend(ctx, param, incomplete: str) -> list[CompletionItem]:
-    from ..adapters import adapter_names
+    from ..backends import backend_names
 
-    return _items(adapter_names(), incomplete)
+    return _items(backend_names(), incomplete)
 
 
 def complete_backend_or_all(ctx, param, incomplete: str) -> list[CompletionItem]:
@@ -33,11 +33,11 @@ def complete_preset(ctx, param, incomplete: str) -> list[CompletionItem]:
 
 def complete_backends(ctx, param, incomplete: str) -> list[CompletionItem]:
     """A comma-separated list (``bench --backends trl,sw``): completes its last element."""
-    from ..adapters import adapter_names
+    from ..backends import backend_names
 
     done, _, last = incomplete.rpartition(",")
     prefix = done + "," if done else ""
-    return [CompletionItem(prefix + n) for n in adapter_names() if n.startswith(last) and n not in done.split(",")]
+    return [CompletionItem(prefix + n) for n in backend_names() if n.startswith(last) and n not in done.split(",")]
 
 
 def one_out(positional, alias):
