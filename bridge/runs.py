@@ -105,8 +105,8 @@ def export_dataset(adapter: Adapter, dataset: str | Path, style: Style, method: 
     report = ExportReport()
     try:
         ds = open_dataset(dataset)
-        samples: Iterable = iterate(build_samples(ds, style, report),
-                                    min(ds.manifest.steps, limit or ds.manifest.steps), f"export {adapter.name}", "step")
+        total = min(ds.manifest.steps, limit or ds.manifest.steps)
+        samples: Iterable = iterate(build_samples(ds, style, report), total, f"export {adapter.name}", "step")
         if limit is not None:
             samples = itertools.islice(samples, limit)
         result = adapter.export(samples, tmp, method, recipe)
