@@ -143,11 +143,15 @@ class TrainSpec(_Strict):
     adam_beta2: float = Field(0.999, ge=0, lt=1)
     adam_epsilon: float = Field(1e-8, gt=0)
     max_grad_norm: float = Field(1.0, ge=0, description="clip gradients to this global norm; 0 = no clipping")
+    #: experiment trackers, each through the backend's own mechanism (bridge.tracking); [] = none
+    report_to: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _length(self):
         if self.epochs is not None and self.max_steps is not None:
             raise ValueError("give either epochs or max_steps, not both")
+        if len(set(self.report_to)) != len(self.report_to):
+            raise ValueError(f"report_to names a tracker twice: {self.report_to}")
         if self.scheduler == "constant" and self.warmup_ratio > 0:
             # transformers' "constant" ignores warmup while verl's warms up: the recipe must say which it means
             raise ValueError("scheduler 'constant' has no warmup; use 'constant_with_warmup' or warmup_ratio: 0")

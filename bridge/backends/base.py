@@ -66,6 +66,7 @@ class Capabilities:
     grpo_epsilon_high: bool = False         # honours grpo.epsilon_high (asymmetric clip)
     grpo_top_p: bool = True
     requires_gpu: bool = False         # refuses to launch without a GPU (checked before launching)
+    trackers: tuple[str, ...] = ()     # train.report_to values it logs to (bridge.tracking)
 
     @classmethod
     def of(cls, value: Union["Capabilities", dict[str, Any]]) -> "Capabilities":
@@ -103,6 +104,7 @@ FEATURE_LABELS: dict[str, str] = {
     "grpo_epsilon_high": "GRPO epsilon_high",
     "grpo_top_p": "GRPO top_p",
     "requires_gpu": "needs a GPU",
+    "trackers": "experiment tracking",
 }
 
 
@@ -308,6 +310,9 @@ class Adapter(ABC):
             bad("train.gradient_checkpointing", "gradient checkpointing not supported", "false", True)
         if (recipe.data.prev_image) and not c.multi_image:
             bad("data.prev_image", "supports one image per sample only", "false", True)
+        for tracker in tr.report_to:
+            if tracker not in c.trackers:
+                bad("train.report_to", "experiment tracker not supported", " | ".join(c.trackers) or "none", tracker)
         dist = recipe.distributed
         if dist.deepspeed != "none" and dist.deepspeed not in c.deepspeed:
             bad("distributed.deepspeed", "DeepSpeed stage not supported", " | ".join(c.deepspeed) or "none",
