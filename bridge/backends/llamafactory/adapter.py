@@ -32,7 +32,7 @@ from ...recipe import Recipe
 from ...tracking import TRACKERS, hf_report_to, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
 from ..common import (TRAIN_FILE, apply_overrides, export_rows, model_family, on_cpu, optimizer_items, pixels_for,
-                      policy_pixels, precision, resolved_model, torchrun_env)
+                      policy_pixels, precision, resolved_model, resume_hf_yaml, torchrun_env)
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class LlamaFactoryAdapter(Adapter):
         finetune=("full", "lora"), lora_vision=True, train_vision_tower=True, train_projector=True,
         freeze_language_model=True, explicit_targets=True, multi_image=True, system_prompt=True,
         precision=("fp32", "bf16", "fp16"), gradient_checkpointing=True, deepspeed=("zero2", "zero3"),
-        multi_node="torchrun", cpu=True, trackers=TRACKERS)
+        multi_node="torchrun", cpu=True, trackers=TRACKERS, resume=True)
 
     # -- export -----------------------------------------------------------------------------------------------
     def export(self, samples: Iterable["Sample"], out: Path, method: str, recipe: Optional[Recipe]) -> ExportResult:
@@ -161,6 +161,9 @@ class LlamaFactoryAdapter(Adapter):
             files["deepspeed"] = run_dir / f"ds_{ds}.json"
             files["deepspeed"].write_text(self.render(f"ds_{ds}.json.j2"), encoding="utf-8")
         return files
+
+    def resume(self, run_dir: Path, configs: dict[str, Path], checkpoint: Path) -> None:
+        resume_hf_yaml(configs["config"], checkpoint)
 
     def command(self, recipe: Recipe, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         cfg = Path(run_dir) / "llamafactory_sft.yaml"

@@ -47,7 +47,7 @@ from ...rewards.spec import DEFAULT_SPEC, build_scorer
 from ...tracking import TRACKERS, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
 from ..common import (TRAIN_FILE, apply_overrides, export_rows, model_family, on_cpu, optimizer_items, pixels_for,
-                      policy_pixels, precision, resolved_model, torchrun_env)
+                      policy_pixels, precision, resolved_model, resume_hf_yaml, torchrun_env)
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class SwiftAdapter(Adapter):
         precision=("fp32", "bf16", "fp16"), gradient_checkpointing=True, deepspeed=("zero2", "zero3"),
         multi_node="torchrun", cpu=True, rollout_engines=("hf", "vllm"), grpo_loss_types=SWIFT_LOSS_TYPES,
         grpo_max_prompt_length=True,   # GRPO's max_length bounds the prompt (completions: max_completion_length)
-        grpo_epsilon_high=True, grpo_top_p=True, trackers=TRACKERS)
+        grpo_epsilon_high=True, grpo_top_p=True, trackers=TRACKERS, resume=True)
 
     # -- recipe rules beyond the capability table ----------------------------------------------------------------
     def recipe_problems(self, recipe: Recipe, file: str = "<recipe>") -> list[Problem]:
@@ -302,6 +302,9 @@ class SwiftAdapter(Adapter):
         """The plugin :meth:`render_config` wrote (it knows whether the run is a smoke run), else a fresh one."""
         path = Path(run_dir) / PLUGIN_FILE
         return path if path.is_file() else self.write_plugin(recipe, run_dir, smoke=False)
+
+    def resume(self, run_dir: Path, configs: dict[str, Path], checkpoint: Path) -> None:
+        resume_hf_yaml(configs["config"], checkpoint)
 
     def command(self, recipe: Recipe, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         cfg = Path(run_dir) / CONFIGS[recipe.method]

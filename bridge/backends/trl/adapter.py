@@ -37,7 +37,7 @@ from ...recipe import Recipe, batch_plan, optimizer_settings, reward_spec
 from ...rewards import hooks
 from ...tracking import TRACKERS, hf_report_to, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
-from ..common import node_rank
+from ..common import node_rank, resume_hf_yaml
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class TrlAdapter(Adapter):
         precision=("fp32", "bf16", "fp16"), gradient_checkpointing=True, deepspeed=("zero2", "zero3"),
         multi_node="accelerate", cpu=True, rollout_engines=("hf", "vllm"), grpo_loss_types=TRL_LOSS_TYPES,
         grpo_max_prompt_length=False,   # GRPOConfig 1.x has no max_prompt_length (passing it is a TypeError)
-        grpo_epsilon_high=True, grpo_top_p=True, requires_gpu=False, trackers=TRACKERS)
+        grpo_epsilon_high=True, grpo_top_p=True, requires_gpu=False, trackers=TRACKERS, resume=True)
 
     # -- export ---------------------------------------------------------------------------------------------
     def export(self, samples: Iterable["Sample"], out: Path, method: str, recipe: Optional[Recipe] = None) -> ExportResult:
@@ -198,6 +198,9 @@ class TrlAdapter(Adapter):
         path = run_dir / CONFIG_FILE
         path.write_text(self.render("config.yaml.j2", **ctx), encoding="utf-8")
         return {"config": path}
+
+    def resume(self, run_dir: Path, configs: dict[str, Path], checkpoint: Path) -> None:
+        resume_hf_yaml(configs["config"], checkpoint)
 
     def command(self, recipe: Recipe, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         config = run_dir / CONFIG_FILE

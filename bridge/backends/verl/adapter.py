@@ -240,7 +240,8 @@ class VerlAdapter(Adapter):
         precision=("bf16", "fp16"),   # FSDP mixed-precision dtype: bfloat16 | float16
         gradient_checkpointing=True, deepspeed=(), multi_node="ray", cpu=False,
         rollout_engines=ROLLOUT_ENGINES, grpo_loss_types=tuple(LOSS_AGG_MODES),
-        grpo_max_prompt_length=True, grpo_epsilon_high=True, grpo_top_p=True, requires_gpu=True, trackers=TRACKERS)
+        grpo_max_prompt_length=True, grpo_epsilon_high=True, grpo_top_p=True, requires_gpu=True, trackers=TRACKERS,
+        resume=True)
 
     # -- recipe rules beyond the capability table ----------------------------------------------------------------
     def recipe_problems(self, recipe: Recipe, file: str = "<recipe>") -> list[Problem]:
@@ -403,6 +404,19 @@ class VerlAdapter(Adapter):
         if recipe.distributed.nnodes > 1:
             files["multinode"] = self.multinode_script(recipe, run_dir, lines)
         return files
+
+    def last_checkpoint(self, run_dir: Path) -> Optional[Path]:
+        """verl's checkpoint manager writes ``<trainer.default_local_dir>/global_step_<n>``."""
+        found = [p for p in self.output_dir(run_dir).glob("global_step_*") if p.name.rpartition("_")[2].isdigit()]
+        return max(found, key=lambda p: int(p.name.rpartition("_")[2]), default=None)
+
+    def resume(self, run_dir: Path, configs: dict[str, Path], checkpoint: Path) -> None:
+        """``trainer.resume_mode=resume_path`` + ``trainer.resume_from_path`` (verl/trainer/config/ppo_trainer.yaml)."""
+        path = Path(run_dir) / OVERRIDES_FILE
+        keep = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+                if not ln.startswith(("trainer.resume_mode=", "trainer.resume_from_path="))]
+        keep += ["trainer.resume_mode=resume_path", f"trainer.resume_from_path={hydra_value(str(checkpoint))}"]
+        path.write_text("\n".join(keep) + "\n", encoding="utf-8")
 
     def overrides(self, run_dir: Path) -> list[str]:
         """The Hydra overrides rendered into ``run_dir`` (what main_ppo receives, in order)."""
