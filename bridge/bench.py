@@ -234,13 +234,14 @@ def evaluate_run(record: dict[str, Any], run_dir: Path, recipe: Any, profile: st
 
 def bench(recipe_path: str | Path, backends: list[str], out: Optional[Path] = None, smoke: bool = False,
           profile: str = "gui-r1", verbose: bool = False, echo: Callable[[str], None] = print,
-          status: Optional[Callable[[str, bool], None]] = None) -> BenchResult:
+          status: Optional[Callable[[str, bool], None]] = None, overrides: tuple[str, ...] = ()) -> BenchResult:
     """Run the recipe on each backend in turn (see the module docstring) and write the comparison.
+    ``overrides``: dotted ``key=value`` settings applied to the recipe (:mod:`bridge.overrides`).
 
     ``status(line, new)`` shows progress (``new``: the step changed); default: ``echo`` on new lines only."""
     if not backends:
         raise BridgeError("--backends: name at least one backend")
-    recipe = load_recipe(str(recipe_path))
+    recipe = load_recipe(str(recipe_path), overrides)
     recipe_file = str(Path(recipe_path).resolve())
     check_backends(recipe, backends, smoke, recipe_file)
     out = Path(out) if out else Path("runs") / f"bench-{recipe.name}{'-smoke' if smoke else ''}-{time.strftime('%Y%m%d-%H%M%S')}"

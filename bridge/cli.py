@@ -48,7 +48,7 @@ def cli():
     Typical flow:
       bridge synth data/synth --episodes 8          # or: bridge import seed-steps SRC data/mine
       bridge validate data/synth
-      bridge convert data/synth --backend all --style qwen2vl --method sft --out exports/
+      bridge convert data/synth exports/ --backend all --style qwen2vl --method sft
       bridge run recipes/demo_sft.yaml              # TRL by default; --backend llamafactory|swift|verl|vlmr1
       bridge compare runs/*
     """
@@ -64,7 +64,7 @@ def main(argv=None) -> None:
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except BridgeError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {e.capped()}", err=True)
         sys.exit(e.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)

@@ -4,8 +4,8 @@ Trainers pin incompatible stacks (LLaMA-Factory 0.9.5 needs transformers<=5.6, v
 pulls 5.23), so each backend gets ``$BRIDGE_HOME/envs/<name>`` (default ``~/.cache/gui-bridge/envs/<name>``),
 built from the pinned requirement file the backend ships in its package (``requirements.txt``, e.g.
 ``bridge/backends/trl/requirements.txt``; an out-of-tree backend's own). gui-bridge itself is installed
-into every environment (editable from a checkout, else the same released version) so backend-side code — reward
-hooks, launchers — can ``import bridge``.
+into every environment (editable from a checkout, else a wheel of the very files the caller runs) so
+backend-side code — reward hooks, launchers — can ``import bridge``.
 
 Installs are idempotent: a stamp records the hash of the requirement file's pins; an unchanged file is a no-op,
 a changed file triggers a reinstall, ``force`` rebuilds from scratch. A failed first install removes the
@@ -25,9 +25,10 @@ from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import __version__
 from .backends import available_adapters, backend_names, get_adapter
 from .errors import BridgeError
+from .locks import file_lock
+from .selfinstall import running_distribution, wheel_of
 
 STAMP = ".gui-bridge-env.json"
 
@@ -145,6 +146,18 @@ def core_requirements() -> list[str]:
     return [r for r in reqs if "extra ==" not in r]
 
 
+def bridge_install_args() -> list[str]:
+    """pip arguments that install the gui-bridge the caller runs: its checkout (editable), else a wheel packed from
+    its installed files (:mod:`bridge.selfinstall`, into ``$BRIDGE_HOME/wheels``) — never ``gui-bridge==VERSION``
+    from an index, which has no build of a local wheel."""
+    checkout = source_checkout()
+    if checkout is not None:
+        return ["-e", str(checkout)]
+    out = bridge_home() / "wheels"
+    out.mkdir(parents=True, exist_ok=True)
+    return ["--force-reinstall", str(wheel_of(running_distribution(), out))]
+
+
 def _run(argv: list[str], echo: Callable[[str], None]) -> None:
     echo("$ " + " ".join(argv))
     proc = subprocess.run(argv)
@@ -153,12 +166,20 @@ def _run(argv: list[str], echo: Callable[[str], None]) -> None:
 
 
 def install(name: str, force: bool = False, echo: Callable[[str], None] = print) -> EnvStatus:
-    """Create or update the environment of backend ``name``; returns its status (``ok``)."""
+    """Create or update the environment of backend ``name``; returns its status (``ok``). Two concurrent installs
+    of one environment take turns (:func:`bridge.locks.file_lock`): the second finds it up to date."""
+    requirements_file(name)
+    with file_lock(env_dir(name).with_name(f".{name}.lock"), f"the {name} environment build", echo=echo):
+        return _install(name, force, echo)
+
+
+def _install(name: str, force: bool, echo: Callable[[str], None]) -> EnvStatus:
     req = requirements_file(name)
     st = status(name)
     if st.state == "ok" and not force:
         echo(f"{name}: up to date ({st.path})")
         return st
+    bridge_args = bridge_install_args()   # before the long install: a gui-bridge that cannot be installed fails now
     d = st.path
     fresh = force or not env_python(name).exists()
     if fresh and d.exists():
@@ -174,11 +195,7 @@ def install(name: str, force: bool = False, echo: Callable[[str], None] = print)
         pip = [py, "-m", "pip", "install", "--disable-pip-version-check"]
         # One resolver pass over the backend pins and bridge's own deps keeps them consistent.
         _run(pip + ["-r", str(req)] + core_requirements(), echo)
-        checkout = source_checkout()
-        if checkout is not None:
-            _run(pip + ["--no-deps", "-e", str(checkout)], echo)
-        else:
-            _run(pip + ["--no-deps", f"gui-bridge=={__version__}"], echo)
+        _run(pip + ["--no-deps"] + bridge_args, echo)
     except BaseException:
         if fresh:
             shutil.rmtree(d, ignore_errors=True)  # never leave a half-built env that looks usable

@@ -58,3 +58,36 @@ class BridgeError(Exception):
         if self.hint:
             lines.append(self.hint)
         return "\n".join(lines)
+
+    def capped(self) -> str:
+        """As ``str()``, with at most :data:`MAX_SHOWN` problems (the CLI's output; see :func:`shown_problems`)."""
+        shown, more = shown_problems(self.problems)
+        lines = [self.message] + [f"  {p}" for p in shown] + ([f"  {more}"] if more else [])
+        if self.hint:
+            lines.append(self.hint)
+        return "\n".join(lines)
+
+
+#: problems printed on the terminal at most; the rest are counted and every one is written to a file
+MAX_SHOWN = 20
+
+
+def shown_problems(problems: list[Problem], what: str = "problems") -> tuple[list[Problem], Optional[str]]:
+    """The first :data:`MAX_SHOWN` problems (``BRIDGE_MAX_SHOWN`` overrides; 0 = all) and, when some are left
+    out, the line saying how many, naming the file (under ``$BRIDGE_HOME/problems/``) that lists every one."""
+    import os
+    import time
+    from pathlib import Path
+
+    limit = int(os.environ.get("BRIDGE_MAX_SHOWN", MAX_SHOWN))
+    if not limit or len(problems) <= limit:
+        return problems, None
+    home = Path(os.environ.get("BRIDGE_HOME") or Path.home() / ".cache" / "gui-bridge")
+    path = home / "problems" / f"{what}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{p}\n" for p in problems), encoding="utf-8")
+        where = f"all {len(problems)} in {path}"
+    except OSError as e:
+        where = f"could not write the full list: {e}"
+    return problems[:limit], f"... and {len(problems) - limit} more {what} ({where})"

@@ -50,9 +50,9 @@ def check_images(jobs: list[Job]) -> None:
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
+    from .progress import bar
 
-    return tqdm(total=total, desc=desc, unit="step", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+    return bar(total, desc, "step", enabled)   # quiet when stderr is not a terminal
 
 
 def _images(messages: list[dict[str, Any]]) -> list[str]:

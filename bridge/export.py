@@ -2,7 +2,7 @@
 
 :func:`export_run` finds what the run trained (a PEFT LoRA adapter or a full model, in ``output/`` or its newest
 checkpoint), and runs :mod:`bridge.backends.export_merge` in the run's backend environment (it has torch,
-transformers and peft) to write ``--out``: merged weights (``merge_lora``) or the adapter, plus the processor
+transformers and peft) to write ``OUT``: merged weights (``merge_lora``) or the adapter, plus the processor
 with the chat template and the image pixel bounds the model was trained with. Nothing partial is left behind:
 the launcher writes a temporary sibling that is renamed into place on success.
 
@@ -172,7 +172,7 @@ def export_run(run_dir: str | Path, out: str | Path, merge_lora: bool = False, p
     run_dir, out = Path(run_dir), Path(out).absolute()
     record = read_record(run_dir)
     if out.exists():
-        raise BridgeError(f"{out} already exists", hint="choose another --out or remove it")
+        raise BridgeError(f"{out} already exists", hint="choose another OUT or remove it")
     if not out.parent.is_dir():
         raise BridgeError(f"{out.parent}: directory does not exist")
     trained = find_trained(run_dir, record)

@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .backends import backend_names
 from .dataset import validation_problems
 from .errors import BridgeError, Problem
+from .overrides import apply_overrides, located, parse_overrides
 from .rewards import build_scorer
 
 TINY_PREFIX = "tiny:"
@@ -142,11 +143,15 @@ class TrainSpec(_Strict):
     adam_beta2: float = Field(0.999, ge=0, lt=1)
     adam_epsilon: float = Field(1e-8, gt=0)
     max_grad_norm: float = Field(1.0, ge=0, description="clip gradients to this global norm; 0 = no clipping")
+    #: experiment trackers, each through the backend's own mechanism (bridge.tracking); [] = none
+    report_to: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _length(self):
         if self.epochs is not None and self.max_steps is not None:
             raise ValueError("give either epochs or max_steps, not both")
+        if len(set(self.report_to)) != len(self.report_to):
+            raise ValueError(f"report_to names a tracker twice: {self.report_to}")
         if self.scheduler == "constant" and self.warmup_ratio > 0:
             # transformers' "constant" ignores warmup while verl's warms up: the recipe must say which it means
             raise ValueError("scheduler 'constant' has no warmup; use 'constant_with_warmup' or warmup_ratio: 0")
@@ -406,7 +411,7 @@ def parse_recipe(data: Any, file: str = "<recipe>", base: Optional[Path] = None,
         problems = validation_problems(err, file)
         recipe = None
     lines = _key_lines(text) if text else {}
-    if data.get("method", "sft") == "sft" and "grpo" in data:
+    if data.get("method", "sft") == "sft" and data.get("grpo") is not None:
         # checked on the raw mapping so it is reported together with field errors
         problems.append(Problem(file, "a 'grpo' section is only used with method: grpo (remove it or set "
                                 "method: grpo)", field="grpo"))
@@ -490,21 +495,90 @@ def _names(module: str, attrs: tuple[str, ...]) -> Optional[set[str]]:
     return None
 
 
-def load_recipe(path: Union[str, os.PathLike]) -> Recipe:
-    """Read and validate a recipe file; relative paths resolve against its directory.
+def load_recipe(path: Union[str, os.PathLike], overrides: Union[tuple[str, ...], list[str]] = ()) -> Recipe:
+    """Read and validate a recipe file; relative paths resolve against its directory. ``overrides`` are dotted
+    ``key.sub=value`` settings (:mod:`bridge.overrides`) applied before validation; a relative path among them
+    resolves against the current directory, like any command-line path. The resolved recipe remembers them
+    (:func:`recipe_overrides`, recorded in run.json).
 
-    Raises :class:`BridgeError` listing every problem (file:line, dotted key, expected/found)."""
+    Raises :class:`BridgeError` listing every problem (file:line, dotted key, expected/found); a key given twice
+    in the file is one of them, with both lines."""
     p = Path(path)
     if not p.is_file():
         raise BridgeError(f"recipe not found: {p}")
     text = p.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_unique_key_loader())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise BridgeError(f"{p}: not valid YAML", problems=[
             Problem(str(p), str(getattr(e, "problem", None) or e), line=mark.line + 1 if mark else None)]) from None
-    return parse_recipe(data, file=str(p), base=p.parent.resolve(), text=text)
+    ovr = parse_overrides(tuple(overrides), Recipe)
+    if ovr:
+        if not isinstance(data, dict):
+            data = {}
+        ovr = [(t, path_, _cli_path(path_, v)) for t, path_, v in ovr]
+        data = apply_overrides(data, ovr)
+    try:
+        recipe = parse_recipe(data, file=str(p), base=p.parent.resolve(), text=text)
+    except BridgeError as e:
+        if ovr and e.problems:
+            e.problems = located(e.problems, ovr)
+        raise
+    recipe.__dict__["_overrides"] = [t for t, _, _ in ovr]   # not a field: never validated nor dumped
+    return recipe
+
+
+def recipe_overrides(recipe: Recipe) -> list[str]:
+    """The command-line overrides a loaded recipe was built with (empty for a plain file)."""
+    return list(recipe.__dict__.get("_overrides", []))
+
+
+def data_overrides(data: dict[str, Any], overrides: Union[tuple[str, ...], list[str]]) -> DataSpec:
+    """A recipe's ``data`` section from command-line settings plus ``data.KEY=VALUE`` overrides (``bridge
+    convert``), typed and validated like a recipe's; any other key is a located error."""
+    ovr = parse_overrides(tuple(overrides), Recipe)
+    wrong = [Problem(f"override {t}", "only data.* settings apply here", field=".".join(map(str, p)))
+             for t, p, _ in ovr if p[0] != "data" or len(p) < 2]
+    if wrong:
+        raise BridgeError(f"{len(wrong)} bad override(s)", problems=wrong)
+    raw = apply_overrides({"data": data}, ovr)
+    try:
+        return DataSpec.model_validate(raw["data"])
+    except ValidationError as err:
+        raise BridgeError(f"{len(err.errors())} bad override(s)", problems=located(
+            validation_problems(err, "<options>", prefix="data"), ovr)) from None
+
+
+def _cli_path(path: list[Any], value: Any) -> Any:
+    """An override naming a local path is relative to the current directory (not the recipe's)."""
+    if not isinstance(value, str):
+        return value
+    dotted = ".".join(str(x) for x in path)
+    is_path = dotted in ("data.train", "data.eval") or (len(path) == 3 and path[0] == "backends" and (
+        path[2] == "root" or (path[2] == "python" and ("/" in value or value.startswith("~")))))
+    if is_path or (dotted == "model" and _looks_local(Path.cwd(), value)):
+        return str(Path(os.path.expanduser(value)).absolute())
+    return value
+
+
+def _unique_key_loader():
+    class Loader(yaml.SafeLoader):
+        """PyYAML keeps the last of two equal keys silently; a recipe with ``lr`` twice is an error instead."""
+
+        def construct_mapping(self, node, deep=False):
+            seen: dict[Any, int] = {}
+            for k, _ in node.value:
+                key = self.construct_object(k, deep=True)
+                line = k.start_mark.line + 1
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (lines {seen[key]} and {line}; the first would be "
+                        f"silently replaced)", k.start_mark)
+                seen[key] = line
+            return super().construct_mapping(node, deep)
+
+    return Loader
 
 
 def check_backend(recipe: Recipe, adapter: Any, file: str = "<recipe>") -> None:

@@ -39,7 +39,9 @@ from .backends.metrics import finalize
 from .dataset import EPISODES_FILE, Dataset, open_dataset
 from .envs import bridge_home, env_python, package_versions, resolve_python
 from .errors import BridgeError
-from .recipe import TINY_ARCHS, TINY_PREFIX, Recipe, check_backend, recipe_dump
+from .locks import file_lock
+from .recipe import TINY_ARCHS, TINY_PREFIX, Recipe, check_backend, recipe_dump, recipe_overrides
+from .progress import iterate
 from .samples import ExportReport, build_samples
 from .styles import PromptOptions, Style
 
@@ -102,7 +104,9 @@ def export_dataset(adapter: Adapter, dataset: str | Path, style: Style, method: 
     shutil.rmtree(tmp, ignore_errors=True)
     report = ExportReport()
     try:
-        samples: Iterable = build_samples(open_dataset(dataset), style, report)
+        ds = open_dataset(dataset)
+        total = min(ds.manifest.steps, limit or ds.manifest.steps)
+        samples: Iterable = iterate(build_samples(ds, style, report), total, f"export {adapter.name}", "step")
         if limit is not None:
             samples = itertools.islice(samples, limit)
         result = adapter.export(samples, tmp, method, recipe)
@@ -139,6 +143,14 @@ def cached_export(adapter: Adapter, recipe: Recipe, smoke: bool = False,
     limit = SMOKE_SAMPLES if smoke else None
     key = export_key(adapter, recipe.method, recipe.data.train, recipe.data.eval, recipe.data.style, options, limit)
     root = bridge_home() / "exports" / f"{adapter.name}-{recipe.method}-{key[:16]}"
+    # Two runs of one recipe at once: the second waits, then reuses (bridge.locks) instead of losing a rename.
+    with file_lock(root.with_name(root.name + ".lock"), f"the export {root.name}", echo=echo):
+        return _fill_export(adapter, recipe, smoke, echo, options, limit, key, root)
+
+
+def _fill_export(adapter: Adapter, recipe: Recipe, smoke: bool, echo: Callable[[str], None],
+                 options: PromptOptions, limit: Optional[int], key: str, root: Path) -> tuple[ExportResult, str, bool]:
+    """The export entry ``root``: reused when complete, else built beside it and renamed into place."""
     meta = root / EXPORT_META
     if meta.is_file():
         result = ExportResult.from_dict(json.loads(meta.read_text()))
@@ -232,12 +244,14 @@ class RunPlan:
     smoke: bool
     recipe_file: Optional[str] = None
     notes: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)   # command-line key=value settings (bridge.overrides)
+    resumed_from: Optional[str] = None   # the checkpoint `bridge run --resume` continues from
 
     def record(self) -> dict[str, Any]:
         spec = self.launch
         return {
             "name": self.recipe.name, "backend": self.adapter.name, "method": self.recipe.method,
-            "status": "prepared", "smoke": self.smoke, "recipe_file": self.recipe_file,
+            "status": "prepared", "smoke": self.smoke, "recipe_file": self.recipe_file, "overrides": self.overrides,
             "recipe": recipe_dump(self.recipe), "bridge_version": __version__,
             "export": {**self.export.to_dict(), "key": self.export_key},
             "backend_config": {role: _read_config(p) for role, p in self.configs.items()},
@@ -249,7 +263,7 @@ class RunPlan:
             "metrics_log": _str(self.adapter.metrics_log(self.run_dir)),
             "metrics": str(self.run_dir / "metrics.jsonl"),
             "effective": {**effective_settings(self.recipe, self.export), **self.adapter.effective(self.recipe)},
-            "notes": self.notes,
+            "notes": self.notes, "resumed_from": self.resumed_from,
         }
 
 
@@ -305,6 +319,7 @@ def prepare(recipe: Recipe, backend: str, runs_dir: Path, smoke: bool = False, d
             recipe_file: Optional[str] = None, echo: Callable[[str], None] = print) -> RunPlan:
     """Check, export (cached), render and build the command for one run; nothing is launched."""
     adapter = get_adapter(backend)
+    overrides = recipe_overrides(recipe)
     if smoke:
         recipe = smoke_recipe(recipe)
         if not adapter.caps().cpu:
@@ -326,9 +341,46 @@ def prepare(recipe: Recipe, backend: str, runs_dir: Path, smoke: bool = False, d
     configs = adapter.render_config(recipe, export, run_dir)
     hook = adapter.reward_hook(recipe, run_dir) if recipe.method == "grpo" else None
     spec = adapter.command(recipe, export, run_dir, python)
-    plan = RunPlan(recipe, adapter, run_dir, export, key, configs, hook, spec, python, smoke, recipe_file, notes)
+    plan = RunPlan(recipe, adapter, run_dir, export, key, configs, hook, spec, python, smoke, recipe_file, notes,
+                   overrides)
     write_record(run_dir, plan.record())
     return plan
+
+
+def resume_plan(run_dir: Path, echo: Callable[[str], None] = print) -> RunPlan:
+    """The plan that continues an interrupted or failed run in ``run_dir`` from its last checkpoint, with the
+    backend's own resume (:meth:`Adapter.resume`); the same recipe, export, environment and directory."""
+    record = _previous_record(run_dir)
+    if not record:
+        raise BridgeError(f"{run_dir}: not a run directory (no readable run.json)", hint="list runs: bridge runs")
+    if record.get("status") in ("ok", "dry-run", "running"):
+        raise BridgeError(f"{run_dir}: the run's status is {record.get('status')!r}; only an interrupted or failed "
+                          "run resumes")
+    adapter = get_adapter(str(record.get("backend")))
+    if not adapter.caps().resume:
+        adapter.resume(run_dir, {}, run_dir)   # raises: the backend has no resume
+    checkpoint = adapter.last_checkpoint(run_dir)
+    if checkpoint is None:
+        raise BridgeError(f"{run_dir}: backend {adapter.name!r} saved no checkpoint in {adapter.output_dir(run_dir)}",
+                          hint="checkpoints are saved every train.save.steps with train.save.strategy: steps")
+    recipe = Recipe.model_validate(record["recipe"])
+    export = ExportResult.from_dict(record["export"])
+    configs = {role: Path(p) for role, p in (record.get("config_files") or {}).items()}
+    adapter.resume(run_dir, configs, checkpoint)
+    python = str(record.get("python"))
+    spec = adapter.command(recipe, export, run_dir, python)
+    echo(f"resuming {run_dir.name} on {adapter.name} from {checkpoint}")
+    hook = Path(record["reward_hook"]) if record.get("reward_hook") else None
+    return RunPlan(recipe, adapter, Path(run_dir), export, record["export"].get("key", ""), configs, hook, spec,
+                   python, bool(record.get("smoke")), record.get("recipe_file"), list(record.get("notes") or []),
+                   list(record.get("overrides") or []), str(checkpoint))
+
+
+def _previous_record(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def write_record(run_dir: Path, record: dict[str, Any]) -> None:
@@ -365,10 +417,14 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
     env = {**os.environ, **spec.env}
     log_path = plan.run_dir / "backend.log"
     t0 = time.time()
-    record.update(status="running", started_at=time.strftime("%Y-%m-%dT%H:%M:%S"), backend_log=str(log_path))
+    if plan.resumed_from:   # the log goes on after the interrupted part; the first start stays the start
+        previous = _previous_record(plan.run_dir)
+        record.update(started_at=previous.get("started_at"), resumes=int(previous.get("resumes") or 0) + 1)
+    record.update(status="running", backend_log=str(log_path),
+                  started_at=record.get("started_at") or time.strftime("%Y-%m-%dT%H:%M:%S"))
     write_record(plan.run_dir, record)
     interrupted = False
-    with open(log_path, "w", encoding="utf-8", errors="replace") as log:
+    with open(log_path, "a" if plan.resumed_from else "w", encoding="utf-8", errors="replace") as log:
         try:
             # Own session: the terminal's Ctrl-C reaches only us, and we decide how the backend stops.
             proc = subprocess.Popen(spec.argv, env=env, cwd=str(spec.cwd) if spec.cwd else None,

@@ -330,6 +330,7 @@ def validate_dataset(path, *, check_images: bool = True, max_problems: Optional[
 
     from .dataset import default_jobs, open_dataset, ordered_map
     from .errors import BridgeError
+    from .progress import bar
 
     ds = open_dataset(path)
     report = Report(str(ds.root), max_problems=max_problems)
@@ -346,12 +347,13 @@ def validate_dataset(path, *, check_images: bool = True, max_problems: Optional[
                    check_images, missing_root)
     first_line: dict[str, int] = {}
     try:
-        with open(ds.episodes_path, "rb") as fh:
+        with open(ds.episodes_path, "rb") as fh, bar(ds.manifest.episodes, "validate", "episode") as shown:
             jobs = default_jobs() if jobs is None else jobs
             # the manifest's count says whether the dataset is large enough to start workers at once
             inline = 0 if ds.manifest.episodes > INLINE_BATCHES * BATCH_LINES else INLINE_BATCHES
             for results in ordered_map(functools.partial(_validate_batch, where), _batches(fh, BATCH_LINES),
                                        jobs, inline=inline, window=4 * jobs):
+                shown.update(len(results))
                 for lineno, eid, steps, problems in results:
                     if eid is None:
                         report.invalid_records += 1

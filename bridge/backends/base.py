@@ -32,7 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional, Union
 
-from ..errors import Problem
+from ..errors import BridgeError, Problem
 from ..recipe import Recipe, training_plan
 from .logs import Parsed
 from .templating import render
@@ -66,6 +66,8 @@ class Capabilities:
     grpo_epsilon_high: bool = False         # honours grpo.epsilon_high (asymmetric clip)
     grpo_top_p: bool = True
     requires_gpu: bool = False         # refuses to launch without a GPU (checked before launching)
+    trackers: tuple[str, ...] = ()     # train.report_to values it logs to (bridge.tracking)
+    resume: bool = False               # `bridge run --resume`: continues from its last checkpoint
 
     @classmethod
     def of(cls, value: Union["Capabilities", dict[str, Any]]) -> "Capabilities":
@@ -103,6 +105,8 @@ FEATURE_LABELS: dict[str, str] = {
     "grpo_epsilon_high": "GRPO epsilon_high",
     "grpo_top_p": "GRPO top_p",
     "requires_gpu": "needs a GPU",
+    "trackers": "experiment tracking",
+    "resume": "resume (bridge run --resume)",
 }
 
 
@@ -274,6 +278,18 @@ class Adapter(ABC):
     def preflight(self, recipe: Recipe, python: str) -> None:
         """Last checks before launching (e.g. a GPU is present); raise BridgeError to stop. Default: none."""
 
+    # -- resuming an interrupted run (bridge run --resume) ----------------------------------------------------
+    def last_checkpoint(self, run_dir: Path) -> Optional[Path]:
+        """The newest checkpoint of the run; default: the Hugging Face Trainer's ``output/checkpoint-<step>``."""
+        found = [p for p in self.output_dir(run_dir).glob("checkpoint-*") if p.name.rpartition("-")[2].isdigit()]
+        return max(found, key=lambda p: int(p.name.rpartition("-")[2]), default=None)
+
+    def resume(self, run_dir: Path, configs: dict[str, Path], checkpoint: Path) -> None:
+        """Make the run's rendered configuration continue from ``checkpoint`` with the backend's own resume.
+        Default: the backend has none (capability ``resume`` false)."""
+        raise BridgeError(f"backend {self.name!r} has no resume from a checkpoint",
+                          hint="start the run again (bridge run RECIPE)")
+
     # -- recipe compatibility (built on capabilities) -------------------------------------------------------
     def recipe_problems(self, recipe: Recipe, file: str = "<recipe>") -> list[Problem]:
         """Every recipe setting this backend cannot honour, as located problems naming the backend.
@@ -308,6 +324,9 @@ class Adapter(ABC):
             bad("train.gradient_checkpointing", "gradient checkpointing not supported", "false", True)
         if (recipe.data.prev_image) and not c.multi_image:
             bad("data.prev_image", "supports one image per sample only", "false", True)
+        for tracker in tr.report_to:
+            if tracker not in c.trackers:
+                bad("train.report_to", "experiment tracker not supported", " | ".join(c.trackers) or "none", tracker)
         dist = recipe.distributed
         if dist.deepspeed != "none" and dist.deepspeed not in c.deepspeed:
             bad("distributed.deepspeed", "DeepSpeed stage not supported", " | ".join(c.deepspeed) or "none",

@@ -188,6 +188,16 @@ def apply_overrides(sections: Sections, overrides: dict[str, Any]) -> Sections:
     return sections + [("overrides", extra)] if extra else sections
 
 
+def resume_hf_yaml(config: Path, checkpoint: Path) -> None:
+    """HF-Trainer backends reading a flat YAML config (TRL's launcher, LLaMA-Factory, ms-swift): set
+    ``resume_from_checkpoint`` (``Trainer.train(resume_from_checkpoint=...)``: weights, optimiser, scheduler, RNG
+    and the step counter) in place of an earlier one."""
+    lines = [ln for ln in Path(config).read_text(encoding="utf-8").splitlines()
+             if not ln.startswith("resume_from_checkpoint:")]
+    lines.append(f"resume_from_checkpoint: {json.dumps(str(checkpoint))}   # bridge run --resume")
+    Path(config).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def torchrun_env(recipe: Recipe, force_var: Optional[str] = None) -> dict[str, str]:
     """torchrun variables for multi-GPU / multi-node runs (empty for a single process)."""
     d = recipe.distributed

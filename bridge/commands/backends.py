@@ -28,8 +28,11 @@ def command(as_json: bool, names_only: bool, tested: bool) -> None:
             rows[name] = {"available": False, "error": e.message}
             continue
         env = status(name).state if name in env_names() else "n/a"
+        caps = a.caps().as_dict()
+        if "grpo" not in a.methods:   # a GRPO setting of a backend without GRPO is not a capability: no claim
+            caps = {k: None if FEATURE_LABELS.get(k, "").startswith("GRPO") else v for k, v in caps.items()}
         rows[name] = {"available": True, "description": a.description, "methods": sorted(a.methods),
-                      "environment": env, **a.caps().as_dict()}
+                      "environment": env, **caps}
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=list))
         return

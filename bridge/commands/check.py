@@ -1,9 +1,12 @@
 import click
 
+from ._values import complete_backend
+
 
 @click.command("check")
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--backend", "-b", default=None, help="Backend whose loader to run (default: the export's).")
+@click.option("--backend", "-b", default=None, shell_complete=complete_backend,
+              help="Backend whose loader to run (default: the export's).")
 @click.option("--model", default=None, help="Local model directory or tiny:<arch> (default: the export's model).")
 @click.option("--recipe", "recipe_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Render the backend config from this recipe (pixel bounds, template overrides, interpreter).")

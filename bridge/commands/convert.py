@@ -1,12 +1,18 @@
 import click
 
+from ._values import complete_backend_or_all, complete_style
+
 
 @click.command("convert")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
-@click.option("--backend", "-b", required=True, help="Backend name, or 'all' for every backend supporting the method.")
-@click.option("--style", "-s", required=True, help="Style: qwen2vl, qwen25vl, qwen3vl, gui-r1, agentcpm, uitars, seed.")
+@click.argument("out", required=False, metavar="OUT", type=click.Path(file_okay=False))
+@click.argument("overrides", nargs=-1, metavar="[data.KEY=VALUE]...")
+@click.option("--backend", "-b", required=True, shell_complete=complete_backend_or_all,
+              help="Backend name, or 'all' for every backend supporting the method.")
+@click.option("--style", "-s", required=True, shell_complete=complete_style,
+              help="Style: qwen2vl, qwen25vl, qwen3vl, gui-r1, agentcpm, uitars, seed.")
 @click.option("--method", "-m", type=click.Choice(["sft", "grpo"]), default="sft", show_default=True)
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Output directory (must not exist).")
+@click.option("--out", "-o", "out_alias", type=click.Path(file_okay=False), hidden=True)   # the old spelling
 @click.option("--history", type=int, default=4, show_default=True, help="Previous steps described in the prompt.")
 @click.option("--prev-image", is_flag=True, help="Also show the previous screenshot.")
 @click.option("--think", is_flag=True, help="Ask for / render a thought before the action.")
@@ -14,14 +20,15 @@ import click
 @click.option("--max-pixels", type=int, default=None, help="Processor max_pixels (default: the style's).")
 @click.option("--limit", type=int, default=None, help="Export at most this many samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
-def command(dataset, backend, style, method, out, history, prev_image, think, min_pixels, max_pixels, limit,
-            as_json) -> None:
-    """Write DATASET (canonical) as BACKEND's training data, rendered with STYLE.
+def command(dataset, out, overrides, backend, style, method, out_alias, history, prev_image, think, min_pixels,
+            max_pixels, limit, as_json) -> None:
+    """Write DATASET (canonical) into OUT (a new directory) as BACKEND's training data, rendered with STYLE.
 
     \b
     With --backend all, one sub-directory per backend that supports METHOD:
-      bridge convert data/synth --backend all --style qwen2vl --method grpo --out exports/
-    Images are referenced by absolute path (never copied).
+      bridge convert data/synth exports/ --backend all --style qwen2vl --method grpo
+    Images are referenced by absolute path (never copied). data.KEY=VALUE: the recipe's data settings as
+    dotted overrides (data.history=2 data.think=true data.max_pixels=1003520), typed and checked like a recipe.
     """
     import json
     from pathlib import Path
@@ -31,12 +38,22 @@ def command(dataset, backend, style, method, out, history, prev_image, think, mi
     from ..runs import export_dataset, make_style
     from ..styles.base import PromptOptions
 
-    options = PromptOptions(history=history, prev_image=prev_image, think=think, min_pixels=min_pixels,
-                            max_pixels=max_pixels)
+    from ..recipe import data_overrides
+    from ._values import is_override, one_out
+
+    if out and is_override(out):   # `--out X data.k=v` (or no OUT): the first override landed in OUT
+        out, overrides = None, (out, *overrides)
+    out = one_out(out, out_alias)
+
+    d = data_overrides({"train": dataset, "style": style, "history": history, "prev_image": prev_image,
+                        "think": think, "min_pixels": min_pixels, "max_pixels": max_pixels}, overrides)
+    style = d.style
+    options = PromptOptions(history=d.history, prev_image=d.prev_image, think=d.think, min_pixels=d.min_pixels,
+                            max_pixels=d.max_pixels)
     style_obj = make_style(style, options)
     out_dir = Path(out)
     if out_dir.exists():
-        raise BridgeError(f"{out_dir} already exists", hint="choose another --out or remove it")
+        raise BridgeError(f"{out_dir} already exists", hint="choose another OUT or remove it")
     if backend == "all":
         targets = {n: a for n, a in available_adapters().items() if method in a.methods}
         if not targets:

@@ -7,7 +7,7 @@ def command() -> None:
 
     \b
       bridge env install trl             # create/update (no-op when current)
-      bridge env install trl swift --force
+      bridge env install trl swift --overwrite
       bridge env list
       bridge env path trl [--python]
     Location: $BRIDGE_HOME/envs/<backend> (default ~/.cache/gui-bridge/envs/<backend>).
@@ -16,11 +16,13 @@ def command() -> None:
 
 @command.command("install")
 @click.argument("backends", nargs=-1, required=True)
-@click.option("--force", is_flag=True, help="Rebuild from scratch even when up to date.")
-def install(backends: tuple[str, ...], force: bool) -> None:
+@click.option("--overwrite", "force", is_flag=True, help="Rebuild from scratch even when up to date.")
+@click.option("--force", "force_alias", is_flag=True, hidden=True)   # the old spelling (one flag vocabulary)
+def install(backends: tuple[str, ...], force: bool, force_alias: bool) -> None:
     """Create or update the environment of each BACKEND."""
     from .. import envs
 
+    force = force or force_alias
     for name in backends:
         envs.requirements_file(name)  # unknown names fail before anything is built
     for name in backends:

@@ -1,6 +1,7 @@
 import click
 
 from ..environments import ENVIRONMENTS
+from ._values import complete_style
 
 #: bridge.metrics.PROFILES, spelled out so that `bridge --help` does not import the metrics (checked by a test)
 PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", "gui-r1-strict", "gui-odyssey",
@@ -9,7 +10,8 @@ PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", 
 
 @click.command("eval")
 @click.argument("dataset", required=False, type=click.Path(file_okay=False, path_type=str))
-@click.option("--style", "style_name", help="Style the completions are written in (e.g. qwen2vl).")
+@click.option("--style", "style_name", shell_complete=complete_style,
+              help="Style the completions are written in (e.g. qwen2vl).")
 @click.option("--profile", type=click.Choice(PROFILE_NAMES),
               help="Published step-matching rule to apply (see docs/eval.md); offline only.")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=str),

@@ -1,6 +1,7 @@
 import click
 
 from ..importers import IMPORTERS
+from ._values import complete_style
 
 _FORMATS = "\n".join(f"  {name:<15} {desc}" for name, (_, desc) in IMPORTERS.items())
 
@@ -32,7 +33,7 @@ Formats:
               help="Override the platform of every episode (default: what the format implies, usually android).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for large sources [default: CPUs available; 1 = no workers].")
-@click.option("--style", "style_name", default=None,
+@click.option("--style", "style_name", default=None, shell_complete=complete_style,
               help="Trainer formats (trl, llamafactory, swift, verl, vlmr1): the style the targets are written in "
                    "[default: the one export.json next to the data names].")
 @click.option("--min-pixels", type=click.IntRange(min=1), default=None,

@@ -1,5 +1,7 @@
 import click
 
+from ._values import complete_preset, complete_style
+
 
 @click.group("rewards")
 def command():
@@ -27,9 +29,10 @@ def list_(as_json):
 @command.command("score")
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=str))
 @click.argument("predictions", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--preset", "presets", multiple=True, help="Reward or preset to apply (repeatable; weights 1).")
+@click.option("--preset", "presets", multiple=True, shell_complete=complete_preset,
+              help="Reward or preset to apply (repeatable; weights 1).")
 @click.option("--spec", help="Reward spec: a .json/.yaml file or inline JSON/YAML (as recipes write it).")
-@click.option("--style", "style_name", required=True,
+@click.option("--style", "style_name", required=True, shell_complete=complete_style,
               help="Style the dataset was exported with: fixes the ground truth's coordinate frame and the parser "
                    "of generic rewards.")
 @click.option("--min-pixels", type=click.IntRange(min=1), help="Smart-resize bounds of the model's processor.")

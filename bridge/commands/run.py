@@ -1,14 +1,21 @@
 import click
 
+from ._values import complete_backend
+
 
 @click.command("run")
-@click.argument("recipe", type=click.Path(exists=True, dir_okay=False))
-@click.option("--backend", "-b", default=None, help="Backend (default: trl, the embedded default).")
+@click.argument("recipe", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--backend", "-b", default=None, shell_complete=complete_backend,
+              help="Backend (default: trl, the embedded default).")
 @click.option("--smoke", is_flag=True, help="Tiny model of the same family, 2 steps on CPU: catch errors before GPU time.")
 @click.option("--dry-run", is_flag=True, help="Export and render everything, print the command, launch nothing.")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Where run directories are created.")
-def command(recipe: str, backend, smoke: bool, dry_run: bool, runs_dir: str) -> None:
+@click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Continue the interrupted or failed run in this directory from its last checkpoint, with the "
+                   "backend's own resume (instead of RECIPE).")
+def command(recipe, overrides: tuple, backend, smoke: bool, dry_run: bool, runs_dir: str, resume_dir) -> None:
     """Train RECIPE on a backend, in the backend's own environment.
 
     \b
@@ -16,19 +23,32 @@ def command(recipe: str, backend, smoke: bool, dry_run: bool, runs_dir: str) -> 
     content), renders the backend config and reward hook, launches the backend as a subprocess, streams its
     output to the terminal and runs/<name>-<backend>-<time>/backend.log, and writes run.json there.
     Ctrl-C stops the backend cleanly; the record then says `interrupted`.
+    KEY=VALUE: dotted recipe overrides (train.lr=2e-5 data.train=data/mine), typed and validated like the
+    file, recorded in run.json. `bridge validate-recipe` checks without side effects.
     \b
       bridge run recipes/demo_sft.yaml --smoke
+      bridge run recipes/qwen25vl_sft_lora.yaml data.train=data/mine train.lr=2e-5 train.max_steps=100
       bridge run --backend llamafactory recipes/qwen25vl_sft_lora.yaml --dry-run
+      bridge run --resume runs/qwen25vl-sft-lora-trl-20260101-120000
     """
-    import sys
     from pathlib import Path
 
     from ..backends import DEFAULT_BACKEND
     from ..recipe import load_recipe
-    from ..runs import execute, format_command, prepare
+    from ..runs import execute, format_command, prepare, resume_plan
 
     echo = lambda s: click.echo(s, err=True)  # noqa: E731  (progress on stderr; the backend's output on stdout)
-    r = load_recipe(recipe)
+    if resume_dir:
+        if recipe or overrides or backend or smoke or dry_run:
+            raise click.UsageError("--resume RUN_DIR takes no RECIPE, KEY=VALUE, --backend, --smoke or --dry-run: "
+                                   "the run continues as recorded")
+        plan = resume_plan(Path(resume_dir), echo=echo)
+        echo(f"$ {format_command(plan.launch)}")
+        _finish(execute(plan, echo=echo), plan, echo)
+        return
+    if not recipe:
+        raise click.UsageError("Missing argument 'RECIPE' (or --resume RUN_DIR).")
+    r = load_recipe(recipe, overrides)
     name = backend or DEFAULT_BACKEND
     plan = prepare(r, name, Path(runs_dir), smoke=smoke, dry_run=dry_run, recipe_file=str(Path(recipe).resolve()),
                    echo=echo)
@@ -48,8 +68,15 @@ def command(recipe: str, backend, smoke: bool, dry_run: bool, runs_dir: str) -> 
         click.echo(cmd)
         return
     echo(f"$ {cmd}")
-    record = execute(plan, echo=echo)
+    _finish(execute(plan, echo=echo), plan, echo)
+
+
+def _finish(record: dict, plan, echo) -> None:
+    import sys
+
     if record["status"] == "interrupted":
+        if plan.adapter.caps().resume:
+            echo(f"resume it: bridge run --resume {plan.run_dir}")
         sys.exit(130)
     if record["status"] != "ok":
         echo(f"the backend failed (exit code {record.get('return_code')}); see {plan.run_dir / 'backend.log'}")

@@ -5,7 +5,8 @@ import click
 @click.argument("dataset", type=click.Path(file_okay=True, dir_okay=True, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of one problem per line.")
 @click.option("--max-problems", type=click.IntRange(min=1), default=None, metavar="N",
-              help="List at most N problems (all are still counted).")
+              help="List at most N problems (all are still counted) [default: 20 on the terminal, every one in a "
+                   "file named at the end].")
 @click.option("--no-images", is_flag=True, help="Do not open image files (paths are still checked).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for large datasets [default: CPUs available; 1 = no workers].")
@@ -32,8 +33,13 @@ def command(dataset: str, as_json: bool, max_problems, no_images: bool, jobs) ->
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:
-        for p in report.problems:
+        from ..errors import shown_problems
+
+        shown, more = shown_problems(report.problems) if max_problems is None else (report.problems, None)
+        for p in shown:
             click.echo(str(p))
+        if more:
+            click.echo(more, err=True)
         summary = f"{report.episodes} episodes, {report.steps} steps"
         if report.invalid_records:
             summary += f", {report.invalid_records} unreadable records"

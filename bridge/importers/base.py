@@ -495,6 +495,7 @@ def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLi
     import itertools
 
     from ..dataset import IMAGE_MODES, DatasetWriter, default_jobs, ordered_map
+    from ..progress import iterate
     from . import get_importer
 
     if images not in IMAGE_MODES:
@@ -521,7 +522,8 @@ def run_import(fmt: str, src: Union[str, os.PathLike], out: Union[str, os.PathLi
         items = itertools.chain([first], items) if first is not None else iter(())
         # Small sources never pay for worker processes; a large one known in advance uses them from the start.
         inline = 0 if ctx.expected is not None and ctx.expected > INLINE_RECORDS else INLINE_RECORDS
-        for res in ordered_map(proc, items, default_jobs() if jobs is None else jobs, inline=inline, chunksize=8):
+        for res in iterate(ordered_map(proc, items, default_jobs() if jobs is None else jobs, inline=inline,
+                                       chunksize=8), ctx.expected, f"import {importer.name}", "record"):
             seen_records += 1
             problems = res.problems
             if not problems:

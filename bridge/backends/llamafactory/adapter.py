@@ -29,9 +29,10 @@ import yaml
 from ...errors import BridgeError
 from ...frames import Pixels, processor_pixels
 from ...recipe import Recipe
+from ...tracking import TRACKERS, hf_report_to, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
 from ..common import (TRAIN_FILE, apply_overrides, export_rows, model_family, on_cpu, optimizer_items, pixels_for,
-                      policy_pixels, precision, resolved_model, torchrun_env)
+                      policy_pixels, precision, resolved_model, resume_hf_yaml, torchrun_env)
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class LlamaFactoryAdapter(Adapter):
         finetune=("full", "lora"), lora_vision=True, train_vision_tower=True, train_projector=True,
         freeze_language_model=True, explicit_targets=True, multi_image=True, system_prompt=True,
         precision=("fp32", "bf16", "fp16"), gradient_checkpointing=True, deepspeed=("zero2", "zero3"),
-        multi_node="torchrun", cpu=True)
+        multi_node="torchrun", cpu=True, trackers=TRACKERS, resume=True)
 
     # -- export -----------------------------------------------------------------------------------------------
     def export(self, samples: Iterable["Sample"], out: Path, method: str, recipe: Optional[Recipe]) -> ExportResult:
@@ -114,7 +115,8 @@ class LlamaFactoryAdapter(Adapter):
                         ("logging_steps", tr.logging_steps, None),
                         ("save_strategy", {"end": "no", "no": "no"}.get(save.strategy, save.strategy),
                          "the final adapter/model is always saved at the end"),
-                        ("plot_loss", False, None), ("overwrite_output_dir", True, None), ("report_to", "none", None)]
+                        ("plot_loss", False, None), ("overwrite_output_dir", True, None),
+                        ("report_to", hf_report_to(recipe), None)]
         if save.strategy == "steps":
             output.append(("save_steps", save.steps, None))
         if save.total_limit:
@@ -160,9 +162,13 @@ class LlamaFactoryAdapter(Adapter):
             files["deepspeed"].write_text(self.render(f"ds_{ds}.json.j2"), encoding="utf-8")
         return files
 
+    def resume(self, run_dir: Path, configs: dict[str, Path], checkpoint: Path) -> None:
+        resume_hf_yaml(configs["config"], checkpoint)
+
     def command(self, recipe: Recipe, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         cfg = Path(run_dir) / "llamafactory_sft.yaml"
-        env = {"TOKENIZERS_PARALLELISM": "false", **torchrun_env(recipe, force_var="FORCE_TORCHRUN")}
+        env = {"TOKENIZERS_PARALLELISM": "false", **torchrun_env(recipe, force_var="FORCE_TORCHRUN"),
+               **tracking_env(recipe, run_dir)}
         return LaunchSpec(argv=[python, "-m", "llamafactory.cli", "train", str(cfg)], env=env, cwd=Path(run_dir))
 
     # -- metrics ----------------------------------------------------------------------------------------------

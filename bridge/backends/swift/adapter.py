@@ -44,9 +44,10 @@ from ...recipe import Recipe, batch_plan, reward_spec
 from ...rewards import hooks
 from ...rewards.hooks import _identifier
 from ...rewards.spec import DEFAULT_SPEC, build_scorer
+from ...tracking import TRACKERS, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
 from ..common import (TRAIN_FILE, apply_overrides, export_rows, model_family, on_cpu, optimizer_items, pixels_for,
-                      policy_pixels, precision, resolved_model, torchrun_env)
+                      policy_pixels, precision, resolved_model, resume_hf_yaml, torchrun_env)
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class SwiftAdapter(Adapter):
         precision=("fp32", "bf16", "fp16"), gradient_checkpointing=True, deepspeed=("zero2", "zero3"),
         multi_node="torchrun", cpu=True, rollout_engines=("hf", "vllm"), grpo_loss_types=SWIFT_LOSS_TYPES,
         grpo_max_prompt_length=True,   # GRPO's max_length bounds the prompt (completions: max_completion_length)
-        grpo_epsilon_high=True, grpo_top_p=True)
+        grpo_epsilon_high=True, grpo_top_p=True, trackers=TRACKERS, resume=True)
 
     # -- recipe rules beyond the capability table ----------------------------------------------------------------
     def recipe_problems(self, recipe: Recipe, file: str = "<recipe>") -> list[Problem]:
@@ -210,7 +211,7 @@ class SwiftAdapter(Adapter):
                         ("logging_steps", tr.logging_steps, None),
                         ("save_strategy", {"end": "steps"}.get(save.strategy, save.strategy),
                          "ms-swift saves the final step only when a save strategy is on"),
-                        ("report_to", ["none"], None)]
+                        ("report_to", list(recipe.train.report_to) or ["none"], None)]
         if save.strategy in ("steps", "end"):
             output.append(("save_steps", save.steps if save.strategy == "steps" else 10 ** 9,
                            None if save.strategy == "steps" else "end only: output/checkpoint-<last step>"))
@@ -302,9 +303,13 @@ class SwiftAdapter(Adapter):
         path = Path(run_dir) / PLUGIN_FILE
         return path if path.is_file() else self.write_plugin(recipe, run_dir, smoke=False)
 
+    def resume(self, run_dir: Path, configs: dict[str, Path], checkpoint: Path) -> None:
+        resume_hf_yaml(configs["config"], checkpoint)
+
     def command(self, recipe: Recipe, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         cfg = Path(run_dir) / CONFIGS[recipe.method]
-        env = {**pixel_env(policy_pixels(recipe, export)), "TOKENIZERS_PARALLELISM": "false", **torchrun_env(recipe)}
+        env = {**pixel_env(policy_pixels(recipe, export)), "TOKENIZERS_PARALLELISM": "false", **torchrun_env(recipe),
+               **tracking_env(recipe, run_dir)}
         sub = "rlhf" if recipe.method == "grpo" else "sft"
         return LaunchSpec(argv=[python, "-m", "swift.cli.main", sub, str(cfg)], env=env, cwd=Path(run_dir))
 

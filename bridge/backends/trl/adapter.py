@@ -35,8 +35,9 @@ import yaml
 from ... import __version__
 from ...recipe import Recipe, batch_plan, optimizer_settings, reward_spec
 from ...rewards import hooks
+from ...tracking import TRACKERS, hf_report_to, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
-from ..common import node_rank
+from ..common import node_rank, resume_hf_yaml
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class TrlAdapter(Adapter):
         precision=("fp32", "bf16", "fp16"), gradient_checkpointing=True, deepspeed=("zero2", "zero3"),
         multi_node="accelerate", cpu=True, rollout_engines=("hf", "vllm"), grpo_loss_types=TRL_LOSS_TYPES,
         grpo_max_prompt_length=False,   # GRPOConfig 1.x has no max_prompt_length (passing it is a TypeError)
-        grpo_epsilon_high=True, grpo_top_p=True, requires_gpu=False)
+        grpo_epsilon_high=True, grpo_top_p=True, requires_gpu=False, trackers=TRACKERS, resume=True)
 
     # -- export ---------------------------------------------------------------------------------------------
     def export(self, samples: Iterable["Sample"], out: Path, method: str, recipe: Optional[Recipe] = None) -> ExportResult:
@@ -132,7 +133,7 @@ class TrlAdapter(Adapter):
             "bf16": t.precision == "bf16",
             "fp16": t.precision == "fp16",
             "logging_steps": t.logging_steps,
-            "report_to": "none",
+            "report_to": hf_report_to(recipe),
             "dataloader_num_workers": 0,
         }
         if t.max_steps is not None:
@@ -198,11 +199,14 @@ class TrlAdapter(Adapter):
         path.write_text(self.render("config.yaml.j2", **ctx), encoding="utf-8")
         return {"config": path}
 
+    def resume(self, run_dir: Path, configs: dict[str, Path], checkpoint: Path) -> None:
+        resume_hf_yaml(configs["config"], checkpoint)
+
     def command(self, recipe: Recipe, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         config = run_dir / CONFIG_FILE
         script = ["-m", LAUNCHER, "--config", str(config)]
         dist = recipe.distributed
-        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", **tracking_env(recipe, run_dir)}
         if Path(recipe.model).is_dir():
             env["HF_HUB_OFFLINE"] = "1"   # a local model never needs the hub (and smoke runs must not touch it)
         if dist.world_size == 1 and dist.deepspeed == "none":

@@ -116,6 +116,9 @@ def metrics_callback(path: str):
             self.t = time.time()
             self.step = 0
 
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.t, self.step = time.time(), state.global_step   # a resumed run starts at its checkpoint's step
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not logs or not state.is_world_process_zero:
                 return
@@ -239,7 +242,7 @@ def run(cfg: dict[str, Any]) -> None:
                              processing_class=processor, peft_config=peft_config, callbacks=callbacks)
 
     _write_resolved(cfg, trainer, processor, targets, train_parts, use_cpu, len(train_ds))
-    trainer.train()
+    trainer.train(resume_from_checkpoint=cfg.get("resume_from_checkpoint"))   # set by `bridge run --resume`
     if trainer.args.save_strategy == "no" and (cfg.get("save_final", True)):
         trainer.save_model(cfg["output_dir"])
         processor.save_pretrained(cfg["output_dir"])

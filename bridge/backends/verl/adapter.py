@@ -53,6 +53,7 @@ from ...frames import Pixels
 from ...images import image_size
 from ...recipe import GrpoSpec, Recipe, RolloutSpec, reward_spec
 from ...rewards import hooks
+from ...tracking import TRACKERS, tracking_env
 from ...rewards.spec import DEFAULT_SPEC, build_scorer
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
 from ..common import gpu_count, pixels_for, resolved_model, text_messages
@@ -239,7 +240,8 @@ class VerlAdapter(Adapter):
         precision=("bf16", "fp16"),   # FSDP mixed-precision dtype: bfloat16 | float16
         gradient_checkpointing=True, deepspeed=(), multi_node="ray", cpu=False,
         rollout_engines=ROLLOUT_ENGINES, grpo_loss_types=tuple(LOSS_AGG_MODES),
-        grpo_max_prompt_length=True, grpo_epsilon_high=True, grpo_top_p=True, requires_gpu=True)
+        grpo_max_prompt_length=True, grpo_epsilon_high=True, grpo_top_p=True, requires_gpu=True, trackers=TRACKERS,
+        resume=True)
 
     # -- recipe rules beyond the capability table ----------------------------------------------------------------
     def recipe_problems(self, recipe: Recipe, file: str = "<recipe>") -> list[Problem]:
@@ -383,6 +385,7 @@ class VerlAdapter(Adapter):
                             stats.get("max_images", 1) > 1 else None,
             "n_gpus_per_node": d.nproc_per_node, "nnodes": d.nnodes,
             "output_dir": str(self.output_dir(run_dir)), "project": "gui-bridge",
+            "loggers": ["console", "file", *recipe.train.report_to],
             "total_training_steps": t.max_steps, "total_epochs": int(t.num_epochs),
             "save_freq": save_freq, "max_ckpt_to_keep": save.total_limit,
             "test_freq": save_freq if has_eval else -1,
@@ -401,6 +404,19 @@ class VerlAdapter(Adapter):
         if recipe.distributed.nnodes > 1:
             files["multinode"] = self.multinode_script(recipe, run_dir, lines)
         return files
+
+    def last_checkpoint(self, run_dir: Path) -> Optional[Path]:
+        """verl's checkpoint manager writes ``<trainer.default_local_dir>/global_step_<n>``."""
+        found = [p for p in self.output_dir(run_dir).glob("global_step_*") if p.name.rpartition("_")[2].isdigit()]
+        return max(found, key=lambda p: int(p.name.rpartition("_")[2]), default=None)
+
+    def resume(self, run_dir: Path, configs: dict[str, Path], checkpoint: Path) -> None:
+        """``trainer.resume_mode=resume_path`` + ``trainer.resume_from_path`` (verl/trainer/config/ppo_trainer.yaml)."""
+        path = Path(run_dir) / OVERRIDES_FILE
+        keep = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+                if not ln.startswith(("trainer.resume_mode=", "trainer.resume_from_path="))]
+        keep += ["trainer.resume_mode=resume_path", f"trainer.resume_from_path={hydra_value(str(checkpoint))}"]
+        path.write_text("\n".join(keep) + "\n", encoding="utf-8")
 
     def overrides(self, run_dir: Path) -> list[str]:
         """The Hydra overrides rendered into ``run_dir`` (what main_ppo receives, in order)."""
@@ -429,7 +445,7 @@ class VerlAdapter(Adapter):
 
     def launch_env(self, recipe: Recipe, run_dir: Path) -> dict[str, str]:
         env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
-               "VERL_FILE_LOGGER_PATH": str(Path(run_dir) / METRICS_FILE)}
+               "VERL_FILE_LOGGER_PATH": str(Path(run_dir) / METRICS_FILE), **tracking_env(recipe, run_dir)}
         if recipe.distributed.nnodes > 1:   # join the cluster multinode.sh started instead of a local one
             env["RAY_ADDRESS"] = f"{recipe.distributed.master_addr}:{RAY_PORT}"
         return env

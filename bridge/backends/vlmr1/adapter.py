@@ -37,6 +37,7 @@ from ...frames import effective_pixels
 from ...recipe import Recipe, batch_plan, model_family, optimizer_settings, reward_spec
 from ...rewards import hooks
 from ...rewards.spec import DEFAULT_SPEC, build_scorer
+from ...tracking import TENSORBOARD_DIR, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
 from ..common import gpu_count, node_rank, pixels_for, read_jsonl, resolved_model, text_messages, write_jsonl
 from ..logs import hf_plan
@@ -102,7 +103,9 @@ class VlmR1Adapter(Adapter):
         multi_node="torchrun", cpu=False, rollout_engines=("hf",),
         grpo_loss_types=("grpo",),    # fixed in VLMGRPOTrainer.compute_loss: token mean per completion, then mean
         grpo_max_prompt_length=False,  # its trainer forces max_prompt_length to None
-        grpo_epsilon_high=True, grpo_top_p=False, requires_gpu=True)
+        grpo_epsilon_high=True, grpo_top_p=False, requires_gpu=True,
+        # one tracker: its transformers 4.49 parses --report_to as a single string (HfArgumentParser on a Union)
+        trackers=("tensorboard",))
 
     # -- recipe rules beyond the capability table ----------------------------------------------------------------
     def recipe_problems(self, recipe: Recipe, file: str = "<recipe>") -> list[Problem]:
@@ -201,10 +204,12 @@ class VlmR1Adapter(Adapter):
             "warmup_ratio": t.warmup_ratio, **optimizer_settings(recipe),
             "seed": t.seed, "bf16": prec == "bf16", "fp16": prec == "fp16",
             "gradient_checkpointing": t.gradient_checkpointing, "logging_steps": t.logging_steps,
-            "report_to": "none", "remove_unused_columns": False,
+            "report_to": (list(t.report_to) or ["none"])[0], "remove_unused_columns": False,
             "save_strategy": {"end": "no", "no": "no"}.get(t.save.strategy, t.save.strategy),
             "freeze_vision_modules": not ft.train.vision_tower,
         }
+        if "tensorboard" in t.report_to:   # its transformers 4.49 reads logging_dir, not TENSORBOARD_LOGGING_DIR
+            args["logging_dir"] = str(Path(run_dir) / TENSORBOARD_DIR)
         if g.epsilon_high is not None:
             args["epsilon_high"] = g.epsilon_high
         if t.max_steps is not None:
@@ -250,7 +255,7 @@ class VlmR1Adapter(Adapter):
                 "-m", LAUNCHER, "--root", spec["vlmr1_root"],
                 "--reward-spec", str(run_dir / SPEC_FILE), "--resolved", str(run_dir / "vlmr1_resolved.json"),
                 "--", *spec["args"]]
-        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", **tracking_env(recipe, run_dir)}
         return LaunchSpec(argv, env=env, cwd=run_dir)
 
     def preflight(self, recipe: Recipe, python: str) -> None:
