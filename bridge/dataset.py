@@ -136,6 +136,13 @@ class Dataset:
             raise BridgeError(f"{path}: invalid manifest", [Problem(
                 str(path), "image_root must be an absolute path", field="image_root",
                 expected="an absolute directory path", found=manifest.image_root)])
+        if manifest.image_root is not None:
+            from .paths import is_fs_root
+
+            if is_fs_root(manifest.image_root):  # every file on the machine would be a valid image path
+                raise BridgeError(f"{path}: invalid manifest", [Problem(
+                    str(path), "image_root is a file-system root: records could name any file on this machine",
+                    field="image_root", expected="the folder holding the screenshots", found=manifest.image_root)])
         return manifest
 
     def records(self) -> Iterator[tuple[int, Optional[Episode], list[Problem]]]:
