@@ -78,3 +78,51 @@ def test_a_raising_reward_is_an_error_naming_the_component(monkeypatch):
     assert "reward component 'near' (distance" in str(e.value) and "decay must be 'linear' or 'exp'" in str(e.value)
     with pytest.raises(RewardError, match="cannot read the ground truth"):
         spec_mod.safe_call(build_scorer("format"), EXACT, "{not json")
+
+
+# ----------------------------------------------------------------------------------- item 7: gui-g1 clamped
+def _g1_gt():
+    from bridge.frames import Frame
+
+    return GroundTruth(action=Action(type="click", point=(150.0, 150.0), bbox=(100.0, 100.0, 200.0, 200.0)),
+                       width=1000, height=1000, style="qwen25vl", frame=Frame("pixel"))
+
+
+def test_gui_g1_is_unbounded_as_upstream_and_the_clamped_form_is_not():
+    from bridge.rewards import get_reward
+
+    gt = _g1_gt()
+    # right edge just past 2 image widths away: closeness b = 1 - |200 - 2199|/1000 = -0.999, a tiny negative
+    far = '[{"bbox_2d": [100, 100, 2199, 200]}]'
+    raw, clamped = get_reward("gui-g1")(far, gt), get_reward("gui-g1-clamped")(far, gt)
+    assert raw["box"] > 0.125 and raw["score"] > 1.375          # the documented upstream behaviour
+    assert clamped["box"] == 0.0 and clamped["hit"] == raw["hit"] and clamped["iou"] == raw["iou"]
+    import random
+
+    rng = random.Random(0)
+    for _ in range(500):   # on-screen boxes: the two agree exactly; anywhere: clamped stays in [0, 1.375]
+        x1, y1 = rng.uniform(0, 990), rng.uniform(0, 990)
+        on = f'[{{"bbox_2d": [{x1:.0f}, {y1:.0f}, {rng.uniform(x1, 1000):.0f}, {rng.uniform(y1, 1000):.0f}]}}]'
+        assert get_reward("gui-g1-clamped")(on, gt) == get_reward("gui-g1")(on, gt)
+        wild = f'[{{"bbox_2d": {[rng.uniform(-5000, 5000) for _ in range(4)]}}}]'
+        assert 0.0 <= get_reward("gui-g1-clamped")(wild, gt)["score"] <= 1.375
+
+
+# ------------------------------------------------------------------- item 11: preset format vs data.style
+def test_recipe_refuses_a_preset_reading_another_format(tmp_path):
+    from bridge.recipe import load_recipe
+
+    base = ("model: tiny:qwen2_vl\ndata: {train: data/x, style: %s}\nmethod: grpo\n"
+            "grpo: {rewards: [{preset: %s}, {name: format}]}\n")
+    p = tmp_path / "r.yaml"
+    p.write_text(base % ("qwen2vl", "agentcpm"))
+    with pytest.raises(BridgeError) as e:
+        load_recipe(p)
+    text = str(e.value)
+    assert "grpo.rewards[0].preset: agentcpm reads completions in the agentcpm format, but data.style is qwen2vl" \
+        in text, text
+    assert "grpo.rewards[1]" not in text                        # generic rewards parse with data.style
+    p.write_text(base % ("agentcpm", "agentcpm"))
+    with pytest.raises(BridgeError) as e:                       # the pairing itself is fine now
+        load_recipe(p)
+    assert "reads completions" not in str(e.value)
