@@ -364,14 +364,19 @@ def default_jobs() -> int:
 def line_problems(err: ValidationError, raw: bytes, file: str, lineno: int) -> list[Problem]:
     """The located problems of an episodes-file line that failed ``Episode.model_validate_json``."""
     record = _peek_id(raw)
-    if any(e.get("type") == "json_invalid" for e in err.errors()):
-        return [Problem(file, "not valid JSON", line=lineno, record=record, expected="one JSON object per line")]
+    if any(e.get("type") in ("json_invalid", "recursion_loop") for e in err.errors()):
+        from .textio import json_text_problem
+
+        return [Problem(file, json_text_problem(raw), line=lineno, record=record,
+                        expected="one JSON object per line (UTF-8)")]
     return validation_problems(err, file, lineno, record)
 
 
 def _peek_id(raw: bytes) -> Optional[str]:
+    from .textio import safe_json_loads
+
     try:
-        value = json.loads(raw).get("episode_id")
+        value = safe_json_loads(raw).get("episode_id")
         return str(value) if value is not None else None
     except Exception:  # garbage line: no id to report
         return None

@@ -450,7 +450,8 @@ def _semantic_problems(data: dict[str, Any], file: str) -> list[Problem]:
     g = data.get("grpo")
     rewards = g.get("rewards") if isinstance(g, dict) else None
     if isinstance(rewards, list) and rewards:
-        out += reward_problems(rewards, file, style if isinstance(style, str) and ":" not in style else None)
+        known = isinstance(style, str) and ":" not in style and (styles is None or style in styles)
+        out += reward_problems(rewards, file, style if known else None)
     backends = data.get("backends")
     if isinstance(backends, dict):
         known = backend_names()

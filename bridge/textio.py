@@ -72,9 +72,10 @@ def json_text_problem(raw: bytes) -> str:
     too large, or the parser's own message (with the column)."""
     if raw.startswith(BOM):
         return "starts with a UTF-8 byte-order mark (BOM), not valid JSON: save as UTF-8 without BOM"
-    why = utf8_problem(raw)
-    if why:
-        return why[0].replace("; save the file as UTF-8", "")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"not UTF-8 text: byte 0x{raw[e.start]:02x} at column {e.start + 1} cannot be decoded ({e.reason})"
     if depth_exceeds(raw):
         return f"nested more than {MAX_DEPTH} levels deep"
     m = _BIG_INT.search(raw)

@@ -92,10 +92,11 @@ def test_gui_g1_is_unbounded_as_upstream_and_the_clamped_form_is_not():
     from bridge.rewards import get_reward
 
     gt = _g1_gt()
-    # right edge just past 2 image widths away: closeness b = 1 - |200 - 2199|/1000 = -0.999, a tiny negative
-    far = '[{"bbox_2d": [100, 100, 2199, 200]}]'
+    # right edge off-screen: closeness b = 1 - |200 - 1534|/1000 = -0.334, so 1/a+1/b+1/c+1/d = 3 - 2.994 = 0.006
+    # and box = 0.125 * 4 / 0.006 = 83.3 (upstream's unbounded form)
+    far = '[{"bbox_2d": [100, 100, 1534, 200]}]'
     raw, clamped = get_reward("gui-g1")(far, gt), get_reward("gui-g1-clamped")(far, gt)
-    assert raw["box"] > 0.125 and raw["score"] > 1.375          # the documented upstream behaviour
+    assert raw["box"] == pytest.approx(0.5 / (3 - 1 / 0.334)) and raw["score"] > 80  # documented upstream behaviour
     assert clamped["box"] == 0.0 and clamped["hit"] == raw["hit"] and clamped["iou"] == raw["iou"]
     import random
 

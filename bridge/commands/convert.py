@@ -7,12 +7,12 @@ import click
 @click.option("--style", "-s", required=True, help="Style: qwen2vl, qwen25vl, qwen3vl, gui-r1, agentcpm, uitars, seed.")
 @click.option("--method", "-m", type=click.Choice(["sft", "grpo"]), default="sft", show_default=True)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Output directory (must not exist).")
-@click.option("--history", type=int, default=4, show_default=True, help="Previous steps described in the prompt.")
+@click.option("--history", type=click.IntRange(min=0), default=4, show_default=True, help="Previous steps described in the prompt.")
 @click.option("--prev-image", is_flag=True, help="Also show the previous screenshot.")
 @click.option("--think", is_flag=True, help="Ask for / render a thought before the action.")
-@click.option("--min-pixels", type=int, default=None, help="Processor min_pixels (default: the style's).")
-@click.option("--max-pixels", type=int, default=None, help="Processor max_pixels (default: the style's).")
-@click.option("--limit", type=int, default=None, help="Export at most this many samples.")
+@click.option("--min-pixels", type=click.IntRange(min=1), default=None, help="Processor min_pixels (default: the style's).")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Processor max_pixels (default: the style's).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Export at most this many samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
 def command(dataset, backend, style, method, out, history, prev_image, think, min_pixels, max_pixels, limit,
             as_json) -> None:
@@ -31,6 +31,9 @@ def command(dataset, backend, style, method, out, history, prev_image, think, mi
     from ..runs import export_dataset, make_style
     from ..styles.base import PromptOptions
 
+    from ._args import check_pixels
+
+    check_pixels(min_pixels, max_pixels)
     options = PromptOptions(history=history, prev_image=prev_image, think=think, min_pixels=min_pixels,
                             max_pixels=max_pixels)
     style_obj = make_style(style, options)

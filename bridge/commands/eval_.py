@@ -124,6 +124,9 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
         raise BridgeError("--save-predictions only applies to --model and --endpoint")
     if per_step and not as_json:
         raise BridgeError("--per-step only applies with --json")
+    from ._args import check_pixels
+
+    check_pixels(min_pixels, max_pixels)
     if save_predictions:
         from pathlib import Path
 
