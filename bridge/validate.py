@@ -62,6 +62,20 @@ class PathRefused(ImageError):
     leading out of the dataset): reported like a bad path, not like a bad image."""
 
 
+def _guarded_inside(read: Callable[[str, bool], tuple], root: str, policy) -> Callable:
+    """:func:`_guarded` for paths :func:`path_problem` admitted: a path under the dataset (``held``) is lexically
+    inside it, so only its symlinks are checked; one under the image root is a declared root's (bridge.paths)."""
+    problem, sep = policy.problem_inside, os.sep
+
+    def guarded(rel: str, held: bool) -> tuple:
+        if held:
+            why = problem(root + sep + rel)
+            if why:
+                raise PathRefused(why)
+        return read(rel, held)
+    return guarded
+
+
 def _guarded(read: Callable[[str, bool], tuple], resolve: Callable[[str, bool], str], policy) -> Callable:
     """``read`` behind the symlink-aware path policy: the resolved location is checked before the file is
     opened (one ``readlink`` per image and one ``realpath`` per folder, cached)."""
@@ -301,8 +315,7 @@ def _validate_batch(where: _Where, batch: list[tuple[int, bytes]]) -> list[tuple
     fds: list[int] = []
     try:
         read = _reader(root, image_root if where.missing_root is None else None, fds)
-        read = _guarded(read, lambda rel, held: os.path.join(root if held else image_root, rel),
-                        ImagePolicy(root, image_root, where.source_path))
+        read = _guarded_inside(read, root, ImagePolicy(root, image_root, where.source_path))
         parse = Episode.model_validate_json
         out = []
         for lineno, raw in batch:
