@@ -59,6 +59,20 @@ def _finite(parts):
         assert isinstance(v, float) and math.isfinite(v), (k, v)
 
 
+@pytest.fixture(autouse=True)
+def no_judge_network(monkeypatch):
+    """The judge rewards (llm-judge, vlm-r1-llm) never reach the network here: no URL, and a transport that
+    fails at once (each then takes its documented failure path: on_failure / exact-match fallback)."""
+    from bridge.rewards import judge
+
+    def offline(*a, **kw):
+        raise RuntimeError("offline test")
+
+    monkeypatch.delenv("BRIDGE_JUDGE_URL", raising=False)
+    monkeypatch.setattr(judge, "ask", offline)
+    monkeypatch.setattr(judge, "ask_messages", offline)
+
+
 @pytest.fixture(scope="module")
 def strings():
     return corpus(3000, seed=11)

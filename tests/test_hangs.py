@@ -110,3 +110,16 @@ def test_se_gui_first_tool_call_equals_the_upstream_regex():
         text = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 12)))
         m = se_gui.TOOL_CALL.search(text)
         assert se_gui.first_tool_call(text) == (m.group(1) if m else None), text
+
+
+def test_vlm_r1_llm_answer_extraction_is_linear_and_equals_the_upstream_regex():
+    from bridge.rewards.presets import vlm_r1
+
+    start = time.monotonic()
+    vlm_r1.llm_answers("<answer>" * 8192, "<answer>x</answer>")
+    assert time.monotonic() - start < 0.2
+    rng = random.Random(1)
+    atoms = ["<answer>", "</answer>", "x", "\n", "<answer", "</answer", ">"]
+    for _ in range(3000):
+        text = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 12)))
+        assert vlm_r1.answers(text) == vlm_r1._ANSWER.findall(text), text

@@ -89,6 +89,8 @@ SCHEMAS: dict[str, dict[str, Opt]] = {
                   "backoff": Opt("number", 0.0, 60.0), "cache_dir": Opt("str", none_ok=True),
                   "on_failure": Opt("number", -10.0, 10.0), "temperature": Opt("number", 0.0, 2.0),
                   "max_tokens": Opt("int", 1, 4096)},
+    "vlm-r1-llm": {"endpoint": Opt("str", none_ok=True), "model": Opt("str"), "api_key_env": Opt("str"),
+                   "timeout": Opt("number", 0.0, 600.0, lo_open=True), "retries": Opt("int", 0, 20)},
 }
 
 
