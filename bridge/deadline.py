@@ -69,7 +69,9 @@ def request(url: str, data: Optional[bytes], headers: dict, timeout: float, meth
         with urllib.request.build_opener(Handler, SHandler).open(req, timeout=timeout) as resp:
             body = resp.read(max_bytes + 1)
     except Exception as e:
-        if expired.is_set():
+        # the per-operation socket timeout (same length) may fire first: the same deadline, said the same way
+        timed_out = isinstance(e, TimeoutError) or isinstance(getattr(e, "reason", None), TimeoutError)
+        if expired.is_set() or timed_out:
             raise DeadlineExceeded(f"no complete answer within {timeout:g}s") from None
         raise
     finally:
