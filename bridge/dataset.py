@@ -16,6 +16,7 @@ place only when the writer closes cleanly, so a failed import leaves nothing par
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -108,7 +109,10 @@ class Dataset:
     def __init__(self, root: PathLike):
         self.root = Path(root)
         if not self.root.is_dir():
-            raise BridgeError(f"{self.root}: not a dataset directory (it does not exist or is a file)")
+            old = sorted(self.root.parent.glob(glob.escape(self.root.name) + ".old-*")) if not self.root.exists() else []
+            raise BridgeError(f"{self.root}: not a dataset directory (it does not exist or is a file)",
+                              hint=f"an overwrite was interrupted: the previous dataset is intact at {old[-1]} "
+                                   f"(rename it back)" if old else None)
         self.episodes_path = self.root / EPISODES_FILE
         if not self.episodes_path.is_file():
             raise BridgeError(f"{self.root}: no {EPISODES_FILE} — is this a gui-bridge dataset? "
@@ -136,6 +140,13 @@ class Dataset:
             raise BridgeError(f"{path}: invalid manifest", [Problem(
                 str(path), "image_root must be an absolute path", field="image_root",
                 expected="an absolute directory path", found=manifest.image_root)])
+        if manifest.image_root is not None:
+            from .paths import is_fs_root
+
+            if is_fs_root(manifest.image_root):  # every file on the machine would be a valid image path
+                raise BridgeError(f"{path}: invalid manifest", [Problem(
+                    str(path), "image_root is a file-system root: records could name any file on this machine",
+                    field="image_root", expected="the folder holding the screenshots", found=manifest.image_root)])
         return manifest
 
     def records(self) -> Iterator[tuple[int, Optional[Episode], list[Problem]]]:
@@ -353,14 +364,19 @@ def default_jobs() -> int:
 def line_problems(err: ValidationError, raw: bytes, file: str, lineno: int) -> list[Problem]:
     """The located problems of an episodes-file line that failed ``Episode.model_validate_json``."""
     record = _peek_id(raw)
-    if any(e.get("type") == "json_invalid" for e in err.errors()):
-        return [Problem(file, "not valid JSON", line=lineno, record=record, expected="one JSON object per line")]
+    if any(e.get("type") in ("json_invalid", "recursion_loop") for e in err.errors()):
+        from .textio import json_text_problem
+
+        return [Problem(file, json_text_problem(raw), line=lineno, record=record,
+                        expected="one JSON object per line (UTF-8)")]
     return validation_problems(err, file, lineno, record)
 
 
 def _peek_id(raw: bytes) -> Optional[str]:
+    from .textio import safe_json_loads
+
     try:
-        value = json.loads(raw).get("episode_id")
+        value = safe_json_loads(raw).get("episode_id")
         return str(value) if value is not None else None
     except Exception:  # garbage line: no id to report
         return None
@@ -390,6 +406,7 @@ class DatasetWriter:
         if self.out.exists() and not overwrite and (not self.out.is_dir() or any(self.out.iterdir())):
             raise BridgeError(f"{self.out}: already exists and is not empty (use --overwrite to replace it)")
         self.tmp = self.out.with_name(f"{self.out.name}.partial-{os.getpid()}")
+        self.overwrite = overwrite
         self.images_mode = images
         self.image_root = os.path.abspath(image_root) if image_root is not None else None
         self.manifest = Manifest(source=source, meta=meta or {})
@@ -399,6 +416,7 @@ class DatasetWriter:
         self._dirs: set[str] = set()  # image folders created so far (one mkdir each; few: bounded by the layout)
 
     def __enter__(self) -> "DatasetWriter":
+        sweep_stale(self.out)
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         (self.tmp / IMAGES_DIR).mkdir(parents=True)
@@ -490,6 +508,69 @@ class DatasetWriter:
             self.manifest.version = 1
         (self.tmp / MANIFEST_FILE).write_text(self.manifest.model_dump_json(indent=2, exclude_none=True) + "\n",
                                               encoding="utf-8")
-        if self.out.exists():
-            shutil.rmtree(self.out) if self.out.is_dir() else self.out.unlink()
-        os.replace(self.tmp, self.out)
+        self._swap_in()
+
+    def _swap_in(self) -> None:
+        """Move the finished ``tmp`` to ``out`` so that ``out`` is, at every instant, the old dataset, the new one
+        or (killed between two renames) absent with the old one intact at ``out.old-PID`` (the error of the next
+        open says so): rename the old aside, rename the new in, then delete the old. A writer that lost a race
+        with another process leaves the winner's dataset in place and says so."""
+        aside = self.out.with_name(f"{self.out.name}.old-{os.getpid()}")
+        moved = False
+        if self.overwrite and os.path.lexists(self.out):
+            try:
+                os.replace(self.out, aside)
+                moved = True
+            except FileNotFoundError:  # another writer moved it aside first
+                pass
+        try:
+            os.rename(self.tmp, self.out)
+        except OSError as e:  # a dataset got there first (non-empty directory): another writer's
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            if moved:
+                _remove(aside)
+            raise BridgeError(f"{self.out}: another process wrote it at the same time; its dataset was kept "
+                              f"({e.strerror or e})") from None
+        if moved:
+            _remove(aside)
+
+
+def _remove(path: PathLike) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def sweep_stale(out: PathLike) -> list[str]:
+    """Remove the temporaries (``OUT.partial-PID``, ``OUT.old-PID``) that writers killed mid-way left next to
+    ``out`` — only those whose process is gone. ``OUT.old-PID`` is kept while ``out`` is missing: it is then the
+    previous dataset (killed between the two renames of an overwrite). Returns the paths removed."""
+    out = Path(out)
+    removed = []
+    try:
+        siblings = list(out.parent.iterdir()) if out.parent.is_dir() else []
+    except OSError:
+        return removed
+    for p in siblings:
+        name, _, pid = p.name.rpartition("-")
+        if name not in (f"{out.name}.partial", f"{out.name}.old") or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        if name.endswith(".old") and not os.path.lexists(out):
+            continue
+        _remove(p)
+        removed.append(str(p))
+    return removed

@@ -38,15 +38,32 @@ def build_jobs(episodes: Iterable, style, image_root: str) -> list[Job]:
     return jobs
 
 
-def check_images(jobs: list[Job]) -> None:
-    """Every image a prompt shows exists — checked before any generation, with every missing file listed."""
+def check_images(jobs: list[Job], policy=None) -> None:
+    """Every image a prompt shows is allowed by the dataset's path ``policy`` (:class:`bridge.paths.ImagePolicy`,
+    when given), exists and is an image within the pixel limit (header only) — checked before any generation or
+    upload, every problem listed: nothing but a dataset's own screenshots ever leaves the machine."""
     from .errors import Problem
+    from .images import ImageError, header
 
-    problems = [Problem(path, "image does not exist", record=j.id)
-                for j in jobs for path in _images(j.messages) if not Path(path).is_file()]
+    problems, seen = [], set()
+    for j in jobs:
+        for path in _images(j.messages):
+            if path in seen:
+                continue
+            seen.add(path)
+            why = policy.problem(path) if policy is not None else None
+            if why:
+                problems.append(Problem(path, f"image path refused: {why}", record=j.id,
+                                        expected="an image inside the dataset or its image root"))
+                continue
+            try:
+                header(path)
+            except ImageError as e:
+                problems.append(Problem(path, "image does not exist" if e.message == "file not found" else
+                                        f"not a usable image: {e.message}", record=j.id))
     if problems:
-        raise BridgeError(f"{len(problems)} image(s) of the prompts are missing", problems[:50],
-                          hint="run `bridge validate DATASET` to check the dataset's images")
+        raise BridgeError(f"{len(problems)} image(s) of the prompts are refused, missing or not images",
+                          problems[:50], hint="run `bridge validate DATASET` to check the dataset's images")
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -155,6 +172,10 @@ def endpoint_urls(url: str) -> tuple[str, str]:
     return u, u + "/chat/completions"
 
 
+#: Leading bytes of the image formats bridge.images reads (PNG, JPEG, GIF, BMP, RIFF/WebP).
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8", b"GIF8", b"BM", b"RIFF")
+
+
 def _data_url(path: str, cache: dict[str, str]) -> str:
     if path not in cache:
         mime = mimetypes.guess_type(path)[0] or "image/png"
@@ -162,6 +183,8 @@ def _data_url(path: str, cache: dict[str, str]) -> str:
             data = Path(path).read_bytes()
         except OSError as e:
             raise BridgeError(f"{path}: cannot read image: {e.strerror or e}") from None
+        if not data.startswith(_IMAGE_MAGIC):  # the file changed since check_images(): never upload a non-image
+            raise BridgeError(f"{path}: not an image file (refused to upload it)")
         cache[path] = f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
     return cache[path]
 
@@ -197,8 +220,11 @@ def _request(url: str, body: Optional[dict], api_key: Optional[str], timeout: fl
                                  headers={"Content-Type": "application/json", "Accept": "application/json"})
     if api_key:
         req.add_header("Authorization", f"Bearer {api_key}")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read().decode("utf-8"))
+    from .deadline import request
+    from .textio import safe_json_loads
+
+    body = request(url, req.data, dict(req.header_items()), timeout, req.get_method())  # hard deadline
+    return safe_json_loads(body)  # ValueError (not a RecursionError) for a reply nested 100k deep
 
 
 def _with_retries(fn, retries: int, backoff: float):
@@ -213,8 +239,8 @@ def _with_retries(fn, retries: int, backoff: float):
                 raise _Fatal(err) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as e:   # refused, reset, time-out, ...
             err = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            err = f"response is not JSON: {e}"
+        except ValueError as e:  # not JSON, not UTF-8, nested too deep, too large
+            err = f"response is not usable JSON: {e}"
         if attempt < retries:
             time.sleep(min(backoff * 2 ** attempt, 30.0))
     raise _Fatal(err, transient=True)
@@ -252,7 +278,7 @@ def check_reachable(url: str, api_key: Optional[str] = None, timeout: float = 10
         pass
     except (urllib.error.URLError, TimeoutError, OSError) as e:
         raise BridgeError(f"{url}: cannot reach the endpoint: {getattr(e, 'reason', e)}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except ValueError:  # any answer will do
         pass
 
 

@@ -29,6 +29,27 @@ _JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xC
 _JPEG_NO_LENGTH = frozenset({0x01, 0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8})
 
 
+#: Default most pixels (width x height) an image header may declare: PIL's own decompression-bomb threshold
+#: (``PIL.Image.MAX_IMAGE_PIXELS`` = 1024 * 1024 * 1024 // 4 // 3), ~10x an 8K screen. A 100,000 x 100,000 PNG
+#: of a few hundred bytes declares 10^10 and would need 30 GB to decode. Set ``BRIDGE_MAX_IMAGE_PIXELS``.
+DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+MAX_PIXELS_ENV = "BRIDGE_MAX_IMAGE_PIXELS"
+
+
+def max_pixels() -> int:
+    """The pixel limit in force: ``$BRIDGE_MAX_IMAGE_PIXELS`` (a positive integer) or :data:`DEFAULT_MAX_PIXELS`."""
+    raw = os.environ.get(MAX_PIXELS_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(raw.strip().replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise BridgeError(f"{MAX_PIXELS_ENV}={raw!r}: expected a positive integer (pixels, e.g. 89478485)")
+    return value
+
+
 class ImageError(BridgeError):
     """An image file that is missing, unreadable, not an image, or truncated (``str(e)`` says which)."""
 
@@ -82,6 +103,8 @@ def header(path: PathLike, check_truncation: bool = True, *, dir_fd: Optional[in
         fmt, w, h = parser(fd, head, nbytes, check_truncation)
         if w <= 0 or h <= 0:
             raise ImageError(f"{fmt} header declares an empty image ({w}x{h})")
+        if w * h > (_LIMIT[0] or _limit()):
+            _too_large(fmt, w, h)
         return fmt, w, h, nbytes
     finally:
         os.close(fd)
@@ -245,7 +268,21 @@ def _probe_pil(fd: int, nbytes: int) -> tuple[str, int, int, int]:
         raise ImageError(f"unreadable image: {e}") from None
     if w <= 0 or h <= 0:
         raise ImageError(f"{fmt} header declares an empty image ({w}x{h})")
+    if w * h > (_LIMIT[0] or _limit()):
+        _too_large(fmt, w, h)
     return fmt, w, h, nbytes
 
+
+def _limit() -> int:
+    _LIMIT[0] = max_pixels()
+    return _LIMIT[0]
+
+
+def _too_large(fmt: str, w: int, h: int) -> None:
+    raise ImageError(f"{fmt} header declares {w}x{h} = {w * h:,} pixels, over the limit of {_LIMIT[0]:,} "
+                     f"(a decompression bomb? raise {MAX_PIXELS_ENV} if the image is real)")
+
+
+_LIMIT: list = [None]  # max_pixels(), read from the environment on the first header of the process
 
 _PARSERS = {b"\x89P": _png, b"\xff\xd8": _jpeg, b"GI": _gif, b"BM": _bmp, b"RI": _riff}

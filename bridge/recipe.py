@@ -46,6 +46,7 @@ from .dataset import validation_problems
 from .errors import BridgeError, Problem
 from .overrides import apply_overrides, located, parse_overrides
 from .rewards import build_scorer
+from .textio import decode_utf8, yaml_alias_problem
 
 TINY_PREFIX = "tiny:"
 TINY_ARCHS = ("qwen2_vl", "qwen2_5_vl")
@@ -353,7 +354,12 @@ def _key_lines(text: str) -> dict[str, int]:
     """Dotted key path -> 1-based line of that key in the YAML text (best effort, for error locations)."""
     lines: dict[str, int] = {}
 
+    seen: set[int] = set()
+
     def walk(node, path: str) -> None:
+        if id(node) in seen:  # an alias: located where it is written, never walked again (alias bombs)
+            return
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 key = str(k.value)
@@ -368,7 +374,7 @@ def _key_lines(text: str) -> dict[str, int]:
 
     try:
         walk(yaml.compose(text, Loader=yaml.SafeLoader), "")
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         pass
     return lines
 
@@ -449,7 +455,8 @@ def _semantic_problems(data: dict[str, Any], file: str) -> list[Problem]:
     g = data.get("grpo")
     rewards = g.get("rewards") if isinstance(g, dict) else None
     if isinstance(rewards, list) and rewards:
-        out += reward_problems(rewards, file)
+        known = isinstance(style, str) and ":" not in style and (styles is None or style in styles)
+        out += reward_problems(rewards, file, style if known else None)
     backends = data.get("backends")
     if isinstance(backends, dict):
         known = backend_names()
@@ -460,18 +467,29 @@ def _semantic_problems(data: dict[str, Any], file: str) -> list[Problem]:
     return out
 
 
-def reward_problems(rewards: list[Any], file: str) -> list[Problem]:
+def reward_problems(rewards: list[Any], file: str, style: Optional[str] = None) -> list[Problem]:
     """The reward library's own validation of ``grpo.rewards`` (names, options, weights), re-located.
-    Entries that are not a single ``name``/``preset`` mapping are left to the field validation."""
+    Entries that are not a single ``name``/``preset`` mapping are left to the field validation. With ``style``
+    (``data.style``): a preset reading another completion format is refused — the model writes ``style``, so the
+    preset would fail to parse every completion (``agentcpm`` on ``qwen2vl`` scored -2 on all of them)."""
     out: list[Problem] = []
     for i, entry in enumerate(rewards):
         if not (isinstance(entry, dict) and (("name" in entry) != ("preset" in entry))):
             continue
         try:
-            build_scorer([entry], source=file)
+            scorer = build_scorer([entry], source=file)
         except BridgeError as e:
             out += [Problem(file, p.message, field=f"grpo.rewards[{i}]" + (p.field or "").removeprefix("[0]"),
                             expected=p.expected, found=p.found) for p in e.problems]
+            continue
+        reward = scorer.components[0].reward
+        if style is not None and reward.style is not None and reward.style != style:
+            key = "preset" if "preset" in entry else "name"
+            out.append(Problem(file, f"{reward.name} reads completions in the {reward.style} format, but data.style "
+                               f"is {style}: the model would be trained to write {style} and every completion "
+                               f"would fail {reward.name}'s parser", field=f"grpo.rewards[{i}].{key}",
+                               expected=f"data.style: {reward.style}, or a generic reward (it parses with "
+                                        f"data.style)", found=reward.name))
     return out
 
 
@@ -506,13 +524,22 @@ def load_recipe(path: Union[str, os.PathLike], overrides: Union[tuple[str, ...],
     p = Path(path)
     if not p.is_file():
         raise BridgeError(f"recipe not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = decode_utf8(p.read_bytes(), str(p))
+    except OSError as e:
+        raise BridgeError(f"{p}: cannot read the recipe: {e.strerror or e}") from None
+    bomb = yaml_alias_problem(text)
+    if bomb:
+        raise BridgeError(f"{p}: not a usable YAML recipe", problems=[Problem(str(p), bomb[0], line=bomb[1])])
     try:
         data = yaml.load(text, Loader=_unique_key_loader())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise BridgeError(f"{p}: not valid YAML", problems=[
             Problem(str(p), str(getattr(e, "problem", None) or e), line=mark.line + 1 if mark else None)]) from None
+    except RecursionError:
+        raise BridgeError(f"{p}: not a usable YAML recipe", problems=[
+            Problem(str(p), "YAML nested too deeply to read")]) from None
     ovr = parse_overrides(tuple(overrides), Recipe)
     if ovr:
         if not isinstance(data, dict):

@@ -155,10 +155,19 @@ def render_step(root, episode: Episode, step_index: int, out, *, elements: bool 
         raise BridgeError(f"episode {episode.episode_id!r} has {len(steps)} steps; there is no step {step_index}"
                           f" (steps are numbered from 0)")
     step = steps[step_index]
+    from .errors import Problem
+    from .paths import ImagePolicy
+
+    file = str(root.episodes_path) if hasattr(root, "episodes_path") else str(root)
+    where = f"steps[{step_index}].screenshot"
     why = path_problem(step.screenshot)
     if why:
-        raise BridgeError(f"episode {episode.episode_id!r} step {step_index}: screenshot {step.screenshot!r}: {why}")
+        raise BridgeError(f"{file}: cannot render episode {episode.episode_id!r} step {step_index}",
+                          [Problem(file, why, record=episode.episode_id, field=where,
+                                   expected="a relative path inside the dataset", found=step.screenshot)])
     src = root.image_path(step.screenshot) if hasattr(root, "image_path") else Path(root) / step.screenshot
+    policy = ImagePolicy.of(root) if hasattr(root, "image_path") else ImagePolicy(str(root))
+    policy.check(str(src), file=file, record=episode.episode_id, field=where)
     try:
         probe(src)
         with Image.open(src) as im:

@@ -61,6 +61,7 @@ def build_samples(dataset, style, report: ExportReport | None = None) -> Iterato
     """
     from .dataset import open_dataset
     from .errors import BridgeError, Problem
+    from .paths import check_sample_images
     from .styles import Unsupported, get_style
 
     ds = dataset if hasattr(dataset, "episodes_path") else open_dataset(dataset)
@@ -71,6 +72,7 @@ def build_samples(dataset, style, report: ExportReport | None = None) -> Iterato
     source = str(ds.episodes_path)
     frame = style.frame()
     think = style.options.think
+    policy = None  # the dataset's image path policy (bridge.paths), built on first use
     for episode in ds:
         for i, step in enumerate(episode.steps):
             sid = f"{episode.episode_id}/{step.index}"
@@ -84,6 +86,7 @@ def build_samples(dataset, style, report: ExportReport | None = None) -> Iterato
                                   [Problem(source, str(e), record=episode.episode_id, field=f"steps[{i}]")]) from None
             messages = style.messages(episode, i, root)
             images = [b["image"] for m in messages for b in m["content"] if b["type"] == "image"]
+            policy = check_sample_images(ds, images, record=episode.episode_id, field=f"steps[{i}]", policy=policy)
             missing = [p for p in images if not os.path.isfile(p)]
             if missing:
                 raise BridgeError(f"{source}: step {sid} refers to missing images",

@@ -22,9 +22,11 @@ def compute_stats(path) -> dict[str, Any]:
     types, platforms, sources, apps, splits, sizes = Counter(), Counter(), Counter(), Counter(), Counter(), Counter()
     episodes = steps = invalid = 0
     spe_min = spe_max = None
-    for _, ep, _problems in read_records(ds):
+    shown: list = []  # the first problems of invalid records (for the error that follows the statistics)
+    for _, ep, problems in read_records(ds):
         if ep is None:
             invalid += 1
+            shown.extend(problems[:max(0, 10 - len(shown))])
             continue
         episodes += 1
         n = len(ep.steps)
@@ -51,6 +53,7 @@ def compute_stats(path) -> dict[str, Any]:
         "steps_per_episode": {"min": spe_min, "mean": round(steps / episodes, 3) if episodes else None,
                               "max": spe_max},
         "image_sizes": _sizes(sizes),
+        "invalid_problems": [str(p) for p in shown],
     }
 
 

@@ -57,6 +57,38 @@ class _PathProblem(str):
     """A path_problem() message (cached apart from image errors, which are reported differently)."""
 
 
+class PathRefused(ImageError):
+    """Raised by a reader for a path the dataset's :class:`~bridge.paths.ImagePolicy` refuses (a symlink
+    leading out of the dataset): reported like a bad path, not like a bad image."""
+
+
+def _guarded_inside(read: Callable[[str, bool], tuple], root: str, policy) -> Callable:
+    """:func:`_guarded` for paths :func:`path_problem` admitted: a path under the dataset (``held``) is lexically
+    inside it, so only its symlinks are checked; one under the image root is a declared root's (bridge.paths)."""
+    problem, sep = policy.problem_inside, os.sep
+
+    def guarded(rel: str, held: bool) -> tuple:
+        if held:
+            why = problem(root + sep + rel)
+            if why:
+                raise PathRefused(why)
+        return read(rel, held)
+    return guarded
+
+
+def _guarded(read: Callable[[str, bool], tuple], resolve: Callable[[str, bool], str], policy) -> Callable:
+    """``read`` behind the symlink-aware path policy: the resolved location is checked before the file is
+    opened (one ``readlink`` per image and one ``realpath`` per folder, cached)."""
+    problem = policy.problem
+
+    def guarded(rel: str, held: bool) -> tuple:
+        why = problem(resolve(rel, held))
+        if why:
+            raise PathRefused(why)
+        return read(rel, held)
+    return guarded
+
+
 _UNCHECKED = object()
 Resolver = Callable[[str], str]  # a step's image path -> absolute path
 
@@ -103,6 +135,8 @@ class _Checker:
             else:
                 try:
                     info = self.read(rel, held)
+                except PathRefused as e:
+                    info = _PathProblem(e.message)
                 except ImageError as e:
                     info = e.message
             self._images[rel] = info
@@ -200,8 +234,15 @@ def check_episode(episode: Episode, root: Any, *, file: str, line: Optional[int]
     Field paths are dotted, e.g. ``steps[2].action.point``. With ``check_images=False`` the image files are not
     opened (paths are still checked). Never raises on bad data.
     """
+    from .paths import ImagePolicy
+
     resolve, has_image_root = _resolver(root)
-    return _check(episode, lambda rel, held: header(resolve(rel)), has_image_root, file, line, check_images)
+    read = lambda rel, held: header(resolve(rel))  # noqa: E731
+    if hasattr(root, "image_resolver"):
+        read = _guarded(read, lambda rel, held: resolve(rel), ImagePolicy.of(root))
+    elif not callable(root):
+        read = _guarded(read, lambda rel, held: resolve(rel), ImagePolicy(str(root)))
+    return _check(episode, read, has_image_root, file, line, check_images)
 
 
 def _check(episode: Episode, read: Callable[[str, bool], tuple], has_image_root: bool, file: str, line: Optional[int],
@@ -258,6 +299,7 @@ class _Where:
     image_root: Optional[str]
     check_images: bool
     missing_root: Optional[str]
+    source_path: Optional[str] = None  # the manifest's meta.source_path (a root the path policy allows)
 
 
 def _validate_batch(where: _Where, batch: list[tuple[int, bytes]]) -> list[tuple[int, Optional[str], int, list]]:
@@ -267,10 +309,13 @@ def _validate_batch(where: _Where, batch: list[tuple[int, bytes]]) -> list[tuple
 
     from .dataset import line_problems
 
+    from .paths import ImagePolicy
+
     root, image_root = where.root, where.image_root
     fds: list[int] = []
     try:
         read = _reader(root, image_root if where.missing_root is None else None, fds)
+        read = _guarded_inside(read, root, ImagePolicy(root, image_root, where.source_path))
         parse = Episode.model_validate_json
         out = []
         for lineno, raw in batch:
@@ -343,8 +388,9 @@ def validate_dataset(path, *, check_images: bool = True, max_problems: Optional[
                             "read (they are not listed one by one)", field="image_root",
                             expected="an existing directory (move the source back, or re-import)",
                             found=missing_root)])
+    source = (ds.manifest.meta or {}).get("source_path")
     where = _Where(file, os.path.abspath(ds.root), str(ds.image_root) if ds.image_root is not None else None,
-                   check_images, missing_root)
+                   check_images, missing_root, source if isinstance(source, str) else None)
     first_line: dict[str, int] = {}
     try:
         with open(ds.episodes_path, "rb") as fh, bar(ds.manifest.episodes, "validate", "episode") as shown:

@@ -170,6 +170,13 @@ def job_key(messages) -> str:
     return request_key(Path(image).read_bytes(), [b["text"] for b in blocks if b["type"] == "text"])
 
 
+def tiny_png(path, i: int) -> None:
+    """A distinct small PNG per ``i``."""
+    from PIL import Image
+
+    Image.new("RGB", (4, 4), (i % 256, i // 256, 7)).save(path)
+
+
 def _msg(text, image):
     return [{"role": "user", "content": [{"type": "text", "text": text}, {"type": "image", "image": str(image)}]}]
 
@@ -178,7 +185,7 @@ def test_generate_with_endpoint_retries_transient_errors_and_reports_failures(tm
     imgs = []
     for i in range(4):
         p = tmp_path / f"{i}.png"
-        p.write_bytes(f"image {i}".encode())
+        tiny_png(p, i)  # real images: only images are ever uploaded
         imgs.append(p)
     jobs = [Job(f"e/{i}", _msg("go", p)) for i, p in enumerate(imgs)]
     keys = [job_key(j.messages) for j in jobs]
@@ -196,7 +203,7 @@ def test_generate_with_endpoint_retries_transient_errors_and_reports_failures(tm
 
 def test_generate_with_endpoint_gives_up_on_an_unreachable_server(tmp_path):
     p = tmp_path / "a.png"
-    p.write_bytes(b"x")
+    tiny_png(p, 0)
     with FakeOpenAI({}) as srv:
         url = srv.url
     jobs = [Job("e/0", _msg("go", p))]
@@ -214,7 +221,7 @@ def test_missing_images_are_reported_before_any_request(tmp_path):
 def test_generate_with_endpoint_stops_after_consecutive_transient_failures(tmp_path):
     imgs = [tmp_path / f"{i}.png" for i in range(30)]
     for i, p in enumerate(imgs):
-        p.write_bytes(f"image {i}".encode())
+        tiny_png(p, i)  # real images: only images are ever uploaded
     jobs = [Job(f"e/{i}", _msg("go", p)) for i, p in enumerate(imgs)]
     answers = {job_key(j.messages): "ok" for j in jobs}
     # every request after the first gets a 503 forever (flaky is one-shot, so mark them all broken by status)

@@ -60,10 +60,12 @@ def test_verl_compute_score():
     assert r["score"] == pytest.approx(1.5)
 
 
-def test_verl_bad_ground_truth_is_scored_zero_with_a_warning(caplog):
-    r = hooks.compute_score("gui_agent", TEXTS[0], "{not json", {"index": 0}, reward_spec=SPEC)
-    assert r == {"score": 0.0, "gui-r1": 0.0, "gui-r1/format": 0.0, "gui-r1/accuracy": 0.0, "vlm-r1-format": 0.0}
-    assert "reward failed" in caplog.text
+def test_verl_bad_ground_truth_is_an_error_not_a_zero():
+    """Issue 11 item 3: a silent 0 would train on a wrong signal; the hook raises with what failed."""
+    from bridge.rewards.spec import RewardError
+
+    with pytest.raises(RewardError, match="cannot read the ground truth"):
+        hooks.compute_score("gui_agent", TEXTS[0], "{not json", {"index": 0}, reward_spec=SPEC)
 
 
 def swift_kwargs():

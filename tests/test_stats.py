@@ -61,9 +61,12 @@ def test_counts_by_hand(tmp_path):
 def test_invalid_records_are_counted_not_hidden(tmp_path, capsys):
     ds = make(tmp_path, extra_line="{broken")
     assert compute_stats(ds)["invalid_records"] == 1
-    main(["stats", str(ds)])
-    err = capsys.readouterr().err
-    assert "1 invalid records were skipped" in err
+    with pytest.raises(SystemExit) as e:   # statistics that leave records out are an error (issue 11 item 10)
+        main(["stats", str(ds)])
+    captured = capsys.readouterr()
+    assert e.value.code == 2 and "episodes       3" in captured.out
+    assert "1 invalid record(s) were left out of these statistics" in captured.err
+    assert "episodes.jsonl:4: not valid JSON" in captured.err
 
 
 def test_cli_json_and_text(tmp_path, capsys):

@@ -287,7 +287,8 @@ def test_garbage_lines(tmp_path):
                        raw_lines=[json.dumps(base_episode()), "{not json", "\x00\xff garbage", "[1, 2]"])
     report = validate_dataset(ds)
     got = [(p.line, p.field, p.message) for p in report.problems]
-    assert got[:2] == [(2, None, "not valid JSON"), (3, None, "not valid JSON")]
+    assert got[:2] == [(2, None, "not valid JSON: Expecting property name enclosed in double quotes at column 2"),
+                       (3, None, "not valid JSON: Expecting value at column 1")]
     assert got[2][0] == 4 and report.invalid_records == 3 and report.episodes == 1
 
 
@@ -453,7 +454,7 @@ def test_worker_processes_report_exactly_what_one_process_reports(tmp_path):
     assert [(p["line"], p.get("field"), p["message"]) for p in one["problems"]] == [
         (6, "steps[0].action.point", "point outside the image"),
         (n - 9, "steps[1].screenshot", "screenshot: file not found"),
-        (n - 2, None, "not valid JSON"),
+        (n - 2, None, "not valid JSON: Expecting property name enclosed in double quotes at column 2"),
         (n, "episode_id", "duplicate episode_id (first used on line 8)")]
     assert (one["episodes"], one["steps"], one["invalid_records"]) == (n - 1, 3 * (n - 1), 1)
 

@@ -13,12 +13,12 @@ from ._values import complete_backend_or_all, complete_style
               help="Style: qwen2vl, qwen25vl, qwen3vl, gui-r1, agentcpm, uitars, seed.")
 @click.option("--method", "-m", type=click.Choice(["sft", "grpo"]), default="sft", show_default=True)
 @click.option("--out", "-o", "out_alias", type=click.Path(file_okay=False), hidden=True)   # the old spelling
-@click.option("--history", type=int, default=4, show_default=True, help="Previous steps described in the prompt.")
+@click.option("--history", type=click.IntRange(min=0), default=4, show_default=True, help="Previous steps described in the prompt.")
 @click.option("--prev-image", is_flag=True, help="Also show the previous screenshot.")
 @click.option("--think", is_flag=True, help="Ask for / render a thought before the action.")
-@click.option("--min-pixels", type=int, default=None, help="Processor min_pixels (default: the style's).")
-@click.option("--max-pixels", type=int, default=None, help="Processor max_pixels (default: the style's).")
-@click.option("--limit", type=int, default=None, help="Export at most this many samples.")
+@click.option("--min-pixels", type=click.IntRange(min=1), default=None, help="Processor min_pixels (default: the style's).")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Processor max_pixels (default: the style's).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Export at most this many samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
 def command(dataset, out, overrides, backend, style, method, out_alias, history, prev_image, think, min_pixels,
             max_pixels, limit, as_json) -> None:
@@ -39,6 +39,7 @@ def command(dataset, out, overrides, backend, style, method, out_alias, history,
     from ..styles.base import PromptOptions
 
     from ..recipe import data_overrides
+    from ._args import check_pixels
     from ._values import is_override, one_out
 
     if out and is_override(out):   # `--out X data.k=v` (or no OUT): the first override landed in OUT
@@ -48,6 +49,7 @@ def command(dataset, out, overrides, backend, style, method, out_alias, history,
     d = data_overrides({"train": dataset, "style": style, "history": history, "prev_image": prev_image,
                         "think": think, "min_pixels": min_pixels, "max_pixels": max_pixels}, overrides)
     style = d.style
+    check_pixels(d.min_pixels, d.max_pixels)
     options = PromptOptions(history=d.history, prev_image=d.prev_image, think=d.think, min_pixels=d.min_pixels,
                             max_pixels=d.max_pixels)
     style_obj = make_style(style, options)

@@ -126,6 +126,9 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
         raise BridgeError("--save-predictions only applies to --model and --endpoint")
     if per_step and not as_json:
         raise BridgeError("--per-step only applies with --json")
+    from ._args import check_pixels
+
+    check_pixels(min_pixels, max_pixels)
     if save_predictions:
         from pathlib import Path
 
@@ -133,6 +136,12 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
         if not parent.is_dir():   # found out before generating, not after
             raise BridgeError(f"{save_predictions}: directory {parent} does not exist")
     ds = open_dataset(dataset)
+    episodes = list(itertools.islice(ds, limit)) if limit else None
+    policy = None
+    if not predictions:  # images are read (--model) or uploaded (--endpoint): the path policy first
+        from ..paths import check_dataset_images
+
+        policy = check_dataset_images(ds, episodes)
 
     processor = None
     if model_dir:
@@ -143,7 +152,6 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
         min_pixels, max_pixels = min_pixels or lo, max_pixels or hi
     style = _make_style(style_name, history=history, think=think, prev_image=prev_image,
                         min_pixels=min_pixels, max_pixels=max_pixels)
-    episodes = list(itertools.islice(ds, limit)) if limit else None
 
     failures: dict[str, str] = {}
     if predictions:
@@ -157,9 +165,10 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
             skipped = {step_id(ep.episode_id, st.index) for ep in ds for st in ep.steps} - kept
             completions = {k: v for k, v in completions.items() if k not in skipped}
     else:
-        from ..evaluate import build_jobs
+        from ..evaluate import build_jobs, check_images
 
         jobs = build_jobs(episodes if episodes is not None else ds, style, ds.image_resolver())
+        check_images(jobs, policy)  # exist and are images: before generating or sending anything
         if model_dir:
             from ..evaluate import generate_with_model
 

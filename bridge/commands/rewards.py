@@ -58,6 +58,9 @@ def score(dataset, predictions, presets, spec, style_name, min_pixels, max_pixel
 
     if bool(presets) == bool(spec):
         raise BridgeError("give the rewards with --preset NAME (repeatable) or --spec FILE, not both and not neither")
+    from ._args import check_pixels
+
+    check_pixels(min_pixels, max_pixels)
     scorer = build_scorer(list(presets) if presets else spec, source="--preset" if presets else "--spec")
     style = get_style(style_name, PromptOptions(min_pixels=min_pixels, max_pixels=max_pixels))
     for c in scorer.components:
@@ -66,12 +69,21 @@ def score(dataset, predictions, presets, spec, style_name, min_pixels, max_pixel
                        f"{style.name} sets the ground truth's frame", err=True)
     ds = open_dataset(dataset)
     preds = read_predictions(predictions)
+    from ..styles import Unsupported
+
     frame = style.frame()
-    steps, missing, seen = [], 0, set()
+    steps, missing, seen, refused = [], 0, set(), {}
     for episode in ds:
         for step in episode.steps:
             sid = f"{episode.episode_id}/{step.index}"
             seen.add(sid)
+            try:  # a step the style cannot express is never exported nor trained on: not scored, but counted
+                style.render_step(step)
+            except Unsupported:
+                refused[step.action.type] = refused.get(step.action.type, 0) + 1
+                continue
+            except ValueError:  # e.g. an aspect ratio smart_resize refuses: the reward would fail the same way
+                pass
             gt = GroundTruth(action=step.action, width=step.width, height=step.height, style=style.name, frame=frame,
                              elements=[tuple(e.bbox) for e in step.elements] if step.elements else None,
                              meta={"id": sid})
@@ -90,7 +102,8 @@ def score(dataset, predictions, presets, spec, style_name, min_pixels, max_pixel
                "mean": {k: (sum(s[k] for s in steps) / len(steps) if steps else 0.0) for k in keys},
                "min": {k: min((s[k] for s in steps), default=0.0) for k in keys},
                "max": {k: max((s[k] for s in steps), default=0.0) for k in keys},
-               "spec": scorer.to_list(), "style": style.name}
+               "spec": scorer.to_list(), "style": style.name,
+               **({"refused": refused} if refused else {})}
     if as_json:
         click.echo(json.dumps({"steps": steps, "summary": summary}, ensure_ascii=False))
         return
@@ -99,6 +112,9 @@ def score(dataset, predictions, presets, spec, style_name, min_pixels, max_pixel
                                                   + [f"{s[k]:.4g}" for k in keys] for s in steps]))
         click.echo()
     click.echo(f"{summary['steps']} steps, {summary['predicted']} predicted, {missing} missing (scored as empty)")
+    if refused:
+        click.echo(f"not scored (style {style.name} cannot express them; never exported): "
+                   + ", ".join(f"{k}={v}" for k, v in sorted(refused.items())))
     click.echo(_table(["reward", "mean", "min", "max"],
                       [[k, f"{summary['mean'][k]:.4f}", f"{summary['min'][k]:.4g}", f"{summary['max'][k]:.4g}"]
                        for k in keys]))

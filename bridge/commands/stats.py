@@ -11,8 +11,11 @@ def command(dataset: str, as_json: bool) -> None:
 
     from ..stats import compute_stats, format_stats
 
+    from ..errors import BridgeError
+
     s = compute_stats(dataset)
     click.echo(json.dumps(s, ensure_ascii=False, indent=2) if as_json else format_stats(s))
-    if s["invalid_records"] and not as_json:
-        click.echo(f"warning: {s['invalid_records']} invalid records were skipped; "
-                   f"`bridge validate {dataset}` lists them", err=True)
+    if s["invalid_records"]:  # counted, shown, and an error: statistics of a dataset that drops records
+        raise BridgeError(f"{dataset}: {s['invalid_records']} invalid record(s) were left out of these statistics:\n"
+                          + "\n".join(f"  {p}" for p in s["invalid_problems"]),
+                          hint=f"`bridge validate {dataset}` lists every problem")

@@ -234,7 +234,10 @@ def loads(data: Union[bytes, str]) -> Any:
     try:
         return _from_json(data)
     except ValueError:
-        return json.loads(data)
+        try:
+            return json.loads(data)
+        except RecursionError:  # a JSON bomb nested 100k deep: an error of the file, not a crash
+            raise json.JSONDecodeError("nested too deeply to read", "", 0) from None
 
 
 def json_error(rec: SourceRecord, err: json.JSONDecodeError, file: Optional[str] = None,

@@ -65,7 +65,11 @@ def records(src: Path, ctx: ImportContext) -> Iterator[SourceRecord]:
     episodes, ignored, root_has_steps = [], [], False
     with os.scandir(root) as it:
         for entry in it:
-            if entry.is_dir():
+            try:
+                is_dir = entry.is_dir()
+            except OSError:  # a symlink loop: a numeric one is reported as that episode's problem
+                is_dir = entry.name.isascii() and entry.name.isdigit()
+            if is_dir:
                 if entry.name.isascii() and entry.name.isdigit():
                     episodes.append((int(entry.name), entry.name, entry.path))
                 else:
@@ -108,7 +112,12 @@ def _episode(name: str, ep_dir: str, base: ImageBase) -> SourceRecord:
 
 def _read_episode(rec: SourceRecord, name: str, ep_dir: str, base: ImageBase, dfd: Optional[int]) -> SourceRecord:
     step_files = []
-    for fname in os.listdir(ep_dir if dfd is None else dfd):
+    try:
+        names = os.listdir(ep_dir if dfd is None else dfd)
+    except OSError as e:  # e.g. a symlink loop in place of the folder
+        rec.problem(f"episode folder unreadable: {e.strerror or e}", expected="a readable folder of step_N.json files")
+        return rec
+    for fname in names:
         if fname.startswith("step_") and fname.endswith(".json"):  # step_<N>.json (cheaper than a regex)
             number = fname[5:-5]
             if number.isascii() and number.isdigit():

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterable, Union
 
 from ..errors import BridgeError, Problem
+from ..textio import safe_json_loads
 
 MAX_PROBLEMS = 50
 
@@ -32,9 +33,9 @@ def read_predictions(path: Union[str, os.PathLike]) -> dict[str, str]:
                 continue
             found: list[Problem] = []
             try:
-                rec = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                found.append(Problem(name, "not valid JSON", line=lineno, expected='{"id": ..., "completion": ...}'))
+                rec = safe_json_loads(raw)
+            except ValueError as e:  # says what: BOM, not UTF-8, too deep, huge integer, or the parser's message
+                found.append(Problem(name, str(e), line=lineno, expected='{"id": ..., "completion": ...}'))
                 rec = None
             if rec is not None and not isinstance(rec, dict):
                 found.append(Problem(name, "not a JSON object", line=lineno, found=type(rec).__name__,

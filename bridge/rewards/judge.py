@@ -21,10 +21,8 @@ import json
 import os
 import re
 import tempfile
-import threading
 import time
 import urllib.error
-import urllib.request
 from typing import Optional
 
 from .base import log, register
@@ -91,32 +89,23 @@ class _Retryable(Exception):
 
 
 def _post(url: str, body: bytes, headers: dict, timeout: float) -> dict:
-    """One request with a hard wall-clock deadline (urllib's timeout is per socket operation only)."""
-    result: dict = {}
+    """One request with a hard wall-clock deadline (urllib's timeout is per socket operation only), in this
+    thread: nothing is left running after it returns (bridge/deadline.py)."""
+    from ..deadline import DeadlineExceeded, request
+    from ..textio import safe_json_loads
 
-    def run():
-        try:
-            req = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                result["data"] = json.loads(resp.read().decode("utf-8"))
-        except BaseException as e:  # handed to the caller's thread
-            result["error"] = e
-
-    t = threading.Thread(target=run, daemon=True, name="bridge-llm-judge")
-    t.start()
-    t.join(timeout)
-    if t.is_alive():
-        raise _Retryable(f"no complete answer within {timeout:g}s")
-    err = result.get("error")
-    if isinstance(err, urllib.error.HTTPError):
+    try:
+        return safe_json_loads(request(url, body, headers, timeout, "POST"))
+    except DeadlineExceeded as e:
+        raise _Retryable(str(e)) from None
+    except urllib.error.HTTPError as err:
         if err.code == 429 or err.code >= 500:
-            raise _Retryable(f"HTTP {err.code}")
-        raise RuntimeError(f"HTTP {err.code} {err.reason}")
-    if isinstance(err, (urllib.error.URLError, TimeoutError, ConnectionError)):
-        raise _Retryable(str(getattr(err, "reason", err)))
-    if err is not None:
-        raise RuntimeError(f"{type(err).__name__}: {err}")
-    return result["data"]
+            raise _Retryable(f"HTTP {err.code}") from None
+        raise RuntimeError(f"HTTP {err.code} {err.reason}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+        raise _Retryable(str(getattr(err, "reason", err))) from None
+    except Exception as err:
+        raise RuntimeError(f"{type(err).__name__}: {err}") from None
 
 
 def ask(prompt: str, *, endpoint: str, model: str, api_key: Optional[str] = None, timeout: float = 10.0,

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from ..errors import BridgeError, Problem
-from .base import RewardInfo, get_reward, log
+from .base import RewardInfo, get_reward
+from .options import option_problem
 
 ENTRY_KEYS = {"name", "preset", "weight", "options", "key"}
 #: What a spec may be: a reward name, or a list of names / ``{name|preset, weight, options, key}`` mappings
@@ -70,10 +71,18 @@ class Scorer:
         from ..groundtruth import GroundTruth
         from .parse import ground_truth_from_json
 
-        gt = ground_truth_from_json(gt) if isinstance(gt, str) else GroundTruth.from_any(gt)
+        try:
+            gt = ground_truth_from_json(gt) if isinstance(gt, str) else GroundTruth.from_any(gt)
+        except Exception as e:
+            raise RewardError(f"reward {self.name}: cannot read the ground truth ({type(e).__name__}: "
+                              f"{str(e)[:300]}): {str(gt)[:200]!r}") from e
         out: dict[str, float] = {"score": 0.0}
         for c in self.components:
-            parts = c.reward(completion, gt, **c.options)
+            try:
+                parts = c.reward(completion, gt, **c.options)
+            except Exception as e:  # named, never a silent 0 (issue 11 item 3)
+                raise RewardError(f"reward component {c.key!r} ({c.reward.name}, options {c.options}) raised "
+                                  f"{type(e).__name__}: {str(e)[:300]} on completion {completion[:200]!r}") from e
             out[c.key] = parts["score"]
             for k, v in parts.items():
                 if k != "score":
@@ -157,9 +166,14 @@ def build_scorer(spec: Any, source: str = "reward spec") -> Scorer:
             problems.append(Problem(source, "options must be a mapping", field=f"{where}.options", found=options))
             options = {}
         if info.kind != "plugin":
-            for k in sorted(set(options) - set(info.options) - {"style"}):
+            for k in sorted(set(options) - set(info.options), key=str):
                 problems.append(Problem(source, f"unknown option for {info.name}", field=f"{where}.options.{k}",
                                         expected=", ".join(sorted(info.options)) or "no options"))
+            for k in sorted(set(options) & set(info.options), key=str):
+                bad = option_problem(info.name, k, options[k])
+                if bad:
+                    problems.append(Problem(source, bad[0], field=f"{where}.options.{k}", expected=bad[1],
+                                            found=options[k]))
         key = entry.get("key") or info.name
         if not isinstance(key, str):
             problems.append(Problem(source, "key must be a string", field=f"{where}.key", found=key))
@@ -173,11 +187,12 @@ def build_scorer(spec: Any, source: str = "reward spec") -> Scorer:
     return Scorer(components)
 
 
-def safe_call(scorer: Scorer, completion: str, gt, on_error: float = 0.0) -> dict[str, float]:
-    """Score for a training hook: an exception (bad ground truth, a plugin bug) is logged and scored
-    ``on_error`` on every key instead of killing a multi-hour run."""
-    try:
-        return scorer(completion, gt)
-    except Exception as e:
-        log.warning("reward failed (%s: %s); scored %s", type(e).__name__, e, on_error)
-        return {k: float(on_error) for k in scorer.keys}
+class RewardError(BridgeError):
+    """A reward that raised while scoring: the message names the component (its key, reward and options)."""
+
+
+def safe_call(scorer: Scorer, completion: str, gt) -> dict[str, float]:
+    """Score for a training hook. A reward that raises (bad ground truth, a plugin bug, an option value only
+    some completions reach) stops the run with a :class:`RewardError` naming the component: scoring it 0 would
+    silently train on a wrong signal — possibly 0 for exactly the correct completions."""
+    return scorer(completion, gt)

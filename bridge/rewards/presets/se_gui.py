@@ -33,12 +33,20 @@ def format_reward(completion: str) -> float:
     return 1.0 if i >= 0 and chain_exists(completion, i + 11, "{", PAIR, "}", "</tool_call>") else 0.0
 
 
+def first_tool_call(completion: str):
+    """``TOOL_CALL.search(completion).group(1)`` (or None) in linear time: the regex retries from every
+    ``<tool_call>`` when none is closed — quadratic on a model repeating that tag (one token for Qwen)."""
+    i = completion.find("<tool_call>")
+    j = completion.find("</tool_call>", i + 11) if i >= 0 else -1
+    return completion[i + 11:j] if j >= 0 else None
+
+
 def point_value(completion: str, sol) -> float:
     try:
-        m = TOOL_CALL.search(completion)
-        if not m:
+        body = first_tool_call(completion)
+        if body is None:
             return 0.0
-        coordinate = json.loads(m.group(1).strip()).get("arguments", {}).get("coordinate", None)
+        coordinate = json.loads(body.strip()).get("arguments", {}).get("coordinate", None)
         if not (coordinate and isinstance(coordinate, list) and len(coordinate) == 2):
             return 0.0
         x, y = coordinate

@@ -71,9 +71,22 @@ def llm_answers(completion: str, solution: str) -> tuple[str, str]:
     whole completion; both stripped."""
     m = _GT_ANSWER.search(solution)
     truth = m.group(1).strip() if m else solution.strip()
-    found = _ANSWER.findall(completion)
+    found = answers(completion)
     student = found[-1].strip() if found else completion.strip()
     return student, truth
+
+
+def answers(text: str) -> list[str]:
+    """``_ANSWER.findall(text)`` in linear time: the regex retries from every ``<answer>`` when none is closed,
+    quadratic on a model repeating the tag (64 KB of them took seconds)."""
+    out, pos = [], 0
+    while True:
+        i = text.find("<answer>", pos)
+        j = text.find("</answer>", i + 8) if i >= 0 else -1
+        if j < 0:
+            return out
+        out.append(text[i + 8:j])
+        pos = j + 9
 
 
 def llm_messages(student: str, truth: str) -> list[dict[str, str]]:
