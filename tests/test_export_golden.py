@@ -15,12 +15,12 @@ def test_exports_match_goldens(tmp_path):
     assert {k: v for k, v in got.items() if want[k] != v} == {}
 
 
-def test_exports_stream_samples(tmp_path):
-    """No exporter keeps the samples it has written (memory constant in N, issue 16): while the next sample is
-    produced, the sample three before it is already garbage (the old VLM-R1 / verl / list-building exporters
-    held every one)."""
-    import gc
-    import weakref
+def test_exports_stream(tmp_path, monkeypatch):
+    """Every exporter's memory is constant in the number of samples (issue 16): the peak traced allocation
+    while exporting 800 samples stays within 1.5x of 200 (the list-building exporters grew 4x). verl's row
+    groups are made small here so that one batch is not the whole test set."""
+    import copy
+    import tracemalloc
 
     from export_golden import EXPORTS, FIXTURES
 
@@ -30,18 +30,22 @@ def test_exports_stream_samples(tmp_path):
     from bridge.styles import get_style
     from bridge.styles.base import PromptOptions
 
+    monkeypatch.setattr("bridge.backends.verl.adapter.BATCH_ROWS", 50)
     ds = tmp_path / "ds"
     import_dataset("seed-steps", FIXTURES / "seed-steps", ds)
+    base = list(build_samples(ds, get_style("seed", PromptOptions(history=0))))
+
+    def samples(n):
+        for i in range(n):
+            s = copy.deepcopy(base[i % len(base)])
+            s.id = f"{s.id}#{i}"
+            yield s
+
     for backend, method in EXPORTS:
-        refs, kept = [], []
-
-        def watched():
-            for s in build_samples(ds, get_style("seed", PromptOptions(history=0))):
-                if len(refs) >= 3:
-                    gc.collect()
-                    kept.append(refs[-3]() is not None)
-                refs.append(weakref.ref(s))
-                yield s
-
-        get_adapter(backend).export(watched(), tmp_path / f"{backend}-{method}", method, None)
-        assert kept and not any(kept), (backend, method, kept)
+        peaks = []
+        for n in (200, 800):
+            tracemalloc.start()
+            get_adapter(backend).export(samples(n), tmp_path / f"{backend}-{method}-{n}", method, None)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+        assert peaks[1] < 1.5 * peaks[0], (backend, method, peaks)
