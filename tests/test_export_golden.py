@@ -17,8 +17,8 @@ def test_exports_match_goldens(tmp_path):
 
 def test_exports_stream(tmp_path, monkeypatch):
     """Every exporter's memory is constant in the number of samples (issue 16): the peak traced allocation
-    while exporting 800 samples stays within 1.5x of 200 (the list-building exporters grew 4x). verl's row
-    groups are made small here so that one batch is not the whole test set."""
+    while exporting 800 samples stays within 1.2x (+200 kB) of 200 (the list-building exporters grew 4x).
+    verl's row groups are made small here so that one batch is not the whole test set."""
     import copy
     import tracemalloc
 
@@ -48,4 +48,4 @@ def test_exports_stream(tmp_path, monkeypatch):
             get_adapter(backend).export(samples(n), tmp_path / f"{backend}-{method}-{n}", method, None)
             peaks.append(tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()
-        assert peaks[1] < 1.5 * peaks[0], (backend, method, peaks)
+        assert peaks[1] < 1.2 * peaks[0] + 200_000, (backend, method, peaks)   # slack: caches, gc timing
