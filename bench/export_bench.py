@@ -29,6 +29,18 @@ EXPORTS = ("trl:sft", "trl:grpo", "llamafactory:sft", "swift:sft", "swift:grpo",
 STYLE = "seed"   # the seed tutorials' model speaks the seed style
 
 
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS: VmHWM (reset at exec), not ru_maxrss (Linux carries the forking parent's
+    peak across exec, so every row read at least the bench driver's RSS)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def child(phase: str, src: str, ds: str, out: str, profile: str | None) -> None:
     result: dict = {"phase": phase}
     if phase == "anchor":
@@ -58,7 +70,7 @@ def child(phase: str, src: str, ds: str, out: str, profile: str | None) -> None:
             prof.dump_stats(profile)
     result["seconds"] = time.perf_counter() - t0
     result["cpu_s"] = _cpu() - cpu0
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    result["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(result))
 
 
