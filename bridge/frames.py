@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -208,7 +208,8 @@ class Frame:
         return Pixels(self.factor, self.min_pixels, self.max_pixels)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # asdict's generic recursion was a tenth of an export's time (issue 16); same keys, same order
+        return {"kind": self.kind, "factor": self.factor, "min_pixels": self.min_pixels, "max_pixels": self.max_pixels}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Frame":

@@ -14,6 +14,8 @@ from .frames import Frame
 from .schema import Action
 
 GT_VERSION = 1
+#: one encoder for every ground truth: json.dumps with options builds a new JSONEncoder per call (issue 16)
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class GroundTruth:
 
     def to_json(self) -> str:
         """Compact, key-sorted JSON (stable bytes: the same sample always gives the same string)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return _ENCODE(self.to_dict())
 
     @classmethod
     def from_any(cls, value: Union[str, bytes, dict, "GroundTruth"]) -> "GroundTruth":

@@ -7,8 +7,9 @@ import json
 import os
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from .. import tiny
 from ..errors import BridgeError, Problem
@@ -67,16 +68,42 @@ def text_messages(sample: "Sample", file: str, line: int) -> tuple[list[dict[str
     return out, problems
 
 
-def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Write rows atomically (a temp file renamed into place; nothing left behind on error)."""
+#: ``json.dumps(row, ensure_ascii=False)`` with one encoder for every row (json.dumps with options builds a new
+#: JSONEncoder per call); the same options, so the same bytes (tests/test_export_golden.py)
+encode_row = json.JSONEncoder(ensure_ascii=False).encode
+
+
+@contextmanager
+def staged(path: Path, mode: str = "w") -> Iterator[IO]:
+    """A file written to a temp sibling and renamed into place when the block ends without an error (nothing
+    left behind otherwise): exports stream into it and may still refuse at the end."""
     tmp = path.with_name(path.name + f".partial-{os.getpid()}")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Write rows atomically (a temp file renamed into place; nothing left behind on error)."""
+    with staged(path) as f:
+        for row in rows:
+            f.write(encode_row(row) + "\n")
+
+
+@contextmanager
+def export_dir(out: Path) -> Iterator[Path]:
+    """``out`` created for a streamed export; removed again on failure when this call created it."""
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield out
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
         raise
 
 
@@ -149,25 +176,27 @@ def policy_pixels(recipe: Recipe, export: ExportResult) -> Optional[Pixels]:
 
 
 def export_rows(samples: Iterable["Sample"], out: Path, row) -> tuple[int, dict[str, Any]]:
-    """Build ``out/train.jsonl`` from ``row(sample, messages) -> dict``; all problems are reported at once."""
+    """Stream ``out/train.jsonl`` from ``row(sample, messages) -> dict`` (memory constant in the number of
+    samples); all problems are reported at once and nothing is left behind then."""
     problems: list[Problem] = []
     info: dict[str, Any] = {"style": None, "frame": None, "images": 0}
     file = str(out / TRAIN_FILE)
-    rows = []
-    for n, s in enumerate(samples, 1):
-        messages, bad = text_messages(s, file, n)
-        problems += bad
-        if info["style"] is None:
-            info["style"], info["frame"] = s.ground_truth.style, s.ground_truth.frame
-        info["images"] += len(s.images)
-        rows.append(row(s, messages))
-    if problems:
-        raise BridgeError(f"{len(problems)} sample(s) cannot be exported", problems=problems)
-    if not rows:
-        raise BridgeError("no samples to export (empty dataset, or the style refused every step)")
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / TRAIN_FILE, rows)
-    return len(rows), info
+    n = 0
+    with export_dir(out), staged(out / TRAIN_FILE) as f:
+        for n, s in enumerate(samples, 1):
+            messages, bad = text_messages(s, file, n)
+            problems += bad
+            if info["style"] is None:
+                info["style"], info["frame"] = s.ground_truth.style, s.ground_truth.frame
+            info["images"] += len(s.images)
+            line = encode_row(row(s, messages))
+            if not problems:
+                f.write(line + "\n")
+        if problems:
+            raise BridgeError(f"{len(problems)} sample(s) cannot be exported", problems=problems)
+        if not n:
+            raise BridgeError("no samples to export (empty dataset, or the style refused every step)")
+    return n, info
 
 
 #: a config as ordered sections of (key, value, comment) items, what the YAML templates render

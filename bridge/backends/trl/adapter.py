@@ -37,7 +37,7 @@ from ...recipe import Recipe, batch_plan, optimizer_settings, reward_spec
 from ...rewards import hooks
 from ...tracking import TRACKERS, hf_report_to, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
-from ..common import node_rank, resume_hf_yaml
+from ..common import encode_row, node_rank, resume_hf_yaml
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class TrlAdapter(Adapter):
         style: Optional[str] = None
         with open(path, "w", encoding="utf-8") as f:
             for s in samples:
-                f.write(json.dumps(sample_record(s, method), ensure_ascii=False) + "\n")
+                f.write(encode_row(sample_record(s, method)) + "\n")
                 if frame is None:
                     frame, style = s.ground_truth.frame.to_dict(), s.ground_truth.style
                 n += 1

@@ -56,7 +56,7 @@ from ...rewards import hooks
 from ...tracking import TRACKERS, tracking_env
 from ...rewards.spec import DEFAULT_SPEC, build_scorer
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
-from ..common import gpu_count, pixels_for, resolved_model, text_messages
+from ..common import export_dir, gpu_count, pixels_for, resolved_model, staged, text_messages
 from ..templating import hydra_value
 from .logs import scalar
 
@@ -173,6 +173,12 @@ def write_parquet(path: Path, rows: list[dict[str, Any]], mode: str) -> None:
         raise
 
 
+#: rows per parquet row group of a streamed export (memory is bounded by one batch, not the dataset)
+BATCH_ROWS = 1024
+#: image sizes remembered per path: a step's previous screenshot is the one just read, so a short memory suffices
+RECENT_SIZES = 64
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
     return pq.read_table(path).to_pylist()
 
@@ -199,15 +205,20 @@ def sample_row(sample: "Sample", index: int, split: str, mode: str, px, spec: Op
                            "reward_spec": spec}}
 
 
-def _prompt_stats(sample: "Sample", stats: dict[str, Any], sizes: dict[str, tuple[int, int]]) -> None:
+def _prompt_stats(sample: "Sample", stats: dict[str, Any], sizes: set[tuple[int, int]],
+                  recent: dict[str, tuple[int, int]]) -> None:
     """What bounds the prompt length without a tokenizer: UTF-8 bytes of the text (a byte-level BPE never
-    emits more tokens than bytes), image count, and the distinct screenshot sizes."""
+    emits more tokens than bytes), image count, and the distinct screenshot sizes (``recent``: a bounded memory
+    of the last images' sizes, so a previous screenshot is not read twice)."""
     text = sum(len(b["text"].encode("utf-8")) for m in sample.messages for b in m["content"] if b["type"] == "text")
     stats["max_text_bytes"] = max(stats["max_text_bytes"], text)
     stats["max_images"] = max(stats["max_images"], len(sample.images))
     for p in sample.images:
-        if p not in sizes:
-            sizes[p] = image_size(p)
+        if p not in recent:
+            if len(recent) >= RECENT_SIZES:
+                recent.clear()
+            recent[p] = image_size(p)
+            sizes.add(recent[p])
 
 
 def prompt_length_bound(stats: dict[str, Any], px) -> int:
@@ -285,27 +296,42 @@ class VerlAdapter(Adapter):
         spec = json.dumps(reward_spec(recipe), sort_keys=True) if recipe is not None and recipe.grpo else None
         split = _split_of(out)
         file = str(out / TRAIN_FILE)
-        rows: list[dict[str, Any]] = []
+        batch: list[dict[str, Any]] = []
         problems: list[Problem] = []
         stats: dict[str, Any] = {"max_text_bytes": 0, "max_images": 0}
-        sizes: dict[str, tuple[int, int]] = {}
+        sizes: set[tuple[int, int]] = set()
+        recent: dict[str, tuple[int, int]] = {}
         px = style = None
-        images = 0
-        for i, s in enumerate(samples):
-            if px is None:
-                px, style = pixels_for(recipe, s.ground_truth.frame), s.ground_truth.style
-            rows.append(sample_row(s, i, split, mode, px, spec, file, problems))
-            _prompt_stats(s, stats, sizes)
-            images += len(s.images)
-        if problems:
-            raise BridgeError(f"{len(problems)} problem(s): these samples cannot be exported for verl",
-                              problems=problems)
-        if not rows:
-            raise BridgeError("no samples to export (empty dataset, or the style refused every step)")
-        out.mkdir(parents=True, exist_ok=True)
-        write_parquet(out / TRAIN_FILE, rows, mode)
-        stats["image_sizes"] = [list(v) for v in sorted(set(sizes.values()))]
-        result = ExportResult(out=out, method=method, files={"train": out / TRAIN_FILE}, samples=len(rows),
+        images = n = 0
+        schema = _schema(mode)
+        # Streamed (issue 16): one row group per BATCH_ROWS rows, so memory does not grow with the dataset
+        with export_dir(out), staged(out / TRAIN_FILE, "wb") as f:
+            writer = pq.ParquetWriter(f, schema)
+            try:
+                for n, s in enumerate(samples, 1):
+                    if px is None:
+                        px, style = pixels_for(recipe, s.ground_truth.frame), s.ground_truth.style
+                    row = sample_row(s, n - 1, split, mode, px, spec, file, problems)
+                    _prompt_stats(s, stats, sizes, recent)
+                    images += len(s.images)
+                    if problems:
+                        batch.clear()
+                        continue
+                    batch.append(row)
+                    if len(batch) >= BATCH_ROWS:
+                        writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                        batch.clear()
+                if batch:
+                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            finally:
+                writer.close()
+            if problems:
+                raise BridgeError(f"{len(problems)} problem(s): these samples cannot be exported for verl",
+                                  problems=problems)
+            if not n:
+                raise BridgeError("no samples to export (empty dataset, or the style refused every step)")
+        stats["image_sizes"] = [list(v) for v in sorted(sizes)]
+        result = ExportResult(out=out, method=method, files={"train": out / TRAIN_FILE}, samples=n,
                               meta={"backend": self.name, "style": style, "images": images, "image_mode": mode,
                                     "model": recipe.model if recipe else None, "pixels": px.to_dict() if px else None,
                                     "prompt_stats": stats,

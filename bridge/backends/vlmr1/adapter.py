@@ -39,7 +39,8 @@ from ...rewards import hooks
 from ...rewards.spec import DEFAULT_SPEC, build_scorer
 from ...tracking import TENSORBOARD_DIR, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
-from ..common import gpu_count, node_rank, pixels_for, read_jsonl, resolved_model, text_messages, write_jsonl
+from ..common import (encode_row, export_dir, gpu_count, node_rank, pixels_for, read_jsonl, resolved_model, staged,
+                      text_messages)
 from ..logs import hf_plan
 from ..verl.logs import scalar
 
@@ -74,10 +75,58 @@ def human_value(sample: "Sample", file: str, line: int) -> tuple[str, list[Probl
     return "\n".join(m["content"] for m in prompt), problems
 
 
-def image_folder(paths: list[str]) -> str:
+def image_folder(paths: Iterable[str]) -> str:
     """The deepest folder containing every image (VLM-R1 joins each relative path to it)."""
-    dirs = {os.path.dirname(p) for p in paths}
-    return os.path.commonpath(sorted(dirs)) if dirs else "/"
+    folder = FolderOf()
+    for p in paths:
+        folder.add(p)
+    return folder.path
+
+
+class FolderOf:
+    """The common folder of the images seen so far, in constant memory: ``os.path.commonpath`` of every image's
+    folder (commonpath is associative), recomputed only when a folder outside the current one appears."""
+
+    def __init__(self) -> None:
+        self.common: Optional[str] = None
+        self._last = None
+
+    def add(self, path: str) -> None:
+        d = os.path.dirname(path)
+        if d == self._last:
+            return
+        self._last = d
+        c = self.common
+        if c is None:
+            self.common = os.path.commonpath([d])
+        elif not (d == c or d.startswith(c + "/") or c == "/"):
+            self.common = os.path.commonpath([c, d])
+
+    @property
+    def path(self) -> str:
+        return "/" if self.common is None else self.common
+
+
+def relative_to(folder: str):
+    """``os.path.relpath(p, folder)`` for the images (under ``folder``): a slice for normalised paths."""
+    cut = 1 if folder == "/" else len(folder) + 1
+
+    def rel(p: str) -> str:
+        if p.startswith(folder) and p[cut - 1:cut] == "/" and os.path.normpath(p) == p:
+            return p[cut:]
+        return os.path.relpath(p, folder)
+    return rel
+
+
+def _relocate_images(src, dst, folder: str) -> None:
+    """Second pass of the streamed export: each line's absolute ``image`` list (written second, after ``id``)
+    made relative to ``folder``, the rest of the line copied as is (so the bytes equal one json.dumps)."""
+    decode, rel = json.JSONDecoder().raw_decode, relative_to(folder)
+    key = ', "image": '
+    for line in src:
+        _, end = decode(line, 7)                  # '{"id": ' then the id string
+        images, stop = decode(line, end + len(key))
+        dst.write(line[:end] + key + encode_row([rel(p) for p in images]) + line[stop:])
 
 
 class VlmR1Adapter(Adapter):
@@ -135,32 +184,43 @@ class VlmR1Adapter(Adapter):
             raise BridgeError(f"vlmr1: method {method!r} not supported (VLM-R1 trains with GRPO: --method grpo)")
         out = Path(out).resolve()
         file = str(out / TRAIN_FILE)
-        staged: list[tuple[Any, str]] = []
         problems: list[Problem] = []
         px = style = None
-        for n, s in enumerate(samples, 1):
-            human, bad = human_value(s, file, n)
-            problems += bad
-            if px is None:
-                px, style = pixels_for(recipe, s.ground_truth.frame), s.ground_truth.style
-            staged.append((s, human))
-        if problems:
-            raise BridgeError(f"{len(problems)} problem(s): these samples cannot be exported for VLM-R1",
-                              problems=problems)
-        if not staged:
-            raise BridgeError("no samples to export (empty dataset, or the style refused every step)")
-        folder = image_folder([p for s, _ in staged for p in s.images])
-        if ":" in folder or ":" in str(out):
-            raise BridgeError(f"vlmr1: VLM-R1 splits --image_folders and --data_file_paths on ':'; "
-                              f"rename the folder ({folder if ':' in folder else out})")
-        rows = [{"id": s.id, "image": [os.path.relpath(p, folder) for p in s.images],
-                 "conversations": [{"from": "human", "value": human}, {"from": "gpt", "value": s.target}],
-                 GT_COLUMN: s.ground_truth.to_json()} for s, human in staged]
-        out.mkdir(parents=True, exist_ok=True)
-        write_jsonl(out / TRAIN_FILE, rows)
-        result = ExportResult(out=out, method=method, files={"train": out / TRAIN_FILE}, samples=len(rows),
-                              meta={"backend": self.name, "style": style, "image_folder": folder,
-                                    "images": sum(len(s.images) for s, _ in staged),
+        n = images = 0
+        folder = FolderOf()
+        # Streamed (issue 16): rows go to a first file with absolute image paths while the common image folder
+        # is learnt; a second pass makes the paths relative to it. Memory stays constant in the sample count.
+        first = out / (TRAIN_FILE + ".abs")
+        with export_dir(out):
+            with staged(first) as f:
+                for n, s in enumerate(samples, 1):
+                    human, bad = human_value(s, file, n)
+                    problems += bad
+                    if px is None:
+                        px, style = pixels_for(recipe, s.ground_truth.frame), s.ground_truth.style
+                    for p in s.images:
+                        folder.add(p)
+                    images += len(s.images)
+                    if not problems:
+                        f.write(encode_row({"id": s.id, "image": s.images, "conversations": [
+                            {"from": "human", "value": human}, {"from": "gpt", "value": s.target}],
+                            GT_COLUMN: s.ground_truth.to_json()}) + "\n")
+                if problems:
+                    raise BridgeError(f"{len(problems)} problem(s): these samples cannot be exported for VLM-R1",
+                                      problems=problems)
+                if not n:
+                    raise BridgeError("no samples to export (empty dataset, or the style refused every step)")
+                if ":" in folder.path or ":" in str(out):
+                    raise BridgeError(f"vlmr1: VLM-R1 splits --image_folders and --data_file_paths on ':'; "
+                                      f"rename the folder ({folder.path if ':' in folder.path else out})")
+            try:
+                with open(first, encoding="utf-8", newline="\n") as src, staged(out / TRAIN_FILE) as dst:
+                    _relocate_images(src, dst, folder.path)
+            finally:
+                first.unlink(missing_ok=True)
+        result = ExportResult(out=out, method=method, files={"train": out / TRAIN_FILE}, samples=n,
+                              meta={"backend": self.name, "style": style, "image_folder": folder.path,
+                                    "images": images,
                                     "model": recipe.model if recipe else None,
                                     "pixels": px.to_dict() if px else None})
         return result
