@@ -34,7 +34,7 @@ def refused(style: str, a: Action) -> bool:
         if t == "long_press":
             return a.duration_ms is not None and a.duration_ms <= 200
         return t in {"open_app", "key", "double_click", "right_click", "drag", "select", "answer", "ask_user"}
-    if style == "uitars":
+    if style in ("uitars", "compact"):   # compact = UI-TARS's grammar with a one-line prompt
         return t in {"select", "answer", "ask_user"} or (t == "status" and a.status != "complete")
     if style == "seed":
         return t in {"navigate_home", "enter", "key", "double_click", "right_click", "drag", "select", "answer"} or \
