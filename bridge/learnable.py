@@ -3,8 +3,9 @@
 ``make_grid_dataset(out, episodes, seed)`` draws one-step episodes on 112x112 screens (16 image tokens for a
 Qwen2/2.5-VL processor at max_pixels 12544):
 
-* **click** (60 %): a 3x3 grid of buttons, eight grey and one coloured; "Click the red button." — the target's
-  cell is uniform over the nine cells, so the instruction alone gives 1/9; the bbox is the button's box;
+* **click** (60 %): a grid of buttons (``grid`` x ``grid``, default 3x3), all grey but one coloured; "Click the
+  red button." — the target's cell is uniform over the cells, so the instruction alone gives 1/grid²
+  (:func:`click_chance`); the bbox is the button's box;
 * **swipe** (16 %): an arrow in the middle; "Swipe the way the arrow points." — the finger direction is drawn,
   not said (chance 1/4);
 * **type** (8 %): a text field; "Type cat." — the text is copied from the instruction;
@@ -12,7 +13,7 @@ Qwen2/2.5-VL processor at max_pixels 12544):
 
 ``blind=True`` draws the same episodes (same instructions, same ground truth) on blank screens: the blind
 baseline of ``bridge demo`` — trained on it, a model can only learn the instruction-given part, so its click
-accuracy must stay near chance (1/9). Deterministic in (episodes, seed, blind).
+accuracy must stay near chance. Deterministic in (episodes, seed, blind).
 """
 from __future__ import annotations
 
@@ -24,8 +25,7 @@ from typing import Any, Union
 from PIL import Image, ImageDraw
 
 SIZE = 112
-GRID = 3
-CELL = SIZE / GRID
+GRID = 3                        # default grid (cells per side); bridge demo uses 2 to stay within its CPU budget
 BUTTON = 22                     # button side in pixels
 BACKGROUND = (245, 245, 245)
 GREY = (165, 165, 165)
@@ -33,18 +33,23 @@ COLOURS = {"red": (215, 45, 45), "blue": (45, 85, 215), "green": (40, 160, 70), 
 WORDS = ("cat", "blue", "hello", "maps", "train", "pizza")
 DIRECTIONS = {"up": (0, -1), "down": (0, 1), "left": (-1, 0), "right": (1, 0)}
 KINDS = (("click", 0.60), ("swipe", 0.16), ("type", 0.08), ("navigate_back", 0.08), ("complete", 0.08))
-CLICK_CHANCE = 1 / (GRID * GRID)
 
 
-def _cell_box(cell: int) -> list[float]:
-    cx, cy = (cell % GRID + 0.5) * CELL, (cell // GRID + 0.5) * CELL
+def click_chance(grid: int = GRID) -> float:
+    """What a policy blind to the screen scores on click steps: one cell out of grid x grid."""
+    return 1 / (grid * grid)
+
+
+def _cell_box(cell: int, grid: int) -> list[float]:
+    size = SIZE / grid
+    cx, cy = (cell % grid + 0.5) * size, (cell // grid + 0.5) * size
     h = BUTTON / 2
     return [round(cx - h), round(cy - h), round(cx + h), round(cy + h)]
 
 
-def _grid(d: ImageDraw.ImageDraw, target: int = -1, colour=GREY) -> None:
-    for cell in range(GRID * GRID):
-        d.rectangle(_cell_box(cell), fill=colour if cell == target else GREY)
+def _grid(d: ImageDraw.ImageDraw, grid: int, target: int = -1, colour=GREY) -> None:
+    for cell in range(grid * grid):
+        d.rectangle(_cell_box(cell, grid), fill=colour if cell == target else GREY)
 
 
 def _arrow(d: ImageDraw.ImageDraw, direction: str) -> None:
@@ -58,15 +63,15 @@ def _arrow(d: ImageDraw.ImageDraw, direction: str) -> None:
               fill=(30, 30, 30))
 
 
-def draw_step(rng: random.Random) -> tuple[Image.Image, str, dict[str, Any]]:
+def draw_step(rng: random.Random, grid: int = GRID) -> tuple[Image.Image, str, dict[str, Any]]:
     """One screen, its instruction and its canonical action (original pixels)."""
     kind = rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS])[0]
     img = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
     d = ImageDraw.Draw(img)
     if kind == "click":
-        cell, colour = rng.randrange(GRID * GRID), rng.choice(sorted(COLOURS))
-        _grid(d, cell, COLOURS[colour])
-        box = _cell_box(cell)
+        cell, colour = rng.randrange(grid * grid), rng.choice(sorted(COLOURS))
+        _grid(d, grid, cell, COLOURS[colour])
+        box = _cell_box(cell, grid)
         point = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]
         return img, f"Click the {colour} button.", {"type": "click", "point": point, "bbox": box}
     if kind == "swipe":
@@ -80,14 +85,14 @@ def draw_step(rng: random.Random) -> tuple[Image.Image, str, dict[str, Any]]:
         word = rng.choice(WORDS)
         d.rectangle([10, 44, 102, 68], fill=(255, 255, 255), outline=(90, 90, 90), width=2)
         return img, f"Type {word}.", {"type": "type", "text": word}
-    _grid(d)
+    _grid(d, grid)
     if kind == "navigate_back":
         return img, "Go back.", {"type": "navigate_back"}
     return img, "The task is done: finish.", {"type": "status", "status": "complete"}
 
 
 def make_grid_dataset(out: Union[str, os.PathLike], episodes: int = 256, seed: int = 0, split: str = "train",
-                      blind: bool = False, overwrite: bool = False) -> Path:
+                      blind: bool = False, overwrite: bool = False, grid: int = GRID) -> Path:
     """Write ``episodes`` one-step episodes (see the module docstring) as a canonical dataset at ``out``."""
     from .dataset import DatasetWriter
     from .errors import BridgeError
@@ -95,12 +100,14 @@ def make_grid_dataset(out: Union[str, os.PathLike], episodes: int = 256, seed: i
 
     if not isinstance(episodes, int) or episodes < 1:
         raise BridgeError(f"--episodes must be a positive integer, got {episodes!r}")
-    meta = {"generator": "bridge.learnable", "task": "grid", "seed": seed, "blind": blind}
+    if not isinstance(grid, int) or not 1 <= grid <= 4:
+        raise BridgeError(f"--grid must be 1 to 4 cells per side on a {SIZE}x{SIZE} screen, got {grid!r}")
+    meta = {"generator": "bridge.learnable", "task": "grid", "grid": grid, "seed": seed, "blind": blind}
     with DatasetWriter(Path(out), source="synth", overwrite=overwrite, meta=meta) as writer:
         images = writer.image_dir()
         for i in range(episodes):
             rng = random.Random(seed * 1_000_003 + i)
-            img, instruction, action = draw_step(rng)
+            img, instruction, action = draw_step(rng, grid)
             if blind:
                 img = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
             ep_id = f"grid-{seed}-{i:05d}"

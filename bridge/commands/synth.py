@@ -18,6 +18,8 @@ from ..environments import ENVIRONMENTS   # a plain dict: imports no environment
                    "(click the coloured button of a 3x3 grid, swipe the way an arrow points, type, back, finish) "
                    "that a tiny model learns on CPU (bridge/learnable.py).")
 @click.option("--blind", is_flag=True, help="--task: the same episodes on blank screens (the blind baseline).")
+@click.option("--grid", type=click.IntRange(1, 4), default=3, show_default=True,
+              help="--task grid: buttons per side (click chance 1/grid²).")
 @click.option("--env", "env_name", type=click.Choice(sorted(ENVIRONMENTS)), default=None,
               help="Record episodes played by a scripted oracle in this live environment instead of drawing "
                    "screens (MiniWoB++ in headless Chromium: real rendered screens, DOM boxes as targets).")
@@ -27,7 +29,7 @@ from ..environments import ENVIRONMENTS   # a plain dict: imports no environment
               help="--env: browsers playing in parallel.")
 @click.option("--max-turns", type=click.IntRange(min=1), default=10, show_default=True,
               help="--env: turns after which an episode is cut (and not recorded).")
-def command(out: str, episodes: int, seed: int, platform: str, split: str, overwrite: bool, task, blind,
+def command(out: str, episodes: int, seed: int, platform: str, split: str, overwrite: bool, task, blind, grid,
             env_name, tasks, pool_size, max_turns) -> None:
     """Draw a synthetic GUI dataset into OUT: phone and desktop screenshots with exact element boxes and
     multi-step episodes that together use every action type (6 mixed episodes already cover all of them).
@@ -45,7 +47,8 @@ def command(out: str, episodes: int, seed: int, platform: str, split: str, overw
     if task:
         from ..learnable import make_grid_dataset
 
-        make_grid_dataset(out, episodes=episodes, seed=seed, split=split, blind=blind, overwrite=overwrite)
+        make_grid_dataset(out, episodes=episodes, seed=seed, split=split, blind=blind, overwrite=overwrite,
+                          grid=grid)
     elif env_name:
         _record(out, env_name, tasks, episodes, seed, split, overwrite, pool_size, max_turns)
     else:

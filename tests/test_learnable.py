@@ -1,0 +1,61 @@
+"""The learnable grid task (bridge/learnable.py): deterministic, valid, the answer is in the pixels (the target's
+cell varies and is drawn, not said), and the blind copy keeps every instruction and ground truth but no pixels."""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import pytest
+from click.testing import CliRunner
+
+from bridge.cli import cli
+from bridge.dataset import open_dataset
+from bridge.learnable import click_chance, make_grid_dataset
+from bridge.validate import validate_dataset
+
+
+def _digest(ds, step) -> str:
+    return hashlib.sha256(ds.image_path(step.screenshot).read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("grid", [2, 3])
+def test_grid_task_needs_the_pixels(tmp_path, grid):
+    seen = make_grid_dataset(tmp_path / "seen", episodes=120, seed=3, grid=grid)
+    blind = make_grid_dataset(tmp_path / "blind", episodes=120, seed=3, grid=grid, blind=True)
+    eps, beps = list(open_dataset(seen)), list(open_dataset(blind))
+    assert [e.instruction for e in eps] == [e.instruction for e in beps]
+    assert [e.steps[0].action for e in eps] == [e.steps[0].action for e in beps]
+    clicks = [e for e in eps if e.steps[0].action.type == "click"]
+    cells = Counter(tuple(e.steps[0].action.bbox) for e in clicks)
+    assert len(cells) == grid * grid and click_chance(grid) == 1 / (grid * grid)
+    # the same instruction has targets in several cells: the text alone does not determine the answer
+    by_text = {}
+    for e in clicks:
+        by_text.setdefault(e.instruction, set()).add(tuple(e.steps[0].action.point))
+    assert max(len(v) for v in by_text.values()) > 1
+    for e in clicks:   # the point is the centre of the drawn target box
+        (x0, y0, x1, y1), (x, y) = e.steps[0].action.bbox, e.steps[0].action.point
+        assert (x, y) == ((x0 + x1) / 2, (y0 + y1) / 2)
+    ds, bds = open_dataset(seen), open_dataset(blind)
+    assert len({_digest(ds, e.steps[0]) for e in clicks}) > 1
+    assert len({_digest(bds, e.steps[0]) for e in beps}) == 1          # every blind screen is the same blank
+    assert not validate_dataset(seen).problems and not validate_dataset(blind).problems
+
+
+def test_grid_task_is_deterministic_and_covers_the_kinds(tmp_path):
+    a = make_grid_dataset(tmp_path / "a", episodes=60, seed=1)
+    b = make_grid_dataset(tmp_path / "b", episodes=60, seed=1)
+    da, db = open_dataset(a), open_dataset(b)
+    assert [(e.instruction, _digest(da, e.steps[0])) for e in da] == [(e.instruction, _digest(db, e.steps[0]))
+                                                                         for e in db]
+    kinds = Counter(e.steps[0].action.type for e in open_dataset(a))
+    assert set(kinds) == {"click", "swipe", "type", "navigate_back", "status"}
+
+
+def test_cli_task_options(tmp_path):
+    r = CliRunner().invoke(cli, ["synth", str(tmp_path / "g"), "--task", "grid", "--grid", "2", "-n", "5"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["synth", str(tmp_path / "h"), "--blind"])
+    assert r.exit_code == 2 and "--blind only applies with --task" in r.output
+    r = CliRunner().invoke(cli, ["synth", str(tmp_path / "i"), "--task", "grid", "--grid", "9"])
+    assert r.exit_code == 2 and not (tmp_path / "i").exists()
