@@ -63,7 +63,10 @@ def test_bench_smoke_three_backends(tmp_path, synth_dataset, pythons):
         assert r["steps"] == 2 and math.isfinite(r["final_loss"]) and r["wall_s"] > 0 and r["step_time_s"] > 0
         assert r["samples_per_s"] > 0
         assert 200 < r["peak_rss_mb"] < 20000                      # the backend's process tree, sampled
-        assert 0.0 <= r["eval_step_success"] <= 1.0 and r["eval_type_accuracy"] is not None
+        # a 2-step model mostly writes unparsable text; the gui-r1 profile (as GUI-R1's eval_omni) then leaves the
+        # hit-less categories out, so the rates may be undefined (None) but never out of range
+        for key in ("eval_step_success", "eval_type_accuracy"):
+            assert r[key] is None or 0.0 <= r[key] <= 1.0
     views = [load_run(d) for d in sorted(out.iterdir()) if (d / "run.json").is_file()]
     assert sorted(v.backend for v in views) == sorted(BACKENDS)
     for v in views:

@@ -48,7 +48,7 @@ def small_dataset(tmp_path_factory) -> Path:
 # style -> (samples, refused counts), from each style's documented action space
 EXPECTED = {
     "qwen25vl": (5, {}), "qwen2vl": (5, {}), "qwen3vl": (5, {}), "agentcpm": (5, {}),
-    "gui-r1": (5, {}), "uitars": (4, {"status": 1}), "seed": (4, {"navigate_home": 1}),   # gui-r1: impossible (GUI-R1 data)
+    "gui-r1": (5, {}), "uitars": (4, {"status": 1}), "compact": (4, {"status": 1}), "seed": (4, {"navigate_home": 1}),   # gui-r1: impossible (GUI-R1 data)
 }
 
 

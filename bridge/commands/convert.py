@@ -46,6 +46,7 @@ def command(dataset, out, overrides, backend, style, method, out_alias, history,
         out, overrides = None, (out, *overrides)
     out = one_out(out, out_alias)
 
+    check_pixels(min_pixels, max_pixels)          # the options' own words, before the recipe model says it
     d = data_overrides({"train": dataset, "style": style, "history": history, "prev_image": prev_image,
                         "think": think, "min_pixels": min_pixels, "max_pixels": max_pixels}, overrides)
     style = d.style

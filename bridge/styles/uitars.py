@@ -181,7 +181,7 @@ class UITarsStyle(Style):
         if t == "status" and action.status == "complete":
             return _call("finished", content=escape(action.text or ""))
         what = f"status {action.status}" if t == "status" else t
-        raise Unsupported(f"uitars: no UI-TARS action for {what}")
+        raise Unsupported(f"{self.name}: no UI-TARS action for {what}")
 
     def render_action(self, action: Action, width: int, height: int, thought: Optional[str] = None) -> str:
         call = self.call(action, width, height)
