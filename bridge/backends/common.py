@@ -240,6 +240,32 @@ def torchrun_env(recipe: Recipe, force_var: Optional[str] = None) -> dict[str, s
     return env
 
 
+#: glibc malloc settings for CPU training. The LM head's logits (tokens x 151,936 floats: ~0.8 GB for a batch of
+#: two 640-token samples) and their gradients are allocated and freed every step; glibc serves blocks above its mmap
+#: threshold (at most 32 MiB) with fresh mmap()s, so every step page-faults ~GBs back in — the system time that
+#: exceeded user time in `make demo` (docs/performance.md). No mmap + no trimming keeps those pages in the heap.
+CPU_MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a container's or taskset's share)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:   # not Linux
+        return os.cpu_count() or 1
+
+
+def cpu_env(recipe: Recipe) -> dict[str, str]:
+    """Launch variables of a single-process CPU run (empty on GPU and for multi-process runs, which keep their
+    trainer's own settings): one compute thread per core given to the run — a user's ``OMP_NUM_THREADS`` wins —
+    for OpenMP and MKL alike, no tokenizer thread pool, and :data:`CPU_MALLOC_ENV`."""
+    if recipe.distributed.world_size > 1 or not on_cpu(recipe):
+        return {}
+    threads = os.environ.get("OMP_NUM_THREADS") or str(cpu_cores())
+    return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false",
+            **CPU_MALLOC_ENV}
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:

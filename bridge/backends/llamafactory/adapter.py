@@ -31,8 +31,8 @@ from ...frames import Pixels, processor_pixels
 from ...recipe import Recipe
 from ...tracking import TRACKERS, hf_report_to, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
-from ..common import (TRAIN_FILE, apply_overrides, export_rows, model_family, on_cpu, optimizer_items, pixels_for,
-                      policy_pixels, precision, resolved_model, resume_hf_yaml, torchrun_env)
+from ..common import (TRAIN_FILE, apply_overrides, cpu_env, export_rows, model_family, on_cpu, optimizer_items,
+                      pixels_for, policy_pixels, precision, resolved_model, resume_hf_yaml, torchrun_env)
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ class LlamaFactoryAdapter(Adapter):
     def command(self, recipe: Recipe, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         cfg = Path(run_dir) / "llamafactory_sft.yaml"
         env = {"TOKENIZERS_PARALLELISM": "false", **torchrun_env(recipe, force_var="FORCE_TORCHRUN"),
-               **tracking_env(recipe, run_dir)}
+               **tracking_env(recipe, run_dir), **cpu_env(recipe)}
         return LaunchSpec(argv=[python, "-m", "llamafactory.cli", "train", str(cfg)], env=env, cwd=Path(run_dir))
 
     # -- metrics ----------------------------------------------------------------------------------------------

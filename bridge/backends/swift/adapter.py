@@ -46,8 +46,8 @@ from ...rewards.hooks import _identifier
 from ...rewards.spec import DEFAULT_SPEC, build_scorer
 from ...tracking import TRACKERS, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
-from ..common import (TRAIN_FILE, apply_overrides, export_rows, model_family, on_cpu, optimizer_items, pixels_for,
-                      policy_pixels, precision, resolved_model, resume_hf_yaml, torchrun_env)
+from ..common import (TRAIN_FILE, apply_overrides, cpu_env, export_rows, model_family, on_cpu, optimizer_items,
+                      pixels_for, policy_pixels, precision, resolved_model, resume_hf_yaml, torchrun_env)
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -309,7 +309,7 @@ class SwiftAdapter(Adapter):
     def command(self, recipe: Recipe, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         cfg = Path(run_dir) / CONFIGS[recipe.method]
         env = {**pixel_env(policy_pixels(recipe, export)), "TOKENIZERS_PARALLELISM": "false", **torchrun_env(recipe),
-               **tracking_env(recipe, run_dir)}
+               **tracking_env(recipe, run_dir), **cpu_env(recipe)}
         sub = "rlhf" if recipe.method == "grpo" else "sft"
         return LaunchSpec(argv=[python, "-m", "swift.cli.main", sub, str(cfg)], env=env, cwd=Path(run_dir))
 

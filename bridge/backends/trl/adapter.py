@@ -37,7 +37,7 @@ from ...recipe import Recipe, batch_plan, optimizer_settings, reward_spec
 from ...rewards import hooks
 from ...tracking import TRACKERS, hf_report_to, tracking_env
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
-from ..common import encode_row, node_rank, resume_hf_yaml
+from ..common import cpu_env, encode_row, node_rank, resume_hf_yaml
 from ..logs import hf_plan
 
 if TYPE_CHECKING:
@@ -206,7 +206,8 @@ class TrlAdapter(Adapter):
         config = run_dir / CONFIG_FILE
         script = ["-m", LAUNCHER, "--config", str(config)]
         dist = recipe.distributed
-        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", **tracking_env(recipe, run_dir)}
+        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", **tracking_env(recipe, run_dir),
+               **cpu_env(recipe)}
         if Path(recipe.model).is_dir():
             env["HF_HUB_OFFLINE"] = "1"   # a local model never needs the hub (and smoke runs must not touch it)
         if dist.world_size == 1 and dist.deepspeed == "none":
