@@ -77,6 +77,31 @@ def bridge(args: list[str], env: dict[str, str]) -> tuple[int, str, float]:
     return run_tree([sys.executable, "-m", "bridge.cli", *args], env)
 
 
+def report(ns, rows, floor, launch, load_before, final: bool) -> str:
+    """Write --out (JSON) and its .md after every backend, so an interrupted bench keeps what it measured."""
+    tokens = floor["tokens_per_step"]
+    result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
+              "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "recipe": str(ns.recipe),
+              "steps": ns.steps, "skip": ns.skip, "repeat": ns.repeat, "launch_env": launch,
+              "batch": floor["batch"], "seq_len": floor["seq_len"], "tokens_per_step": tokens,
+              "floor_threads": floor["threads"], "rows": rows, "complete": final}
+    ns.out.parent.mkdir(parents=True, exist_ok=True)
+    ns.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    table = ["| backend | s/step | tokens/s | peak RSS MB | ratio to bare loop | notes |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        f = (lambda v, fmt: fmt.format(v) if v is not None else "—")
+        table.append(f"| {r['backend']} | {f(r['s_per_step'], '{:.2f}')} | {f(r['tokens_per_s'], '{:.0f}')} | "
+                     f"{f(r['peak_rss_mb'], '{:.0f}')} | {f(r['ratio'], '{:.2f}x')} | {'; '.join(r.get('notes', []))} |")
+    head = (f"Train bench {result['date']} on {result['machine']}\nrecipe {ns.recipe}, batch {result['batch']}, "
+            f"{tokens} tokens/step (seq {result['seq_len']}), {ns.steps} steps, first {ns.skip} skipped, best of "
+            f"{ns.repeat}; load average before {load_before[0]:.2f}, after {result['load_avg_after'][0]:.2f}\n"
+            f"launch variables: {launch}\n" + ("" if final else "PARTIAL: the bench was still running\n"))
+    text = head + "\n" + "\n".join(table) + "\n"
+    ns.out.with_suffix(".md").write_text(text, encoding="utf-8")
+    return text
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE)
@@ -108,6 +133,7 @@ def main(argv=None) -> int:
     tokens = floor["tokens_per_step"]
     rows = [{"backend": "bare loop", "s_per_step": floor["s_per_step"], "tokens_per_s": tokens / floor["s_per_step"],
              "peak_rss_mb": floor["peak_rss_mb"], "ratio": 1.0, "repeats": [r["s_per_step"] for r in bare]}]
+    report(ns, rows, floor, launch, load_before, final=False)
     for b in [x for x in ns.backends.split(",") if x]:
         times, rss_all, notes = [], [], []
         for _ in range(ns.repeat):
@@ -126,27 +152,8 @@ def main(argv=None) -> int:
         rows.append({"backend": b, "s_per_step": best, "tokens_per_s": tokens / best if best else None,
                      "peak_rss_mb": min(rss_all) if rss_all else None,
                      "ratio": best / floor["s_per_step"] if best else None, "repeats": times, "notes": notes})
-
-    result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
-              "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "recipe": str(ns.recipe),
-              "steps": ns.steps, "skip": ns.skip, "repeat": ns.repeat, "launch_env": launch,
-              "batch": floor["batch"], "seq_len": floor["seq_len"], "tokens_per_step": tokens,
-              "floor_threads": floor["threads"], "rows": rows}
-    ns.out.parent.mkdir(parents=True, exist_ok=True)
-    ns.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    table = ["| backend | s/step | tokens/s | peak RSS MB | ratio to bare loop | notes |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        f = (lambda v, fmt: fmt.format(v) if v is not None else "—")
-        table.append(f"| {r['backend']} | {f(r['s_per_step'], '{:.2f}')} | {f(r['tokens_per_s'], '{:.0f}')} | "
-                     f"{f(r['peak_rss_mb'], '{:.0f}')} | {f(r['ratio'], '{:.2f}x')} | {'; '.join(r.get('notes', []))} |")
-    head = (f"Train bench {result['date']} on {result['machine']}\nrecipe {ns.recipe}, batch {result['batch']}, "
-            f"{tokens} tokens/step (seq {result['seq_len']}), {ns.steps} steps, first {ns.skip} skipped, best of "
-            f"{ns.repeat}; load average before {load_before[0]:.2f}, after {result['load_avg_after'][0]:.2f}\n"
-            f"launch variables: {launch}\n")
-    text = head + "\n" + "\n".join(table) + "\n"
-    ns.out.with_suffix(".md").write_text(text, encoding="utf-8")
-    print(text)
+        report(ns, rows, floor, launch, load_before, final=False)
+    print(report(ns, rows, floor, launch, load_before, final=True))
     return 0
 
 
