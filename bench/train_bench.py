@@ -67,7 +67,8 @@ def run_tree(argv: list[str], env: dict[str, str]) -> tuple[int, str, float]:
 
 
 def run_dir_of(out: str) -> Path:
-    m = re.findall(r"^run dir: (.+)$", out, re.M)
+    m = re.findall(r"^run dir: (.+)$|^run \w+ \(exit code.*-> (.+)$", out, re.M)
+    m = [a or b for a, b in m]
     if not m:
         raise SystemExit(f"no 'run dir:' line in bridge's output:\n{out[-3000:]}")
     return Path(m[-1].strip())
