@@ -27,6 +27,34 @@ def test_trl_sft_rows_from_the_launcher_log():
     assert a["token_acc"] == 0.05714285746216774 and "reward" not in a and "kl" not in a
 
 
+def trl_log(tmp_path, *rows):
+    (tmp_path / "trainer_log.jsonl").write_text("".join(json.dumps({"loss": 1.0, "samples": 8, **r}) + "\n"
+                                                        for r in rows))
+    return parse_run("trl", tmp_path).rows
+
+
+def test_trl_token_rate_spans_the_logging_interval(tmp_path):
+    """Rows every 5 steps (logging_steps 5): num_tokens grows by 5 steps' tokens between rows while step_time is
+    one step's mean time. 8 samples x 66 tokens = 528 tokens a step: 528 / 0.5 s = 1056 tokens/s and 528 / 0.6 s =
+    880 tokens/s — i.e. 66 tokens x samples_per_s — not the 5x larger 2640 / 0.5 s."""
+    a, b = trl_log(tmp_path, {"step": 5, "num_tokens": 2640.0, "step_time": 0.5},
+                   {"step": 10, "num_tokens": 5280.0, "step_time": 0.6})
+    assert a["samples_per_s"] == pytest.approx(16.0) and b["samples_per_s"] == pytest.approx(8 / 0.6)
+    assert a["tokens_per_s"] == pytest.approx(1056.0) == pytest.approx(66 * a["samples_per_s"])
+    assert b["tokens_per_s"] == pytest.approx(880.0) == pytest.approx(66 * b["samples_per_s"])
+
+
+def test_trl_token_rate_after_a_resume(tmp_path):
+    """A resumed run logs step 10 again (from its checkpoint at 5) with the count restarted: that row has no rate
+    and is the base of the next one (2640 tokens over 5 steps of 0.5 s)."""
+    rows = trl_log(tmp_path, {"step": 5, "num_tokens": 2640.0, "step_time": 0.5},
+                   {"step": 10, "num_tokens": 5280.0, "step_time": 0.5},
+                   {"step": 10, "num_tokens": 2640.0, "step_time": 0.5},
+                   {"step": 15, "num_tokens": 5280.0, "step_time": 0.5})
+    assert [r["step"] for r in rows] == [5, 10, 15]
+    assert rows[2]["tokens_per_s"] == pytest.approx(1056.0)
+
+
 def test_trl_grpo_rewards_per_component():
     rows = parse_run("trl", FIX / "trl" / "grpo").rows
     assert [r["step"] for r in rows] == [1, 2]

@@ -186,15 +186,23 @@ def hf_row(raw: dict[str, Any]) -> Optional[dict[str, Any]]:
 
 
 def add_token_rates(rows: list[dict[str, Any]]) -> None:
-    """``tokens_per_s`` from a cumulative token count and the step time, then drop the helper key."""
-    prev = 0.0
+    """``tokens_per_s`` from the cumulative ``num_tokens`` and the per-step ``step_time``, then drop the helper key.
+
+    A row comes every ``logging_steps`` steps, so its token delta spans all the steps since the previous row while
+    ``step_time`` is the mean time of one of them (bridge/backends/trl/launcher.py ``metrics_callback``): the rate
+    is tokens per step over seconds per step. A row whose step does not follow the previous one (a resumed run
+    logging its steps again) or whose count went down (restarted at 0) gives no rate and becomes the new base."""
+    prev_tokens, prev_step = 0.0, 0
     for r in rows:
         tokens = r.pop("_num_tokens", None)
         if tokens is None:
             continue
-        if r.get("step_time") and tokens >= prev:
-            r["tokens_per_s"] = (tokens - prev) / r["step_time"]
-        prev = tokens
+        step = r.get("step")
+        if step is None:
+            continue
+        if r.get("step_time") and step > prev_step and tokens >= prev_tokens:
+            r["tokens_per_s"] = (tokens - prev_tokens) / (step - prev_step) / r["step_time"]
+        prev_tokens, prev_step = tokens, step
 
 
 def merge_by_step(*sources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
