@@ -69,6 +69,7 @@ def test_trl_run_interrupted_after_a_checkpoint_resumes_to_completion(synth_data
     from bridge.backends.testing import backend_python
 
     backend_python("trl")
+    LAST = 40   # far enough past the first checkpoint that Ctrl-C lands before the end (a tiny step is ~0.1 s)
     rec = tmp_path / "r.yaml"
     rec.write_text(yaml.safe_dump({
         "name": "res", "model": "tiny:qwen2_vl",
@@ -88,18 +89,18 @@ def test_trl_run_interrupted_after_a_checkpoint_resumes_to_completion(synth_data
     assert first.returncode == 130, err
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     assert f"bridge run --resume {run_dir}" in err
-    assert not (run_dir / "output" / "checkpoint-6").exists()
+    assert not (run_dir / "output" / f"checkpoint-{LAST}").exists()
     again = subprocess.run([sys.executable, "-m", "bridge.cli", "run", "--resume", str(run_dir)],
                            capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     done = json.loads((run_dir / "run.json").read_text())
     assert done["status"] == "ok" and done["resumes"] == 1
     assert Path(done["resumed_from"]).parent == run_dir / "output" and done["resumed_from"] != ""
-    state = json.loads((run_dir / "output" / "checkpoint-6" / "trainer_state.json").read_text())
-    assert state["global_step"] == 6
+    state = json.loads((run_dir / "output" / f"checkpoint-{LAST}" / "trainer_state.json").read_text())
+    assert state["global_step"] == LAST
     resumed_at = int(Path(done["resumed_from"]).name.rpartition("-")[2])
     rows = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in rows if "loss" in r]
-    assert steps[-1] == 6 and resumed_at + 1 in steps   # training went on from the checkpoint to the end
+    assert steps[-1] == LAST and resumed_at + 1 in steps   # training went on from the checkpoint to the end
     log = (run_dir / "backend.log").read_text()
     assert "resume_from_checkpoint" in (run_dir / "trl_config.yaml").read_text() and log.count("\n") > 0
