@@ -74,7 +74,7 @@ def test_trl_run_interrupted_after_a_checkpoint_resumes_to_completion(synth_data
     rec.write_text(yaml.safe_dump({
         "name": "res", "model": "tiny:qwen2_vl",
         "data": {"train": str(synth_dataset), "style": "gui-r1", "min_pixels": 3136, "max_pixels": 12544},
-        "train": {"max_steps": 6, "per_device_batch": 1, "precision": "fp32", "device": "cpu", "lr": 1e-4,
+        "train": {"max_steps": LAST, "per_device_batch": 1, "precision": "fp32", "device": "cpu", "lr": 1e-4,
                   "save": {"strategy": "steps", "steps": 2}}}))
     runs = tmp_path / "runs"
     first = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", str(rec), "--runs-dir", str(runs)],
