@@ -238,7 +238,8 @@ class VerlAdapter(Adapter):
     name = "verl"
     methods = frozenset({"grpo"})
     version = "1"
-    #: verl 0.9.1 (transformers 5.10) carries Qwen2-VL, Qwen2.5-VL and Qwen3-VL position ids and data paths
+    #: verl 0.9.1 patches Qwen2-VL/Qwen2.5-VL (verl/models/transformers/qwen2_vl.py) and Qwen3-VL (qwen3_vl.py)
+    #: for its rope-index/position ids; its RLHFDataset path runs on all three here (conformance suite, CPU)
     families = {f: frozenset({"grpo"}) for f in FAMILY_NAMES}
     gaps = {"readback": "trains on GPUs only (its preflight refuses a CPU machine)"}
     description = "verl 0.9.1: parquet + python -m verl.trainer.main_ppo (Hydra overrides, Ray; GPU only)"
