@@ -31,8 +31,9 @@ STYLE = "compact"               # UI-TARS's action grammar, one-line prompt: few
 PROFILE = "androidcontrol"      # type + point within the (1.2x) target box, swipe direction, text
 TRAIN_EPISODES, EVAL_EPISODES = 1024, 64
 #: demo sizes: chosen so that the whole demo stays under 10 minutes on 2 CPU cores (docs/demo.md)
-SFT1_STEPS, SFT2_STEPS, GRPO_STEPS = 60, 240, 8
+SFT1_STEPS, SFT2_STEPS, GRPO_STEPS = 100, 200, 8
 GRID = 2                        # 4 target positions: learnt within the budget (docs/demo.md)
+COLOURS = ("red",)               # one target colour: grounded in ~100 steps, four colours take ~200 (docs/demo.md)
 CLICK_CHANCE = click_chance(GRID)
 BATCH = 8
 MAX_NEW_TOKENS = 32
@@ -82,7 +83,7 @@ def sft_recipe(train: Path, model: str, steps: int = SFT1_STEPS, name: str = "de
 def grpo_recipe(train: Path, model: str) -> dict[str, Any]:
     return {"name": "demo-grpo", "model": model, "data": _data(train), "method": "grpo",
             "finetune": {"type": "full", "train": {"language_model": True, "vision_tower": True, "projector": True}},
-            "train": {"lr": 5e-4, "max_steps": GRPO_STEPS, "per_device_batch": 2, "grad_accum": 1,  # 2 prompts x 8
+            "train": {"lr": 1e-4, "max_steps": GRPO_STEPS, "per_device_batch": 4, "grad_accum": 1,  # 4 prompts x 8
                       "scheduler": "constant", "weight_decay": 0.0, "precision": "fp32", "device": "cpu",
                       "logging_steps": 1, "seed": 0},
             "grpo": {"num_generations": 8, "beta": 0.0, "temperature": 1.0, "max_completion_length": MAX_NEW_TOKENS,
@@ -229,9 +230,11 @@ def run_demo(out: Optional[Path] = None, echo: Callable[[str], None] = print,
 
     step(1, f"learnable synthetic screens: {TRAIN_EPISODES} to train (and the same blanked), {EVAL_EPISODES} "
             f"held out")
-    train = make_grid_dataset(out / "data" / "train", episodes=TRAIN_EPISODES, seed=0, grid=GRID)
-    blind = make_grid_dataset(out / "data" / "train-blind", episodes=TRAIN_EPISODES, seed=0, blind=True, grid=GRID)
-    held = make_grid_dataset(out / "data" / "eval", episodes=EVAL_EPISODES, seed=1, split="test", grid=GRID)
+    train = make_grid_dataset(out / "data" / "train", episodes=TRAIN_EPISODES, seed=0, grid=GRID, colours=COLOURS)
+    blind = make_grid_dataset(out / "data" / "train-blind", episodes=TRAIN_EPISODES, seed=0, blind=True, grid=GRID,
+                              colours=COLOURS)
+    held = make_grid_dataset(out / "data" / "eval", episodes=EVAL_EPISODES, seed=1, split="test", grid=GRID,
+                             colours=COLOURS)
 
     step(2, f"tiny random {ARCH} model, offline")
     tiny.cached_model(ARCH, echo, python=python)   # built in the TRL environment (it has the model stack)

@@ -3,13 +3,13 @@
 ``make_grid_dataset(out, episodes, seed)`` draws one-step episodes on 112x112 screens (16 image tokens for a
 Qwen2/2.5-VL processor at max_pixels 12544):
 
-* **click** (60 %): a grid of buttons (``grid`` x ``grid``, default 3x3), all grey but one coloured; "Click the
-  red button." — the target's cell is uniform over the cells, so the instruction alone gives 1/grid²
-  (:func:`click_chance`); the bbox is the button's box;
-* **swipe** (16 %): an arrow in the middle; "Swipe the way the arrow points." — the finger direction is drawn,
+* **click** (70 %): a grid of buttons (``grid`` x ``grid``, default 3x3; each button 72 % of its cell's side,
+  :func:`button_size`), all grey but one coloured; "Click the red button." — the target's cell is uniform over
+  the cells, so the instruction alone gives 1/grid² (:func:`click_chance`); the bbox is the button's box;
+* **swipe** (12 %): an arrow in the middle; "Swipe the way the arrow points." — the finger direction is drawn,
   not said (chance 1/4);
-* **type** (8 %): a text field; "Type cat." — the text is copied from the instruction;
-* **back** / **complete** (8 % each): "Go back." / "The task is done: finish." on a grid of grey buttons.
+* **type** (6 %): a text field; "Type cat." — the text is copied from the instruction;
+* **back** / **complete** (6 % each): "Go back." / "The task is done: finish." on a grid of grey buttons.
 
 ``blind=True`` draws the same episodes (same instructions, same ground truth) on blank screens: the blind
 baseline of ``bridge demo`` — trained on it, a model can only learn the instruction-given part, so its click
@@ -20,19 +20,19 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 from PIL import Image, ImageDraw
 
 SIZE = 112
 GRID = 3                        # default grid (cells per side); bridge demo uses 2 to stay within its CPU budget
-BUTTON = 22                     # button side in pixels
 BACKGROUND = (245, 245, 245)
 GREY = (165, 165, 165)
 COLOURS = {"red": (215, 45, 45), "blue": (45, 85, 215), "green": (40, 160, 70), "orange": (235, 145, 30)}
 WORDS = ("cat", "blue", "hello", "maps", "train", "pizza")
 DIRECTIONS = {"up": (0, -1), "down": (0, 1), "left": (-1, 0), "right": (1, 0)}
-KINDS = (("click", 0.60), ("swipe", 0.16), ("type", 0.08), ("navigate_back", 0.08), ("complete", 0.08))
+# Clicks dominate: grounding is what the tiny model learns last (docs/demo.md, "Why the tiny model can see").
+KINDS = (("click", 0.70), ("swipe", 0.12), ("type", 0.06), ("navigate_back", 0.06), ("complete", 0.06))
 
 
 def click_chance(grid: int = GRID) -> float:
@@ -40,10 +40,16 @@ def click_chance(grid: int = GRID) -> float:
     return 1 / (grid * grid)
 
 
+def button_size(grid: int = GRID) -> int:
+    """Button side in pixels: 72 % of a cell (40 px on the demo's 2x2 grid). Buttons that cover most of their
+    merged 28x28 image tokens are found within the demo's step budget; 22-px buttons were not (docs/demo.md)."""
+    return round(0.72 * SIZE / grid)
+
+
 def _cell_box(cell: int, grid: int) -> list[float]:
     size = SIZE / grid
     cx, cy = (cell % grid + 0.5) * size, (cell // grid + 0.5) * size
-    h = BUTTON / 2
+    h = button_size(grid) / 2
     return [round(cx - h), round(cy - h), round(cx + h), round(cy + h)]
 
 
@@ -63,13 +69,15 @@ def _arrow(d: ImageDraw.ImageDraw, direction: str) -> None:
               fill=(30, 30, 30))
 
 
-def draw_step(rng: random.Random, grid: int = GRID) -> tuple[Image.Image, str, dict[str, Any]]:
-    """One screen, its instruction and its canonical action (original pixels)."""
+def draw_step(rng: random.Random, grid: int = GRID, colours: Sequence[str] = tuple(COLOURS)
+              ) -> tuple[Image.Image, str, dict[str, Any]]:
+    """One screen, its instruction and its canonical action (original pixels); the target button takes one of
+    ``colours``."""
     kind = rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS])[0]
     img = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
     d = ImageDraw.Draw(img)
     if kind == "click":
-        cell, colour = rng.randrange(grid * grid), rng.choice(sorted(COLOURS))
+        cell, colour = rng.randrange(grid * grid), rng.choice(sorted(colours))
         _grid(d, grid, cell, COLOURS[colour])
         box = _cell_box(cell, grid)
         point = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]
@@ -92,8 +100,11 @@ def draw_step(rng: random.Random, grid: int = GRID) -> tuple[Image.Image, str, d
 
 
 def make_grid_dataset(out: Union[str, os.PathLike], episodes: int = 256, seed: int = 0, split: str = "train",
-                      blind: bool = False, overwrite: bool = False, grid: int = GRID) -> Path:
-    """Write ``episodes`` one-step episodes (see the module docstring) as a canonical dataset at ``out``."""
+                      blind: bool = False, overwrite: bool = False, grid: int = GRID,
+                      colours: Sequence[str] = tuple(COLOURS)) -> Path:
+    """Write ``episodes`` one-step episodes (see the module docstring) as a canonical dataset at ``out``.
+    ``colours``: the target colours drawn from (each named in its instruction); ``bridge demo`` uses red only,
+    which a tiny model grounds in ~100 steps instead of ~200 (docs/demo.md)."""
     from .dataset import DatasetWriter
     from .errors import BridgeError
     from .schema import Episode
@@ -102,12 +113,17 @@ def make_grid_dataset(out: Union[str, os.PathLike], episodes: int = 256, seed: i
         raise BridgeError(f"--episodes must be a positive integer, got {episodes!r}")
     if not isinstance(grid, int) or not 1 <= grid <= 4:
         raise BridgeError(f"--grid must be 1 to 4 cells per side on a {SIZE}x{SIZE} screen, got {grid!r}")
-    meta = {"generator": "bridge.learnable", "task": "grid", "grid": grid, "seed": seed, "blind": blind}
+    colours = tuple(colours)
+    unknown = [c for c in colours if c not in COLOURS]
+    if not colours or unknown:
+        raise BridgeError(f"--colours must name some of {', '.join(sorted(COLOURS))}, got {', '.join(colours) or 'none'}")
+    meta = {"generator": "bridge.learnable", "task": "grid", "grid": grid, "seed": seed, "blind": blind,
+            "colours": sorted(colours)}
     with DatasetWriter(Path(out), source="synth", overwrite=overwrite, meta=meta) as writer:
         images = writer.image_dir()
         for i in range(episodes):
             rng = random.Random(seed * 1_000_003 + i)
-            img, instruction, action = draw_step(rng, grid)
+            img, instruction, action = draw_step(rng, grid, colours)
             if blind:
                 img = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
             ep_id = f"grid-{seed}-{i:05d}"

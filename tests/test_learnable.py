@@ -59,3 +59,22 @@ def test_cli_task_options(tmp_path):
     assert r.exit_code == 2 and "--blind only applies with --task" in r.output
     r = CliRunner().invoke(cli, ["synth", str(tmp_path / "i"), "--task", "grid", "--grid", "9"])
     assert r.exit_code == 2 and not (tmp_path / "i").exists()
+
+
+def test_colours_choose_the_target_colours(tmp_path):
+    from PIL import Image
+
+    from bridge.learnable import COLOURS, button_size
+
+    red = open_dataset(make_grid_dataset(tmp_path / "red", episodes=40, seed=2, grid=2, colours=["red"]))
+    clicks = [e for e in red if e.steps[0].action.type == "click"]
+    assert clicks and {e.instruction for e in clicks} == {"Click the red button."}
+    e = clicks[0]
+    x, y = map(int, e.steps[0].action.point)
+    assert Image.open(red.image_path(e.steps[0].screenshot)).convert("RGB").getpixel((x, y)) == COLOURS["red"]
+    x0, y0, x1, y1 = e.steps[0].action.bbox
+    assert x1 - x0 == y1 - y0 == button_size(2) == 40
+    r = CliRunner().invoke(cli, ["synth", str(tmp_path / "p"), "--task", "grid", "--colours", "red,pink"])
+    assert r.exit_code == 2 and "pink" in r.output and not (tmp_path / "p").exists()
+    r = CliRunner().invoke(cli, ["synth", str(tmp_path / "q"), "--colours", "red"])
+    assert r.exit_code == 2 and "--colours only applies with --task" in r.output

@@ -20,6 +20,8 @@ from ..environments import ENVIRONMENTS   # a plain dict: imports no environment
 @click.option("--blind", is_flag=True, help="--task: the same episodes on blank screens (the blind baseline).")
 @click.option("--grid", type=click.IntRange(1, 4), default=3, show_default=True,
               help="--task grid: buttons per side (click chance 1/grid²).")
+@click.option("--colours", default=None, metavar="C1,C2",
+              help="--task grid: target colours drawn from [default: red,blue,green,orange].")
 @click.option("--env", "env_name", type=click.Choice(sorted(ENVIRONMENTS)), default=None,
               help="Record episodes played by a scripted oracle in this live environment instead of drawing "
                    "screens (MiniWoB++ in headless Chromium: real rendered screens, DOM boxes as targets).")
@@ -30,7 +32,7 @@ from ..environments import ENVIRONMENTS   # a plain dict: imports no environment
 @click.option("--max-turns", type=click.IntRange(min=1), default=10, show_default=True,
               help="--env: turns after which an episode is cut (and not recorded).")
 def command(out: str, episodes: int, seed: int, platform: str, split: str, overwrite: bool, task, blind, grid,
-            env_name, tasks, pool_size, max_turns) -> None:
+            colours, env_name, tasks, pool_size, max_turns) -> None:
     """Draw a synthetic GUI dataset into OUT: phone and desktop screenshots with exact element boxes and
     multi-step episodes that together use every action type (6 mixed episodes already cover all of them).
 
@@ -42,13 +44,22 @@ def command(out: str, episodes: int, seed: int, platform: str, split: str, overw
 
     if blind and not task:
         raise click.UsageError("--blind only applies with --task")
+    if colours is not None and not task:
+        raise click.UsageError("--colours only applies with --task")
+    if colours is not None:
+        from ..learnable import COLOURS
+
+        unknown = [c for c in colours.split(",") if c not in COLOURS]
+        if unknown:
+            raise click.BadParameter(f"unknown {', '.join(unknown)} (known: {', '.join(sorted(COLOURS))})",
+                                     param_hint="--colours")
     if task and env_name:
         raise click.UsageError("--task and --env are exclusive")
     if task:
         from ..learnable import make_grid_dataset
 
         make_grid_dataset(out, episodes=episodes, seed=seed, split=split, blind=blind, overwrite=overwrite,
-                          grid=grid)
+                          grid=grid, **({"colours": colours.split(",")} if colours else {}))
     elif env_name:
         _record(out, env_name, tasks, episodes, seed, split, overwrite, pool_size, max_turns)
     else:
