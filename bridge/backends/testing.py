@@ -235,18 +235,28 @@ def checked(synth_dataset, tiny_models, tmp_path_factory):
     return get
 
 
-@pytest.fixture(scope="module")
-def reference(synth_dataset, tiny_models):
-    """family -> the first sample's prompt and target as that family's HF processor renders them with the recipe's
-    bounds (computed once each)."""
-    pytest.importorskip("transformers")
-    cache: dict[str, dict[str, Any]] = {}
+class References:
+    """``reference(family)``: the first sample's prompt and target as that family's HF processor renders them
+    (computed once each); ``reference[key]`` is the Qwen2-VL one, as the fixture was before families."""
 
-    def get(family: str = "qwen2_vl") -> dict[str, Any]:
-        if family not in cache:
-            cache[family] = _reference(synth_dataset, tiny_models(family), family)
-        return cache[family]
-    return get
+    def __init__(self, dataset: Path, models: Callable[[str], Path]):
+        self.dataset, self.models, self.cache = dataset, models, {}
+
+    def __call__(self, family: str = "qwen2_vl") -> dict[str, Any]:
+        if family not in self.cache:
+            self.cache[family] = _reference(self.dataset, self.models(family), family)
+        return self.cache[family]
+
+    def __getitem__(self, key: str) -> Any:
+        return self()[key]
+
+
+@pytest.fixture(scope="module")
+def reference(synth_dataset, tiny_models) -> References:
+    """family -> the first sample's prompt and target as that family's HF processor renders them with the recipe's
+    bounds (:class:`References`)."""
+    pytest.importorskip("transformers")
+    return References(synth_dataset, tiny_models)
 
 
 def _reference(dataset: Path, model: Path, family: str) -> dict[str, Any]:
