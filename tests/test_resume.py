@@ -72,7 +72,7 @@ def test_trl_run_interrupted_after_a_checkpoint_resumes_to_completion(synth_data
     LAST = 40   # far enough past the first checkpoint that Ctrl-C lands before the end (a tiny step is ~0.1 s)
     rec = tmp_path / "r.yaml"
     rec.write_text(yaml.safe_dump({
-        "name": "res", "model": "tiny:qwen2_vl",
+        "name": "res", "model": "tiny:qwen2_5_vl",
         "data": {"train": str(synth_dataset), "style": "gui-r1", "min_pixels": 3136, "max_pixels": 12544},
         "train": {"max_steps": LAST, "per_device_batch": 1, "precision": "fp32", "device": "cpu", "lr": 1e-4,
                   "save": {"strategy": "steps", "steps": 2}}}))
