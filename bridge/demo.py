@@ -147,6 +147,21 @@ def _rewards(rows: list[dict[str, Any]]) -> list[float]:
     return [float(r["reward"]) for r in rows if r.get("reward") is not None]
 
 
+def reward_trend(rewards: list[float]) -> str:
+    """The mean reward of the first half of the steps against the last half, judged against its own noise: a change
+    under two standard errors of the difference is reported as no clear change (each step's mean is over a few
+    prompts of different kinds, so one step's reward mostly says which prompts it drew)."""
+    k = max(1, len(rewards) // 2)
+    first, last = rewards[:k], rewards[-k:]
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    var = lambda xs: sum((x - mean(xs)) ** 2 for x in xs) / max(1, len(xs) - 1)  # noqa: E731
+    se = (var(first) / len(first) + var(last) / len(last)) ** 0.5
+    a, b = mean(first), mean(last)
+    verdict = ("rose" if b - a > 2 * se else "fell" if a - b > 2 * se else "no clear change") if se > 0 else (
+        "rose" if b > a else "fell" if a > b else "no change")
+    return f"mean reward {a:.2f} over its first {k} step(s) -> {b:.2f} over its last {k} ({verdict}; ±{2 * se:.2f})"
+
+
 def findings(evals: dict[str, dict[str, Any]], grpo_rows: list[dict[str, Any]]) -> list[str]:
     """What the demo shows, in words (printed and at the top of the report)."""
     m = {k: v.get("metrics") or {} for k, v in evals.items()}
@@ -160,10 +175,7 @@ def findings(evals: dict[str, dict[str, Any]], grpo_rows: list[dict[str, Any]]) 
            f"screens) — the model reads the pixels."]
     r = _rewards(grpo_rows)
     if r:
-        k = max(1, len(r) // 2)
-        first, last = sum(r[:k]) / k, sum(r[-k:]) / k
-        out.append(f"GRPO from the {SFT1_STEPS}-step SFT model: mean reward {first:.2f} over its first {k} "
-                   f"step(s) -> {last:.2f} over its last {k}; held-out step success "
+        out.append(f"GRPO from the {SFT1_STEPS}-step SFT model: {reward_trend(r)}; held-out step success "
                    f"{pct(m['sft-early'].get('step_success'))} -> {pct(m['grpo'].get('step_success'))}.")
     share = no_signal_share(grpo_rows)
     if share is not None and share > 0.5:
