@@ -1,7 +1,7 @@
 """``bridge demo``: the whole loop on one CPU machine, offline, in minutes — and it shows learning.
 
 A learnable synthetic task (:mod:`bridge.learnable`: click the coloured button of a 3x3 grid, swipe the way an
-arrow points, type, back, finish; 112x112 screens) -> tiny random Qwen2-VL -> TRL SFT in two stages (the first
+arrow points, type, back, finish; 112x112 screens) -> tiny random Qwen2.5-VL -> TRL SFT in two stages (the first
 stage's model is the deliberately under-trained start of GRPO) -> TRL GRPO with bridge rewards -> the *blind
 baseline* (the same SFT on the same episodes with blanked screens) -> ``bridge eval`` of every model on held-out
 episodes -> report (HTML + PNG) that says in words what improved, draws held-out predictions on their screens and
@@ -26,7 +26,7 @@ import yaml
 from .errors import BridgeError
 from .learnable import click_chance, make_grid_dataset
 
-ARCH = "qwen2_vl"
+ARCH = "qwen2_5_vl"              # the family of compact's frame (UI-TARS-1.5 is a Qwen2.5-VL): no mismatch to opt into
 STYLE = "compact"               # UI-TARS's action grammar, one-line prompt: few tokens per step on CPU
 PROFILE = "androidcontrol"      # type + point within the (1.2x) target box, swipe direction, text
 TRAIN_EPISODES, EVAL_EPISODES = 1024, 64
@@ -64,10 +64,7 @@ def trl_python() -> str:
 
 
 def _data(train: Path) -> dict[str, Any]:
-    # compact writes UI-TARS-1.5's smart-resized pixels (the Qwen2.5-VL frame) and the tiny model is a Qwen2-VL:
-    # a random model has no coordinate habit to keep, and at 112x112 the resized pixels are the screen's own, so the
-    # demo says it means the pairing (bridge/families.py)
-    return {"train": str(train), "style": STYLE, "history": 0, "allow_frame_mismatch": True, **PIXELS}
+    return {"train": str(train), "style": STYLE, "history": 0, **PIXELS}
 
 
 def sft_recipe(train: Path, model: str, steps: int = SFT1_STEPS, name: str = "demo-sft") -> dict[str, Any]:

@@ -82,3 +82,25 @@ def miniwob_pool():
     pool = make_pool("miniwob", size=2, max_turns=10)
     yield pool
     pool.close()
+
+
+CAPTURED_MODEL = "/root/.cache/gui-bridge/tiny/qwen2_vl-seed0"
+
+
+def captured_run(src: Path, dest: Path) -> Path:
+    """A copy of a captured backend run (tests/fixtures/logs/...) whose model path — the tiny model's cache folder
+    on the machine that captured it — points at a stand-in with that model's processor bounds (3136..12544):
+    settings read-back takes the processor's pixel bounds from the model directory."""
+    import json
+    import shutil
+
+    model = dest.parent / f"{dest.name}-model"
+    model.mkdir(parents=True, exist_ok=True)
+    (model / "preprocessor_config.json").write_text(json.dumps({"min_pixels": 3136, "max_pixels": 12544}))
+    shutil.copytree(src, dest)
+    for f in dest.rglob("*"):
+        if f.is_file() and f.suffix in (".yaml", ".json", ".log", ".jsonl"):
+            text = f.read_text(encoding="utf-8", errors="replace")
+            if CAPTURED_MODEL in text:
+                f.write_text(text.replace(CAPTURED_MODEL, str(model)), encoding="utf-8")
+    return dest

@@ -18,7 +18,7 @@ import pytest
 from bridge import tiny
 from PIL import Image
 
-from bridge import envs
+from bridge import demo, envs
 
 
 def test_without_the_trl_env_names_the_command(tmp_path):
@@ -59,7 +59,7 @@ def test_demo_end_to_end(tmp_path):
     if os.getloadavg()[0] < 2.5:
         assert seconds < 600, f"the demo took {seconds:.0f} s on an unshared machine"
     check_demo(out, p.stdout, p.stderr)
-    assert (home / "tiny" / tiny.cache_name("qwen2_vl") / "config.json").is_file()   # built by the demo, in the TRL env
+    assert (home / "tiny" / tiny.cache_name(demo.ARCH) / "config.json").is_file()   # built by the demo, in the TRL env
 
 
 def check_demo(out: Path, stdout: str, stderr: str) -> None:
