@@ -294,8 +294,12 @@ class Adapter(ABC):
 
     # -- resuming an interrupted run (bridge run --resume) ----------------------------------------------------
     def last_checkpoint(self, run_dir: Path) -> Optional[Path]:
-        """The newest checkpoint of the run; default: the Hugging Face Trainer's ``output/checkpoint-<step>``."""
-        found = [p for p in self.output_dir(run_dir).glob("checkpoint-*") if p.name.rpartition("-")[2].isdigit()]
+        """The newest complete checkpoint of the run; default: the Hugging Face Trainer's
+        ``output/checkpoint-<step>``. Complete means ``trainer_state.json`` is there: ``Trainer._save_checkpoint``
+        writes it last (transformers/trainer.py), so a Ctrl-C during a save leaves a folder without it, which
+        ``resume_from_checkpoint`` cannot load."""
+        found = [p for p in self.output_dir(run_dir).glob("checkpoint-*")
+                 if p.name.rpartition("-")[2].isdigit() and (p / "trainer_state.json").is_file()]
         return max(found, key=lambda p: int(p.name.rpartition("-")[2]), default=None)
 
     def resume(self, run_dir: Path, configs: dict[str, Path], checkpoint: Path) -> None:
