@@ -91,7 +91,45 @@ def test_literal_placeholder_is_refused_and_nothing_written(tmp_path):
     assert not (tmp_path / "out" / "train.jsonl").exists()
 
 
-def test_config_maps_lora_freezing_deepspeed_and_torchrun(synth_dataset, tmp_path):
+def fake_hub_snapshot(cache: Path, repo_id: str, src: Path, bounds: tuple[int, int]) -> Path:
+    """A model in the Hugging Face cache layout (huggingface_hub/file_download.py: refs/main names the snapshot
+    folder) whose processor has the hub's ``bounds``; its files are ``src``'s."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snap = repo / "snapshots" / "0123abcd"
+    snap.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    for f in src.iterdir():
+        if f.is_file():
+            (snap / f.name).write_bytes(f.read_bytes())
+    pre = json.loads((snap / "preprocessor_config.json").read_text())
+    pre.update(min_pixels=bounds[0], max_pixels=bounds[1], size={"shortest_edge": bounds[0], "longest_edge": bounds[1]})
+    (snap / "preprocessor_config.json").write_text(json.dumps(pre))
+    (snap / "processor_config.json").unlink(missing_ok=True)
+    return snap
+
+
+def test_a_hub_model_id_trains_at_the_recipe_pixel_bounds(synth_dataset, tiny_model_dir, tmp_path, monkeypatch):
+    """Issue 10 item 2: a hub id was passed unchanged with LF's own resize off, so the hub processor's bounds
+    (Qwen2.5-VL-3B-Instruct's preprocessor_config.json: max_pixels 12845056) replaced the recipe's, silently."""
+    hub = "Qwen/Qwen2-VL-2B-Instruct"
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    r = recipe(str(synth_dataset), model=hub, data={"min_pixels": 3136, "max_pixels": 28 * 28 * 6})
+    res = export(synth_dataset, tmp_path / "lf", r)
+    with pytest.raises(BridgeError, match="no snapshot in the Hugging Face cache .* not this recipe's \\[3136, 4704\\]"):
+        get_adapter(B).render_config(r, res, tmp_path / "run0")        # refused, not trained in the hub's frame
+    snap = fake_hub_snapshot(tmp_path / "hub", hub, tiny_model_dir, (3136, 12845056))
+    cfg = yaml.safe_load(get_adapter(B).render_config(r, res, tmp_path / "run")["config"].read_text())
+    view = Path(cfg["model_name_or_path"])
+    assert view == tmp_path / "run" / "model_view"
+    pre = json.loads((view / "preprocessor_config.json").read_text())
+    assert (pre["min_pixels"], pre["max_pixels"]) == (3136, 4704)                # the recipe's, not the hub's
+    assert (view / "model.safetensors").resolve() == (snap / "model.safetensors").resolve()
+
+
+def test_config_maps_lora_freezing_deepspeed_and_torchrun(synth_dataset, tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    fake_hub_snapshot(tmp_path / "hub", "Qwen/Qwen3-VL-4B-Instruct", tiny_model_dir, (3136, 12845056))
     r = recipe(str(synth_dataset), model="Qwen/Qwen3-VL-4B-Instruct", data={"style": "qwen3vl"},
                finetune={"type": "lora", "rank": 16, "alpha": 32, "dropout": 0.1,
                          "target_modules": ["q_proj", "v_proj"],
@@ -102,7 +140,7 @@ def test_config_maps_lora_freezing_deepspeed_and_torchrun(synth_dataset, tmp_pat
     a = get_adapter(B)
     files = a.render_config(r, res, tmp_path / "run")
     cfg = yaml.safe_load(files["config"].read_text())
-    assert cfg["template"] == "qwen3_vl_nothink" and cfg["model_name_or_path"] == "Qwen/Qwen3-VL-4B-Instruct"
+    assert cfg["template"] == "qwen3_vl_nothink" and Path(cfg["model_name_or_path"]).name == "model_view"
     assert (cfg["finetuning_type"], cfg["lora_rank"], cfg["lora_alpha"], cfg["lora_dropout"]) == ("lora", 16, 32, 0.1)
     assert cfg["lora_target"] == "q_proj,v_proj" and cfg["additional_target"] == "merger"
     assert (cfg["freeze_vision_tower"], cfg["freeze_multi_modal_projector"], cfg["freeze_language_model"]) == \

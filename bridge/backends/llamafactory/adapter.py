@@ -20,6 +20,7 @@ LoRA/freezing mapping and the multi-node environment are documented in docs/back
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional
@@ -187,12 +188,23 @@ def model_view(model: str, px: Optional[Pixels], run_dir: Path) -> tuple[str, Op
 
     When the policy's bounds differ, return a run-local view of the model directory: symlinks to every file
     (zero copy) except ``preprocessor_config.json`` and ``processor_config.json`` (whose nested image processor
-    transformers reads first), rewritten with the policy's bounds. A hub id is returned
-    unchanged (its bounds are what the processor has; bridge check reports any mismatch)."""
+    transformers reads first), rewritten with the policy's bounds. LF has no option that sets the processor's
+    bounds (its ``image_max_pixels`` only pre-resizes, without the factor rounding), so a hub id is read from its
+    local snapshot (:func:`hub_snapshot`) and viewed the same way; a hub id with no snapshot is refused rather than
+    trained silently at the hub processor's bounds (issue 10 item 2: Qwen2.5-VL's are 3136..12,845,056)."""
     src = Path(model)
+    if not src.is_dir() and px is not None:
+        found = hub_snapshot(model)
+        if found is None:
+            raise BridgeError(
+                f"llamafactory: model {model!r} is not a local directory and has no snapshot in the Hugging Face "
+                f"cache ({hub_cache()}): LLaMA-Factory would run the hub processor with its own pixel bounds, not "
+                f"this recipe's [{px.min_pixels}, {px.max_pixels}], and train every target in the wrong frame",
+                hint=f"download it first (hf download {model}), or set model: to a local directory")
+        src = found
     own = processor_pixels(src) if src.is_dir() else None
     if own is None or px is None or (own.min_pixels, own.max_pixels) == (px.min_pixels, px.max_pixels):
-        return model, None
+        return str(src), None
     view = Path(run_dir) / "model_view"
     if view.exists():
         shutil.rmtree(view)
@@ -214,5 +226,27 @@ def model_view(model: str, px: Optional[Pixels], run_dir: Path) -> tuple[str, Op
         if isinstance(cfg.get("image_processor"), dict):
             cfg["image_processor"] = bounded(cfg["image_processor"])
         (view / "processor_config.json").write_text(json.dumps(cfg, indent=2), encoding="utf-8")
-    return str(view), (f"view of {model} (symlinks) whose processor uses the recipe's pixel bounds "
+    return str(view), (f"view of {src} (symlinks) whose processor uses the recipe's pixel bounds "
                        f"[{px.min_pixels}, {px.max_pixels}]")
+
+
+def hub_cache() -> Path:
+    """The Hugging Face hub cache folder: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``
+    (huggingface_hub/constants.py)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    return Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub"
+
+
+def hub_snapshot(repo_id: str, revision: str = "main") -> Optional[Path]:
+    """The local snapshot of hub model ``repo_id`` (``models--<org>--<name>/snapshots/<commit>``, the commit named
+    by ``refs/<revision>``: the cache layout of huggingface_hub/file_download.py), or None when it has none."""
+    if repo_id.count("/") != 1:
+        return None
+    repo = hub_cache() / ("models--" + repo_id.replace("/", "--"))
+    try:
+        commit = (repo / "refs" / revision).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    snap = repo / "snapshots" / commit
+    return snap if (snap / "config.json").is_file() else None
