@@ -9,12 +9,16 @@ A run directory ``runs/<name>-<backend>-<YYYYmmdd-HHMMSS>/`` holds:
   rows for ``bridge compare``) and ``output/`` (checkpoints / the trained adapter).
 
 Exports are cached under ``$BRIDGE_HOME/exports/<backend>-<method>-<key>`` where the key hashes the episodes
-file(s), the style and its options, the method, the adapter name and version and the smoke limit, so a re-run
-with the same data reuses the export and changed data never does.
+file(s), the style and its options, the method, the adapter name and version, the smoke limit and the source of
+the code that shapes an export (the bridge package, plus a plug-in style's or adapter's own module), so a re-run
+with the same data and code reuses the export and changed data or an edited renderer never does
+(``bridge run --fresh-export`` rebuilds it regardless).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import itertools
 import json
 import os
@@ -82,12 +86,40 @@ def dataset_digest(root: str | Path) -> str:
     return hashlib.sha256(f"{file_digest(f)}\0{where}".encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
+def _package_source_digest() -> str:
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        file_digest(f, h)
+    return h.hexdigest()
+
+
+def code_digest(*objects: object) -> str:
+    """sha256 of the source that shapes an export: every module of the bridge package (read once per process),
+    plus the defining module of each of ``objects``' classes that lives outside it (a plug-in style or adapter,
+    read every time: an edited renderer must never reuse the export of the old one)."""
+    h = hashlib.sha256(_package_source_digest().encode())
+    root = Path(__file__).resolve().parent
+    for obj in objects:
+        try:
+            src = Path(inspect.getsourcefile(type(obj)) or "").resolve()
+        except TypeError:       # a class defined outside any file (built-in, interactive)
+            continue
+        if src.is_file() and root not in src.parents:
+            h.update(str(src).encode() + b"\0")
+            file_digest(src, h)
+    return h.hexdigest()
+
+
 def export_key(adapter: Adapter, method: str, train: str, eval_: Optional[str], style: str, options: PromptOptions,
                limit: Optional[int]) -> str:
     """The cache key of one export (see the module docstring)."""
     parts = {"adapter": adapter.name, "adapter_version": adapter.version, "bridge": __version__, "method": method,
              "train": dataset_digest(train), "eval": dataset_digest(eval_) if eval_ else None,
-             "style": style, "options": asdict(options), "limit": limit}
+             "style": style, "options": asdict(options), "limit": limit,
+             "code": code_digest(adapter, make_style(style, options))}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -136,15 +168,18 @@ def _relocate(result: ExportResult, old: Path, new: Path) -> None:
 
 
 def cached_export(adapter: Adapter, recipe: Recipe, smoke: bool = False,
-                  echo: Callable[[str], None] = print) -> tuple[ExportResult, str, bool]:
-    """The export for ``recipe`` on ``adapter``, reused when the same content was exported before:
-    ``(export, key, reused)``."""
+                  echo: Callable[[str], None] = print, fresh: bool = False) -> tuple[ExportResult, str, bool]:
+    """The export for ``recipe`` on ``adapter``, reused when the same content was exported before (``fresh``:
+    rebuilt regardless): ``(export, key, reused)``."""
     options = prompt_options(recipe.data)
     limit = SMOKE_SAMPLES if smoke else None
     key = export_key(adapter, recipe.method, recipe.data.train, recipe.data.eval, recipe.data.style, options, limit)
     root = bridge_home() / "exports" / f"{adapter.name}-{recipe.method}-{key[:16]}"
     # Two runs of one recipe at once: the second waits, then reuses (bridge.locks) instead of losing a rename.
     with file_lock(root.with_name(root.name + ".lock"), f"the export {root.name}", echo=echo):
+        if fresh and root.exists():
+            echo(f"export: rebuilding {root} (--fresh-export)")
+            shutil.rmtree(root)
         return _fill_export(adapter, recipe, smoke, echo, options, limit, key, root)
 
 
@@ -175,6 +210,12 @@ def _fill_export(adapter: Adapter, recipe: Recipe, smoke: bool, echo: Callable[[
         _relocate(train, tmp_root, root)
         train.out = root
         tmp_root.rename(root)
+        for part in ("train", "eval"):     # each part's own export.json names its final place (bridge check reads it)
+            inner = root / part / EXPORT_META
+            if inner.is_file():
+                res = ExportResult.from_dict(json.loads(inner.read_text(encoding="utf-8")))
+                _relocate(res, tmp_root / part, root / part)
+                inner.write_text(json.dumps(res.to_dict(), indent=2), encoding="utf-8")
     except BaseException:
         shutil.rmtree(tmp_root, ignore_errors=True)
         raise
@@ -320,8 +361,10 @@ def new_run_dir(runs_dir: Path, name: str, backend: str) -> Path:
 
 
 def prepare(recipe: Recipe, backend: str, runs_dir: Path, smoke: bool = False, dry_run: bool = False,
-            recipe_file: Optional[str] = None, echo: Callable[[str], None] = print) -> RunPlan:
-    """Check, export (cached), render and build the command for one run; nothing is launched."""
+            recipe_file: Optional[str] = None, echo: Callable[[str], None] = print,
+            fresh_export: bool = False) -> RunPlan:
+    """Check, export (cached; ``fresh_export``: rebuilt), render and build the command for one run; nothing is
+    launched."""
     adapter = get_adapter(backend)
     overrides = recipe_overrides(recipe)
     if smoke:
@@ -340,7 +383,7 @@ def prepare(recipe: Recipe, backend: str, runs_dir: Path, smoke: bool = False, d
         notes.append(f"environment not ready: {e.message}; {e.hint or ''}".strip())
     model = resolve_model(recipe, echo)
     recipe = recipe.model_copy(update={"model": model})
-    export, key, _ = cached_export(adapter, recipe, smoke=smoke, echo=echo)
+    export, key, _ = cached_export(adapter, recipe, smoke=smoke, echo=echo, fresh=fresh_export)
     run_dir = new_run_dir(runs_dir, recipe.name + ("-smoke" if smoke else ""), backend)
     configs = adapter.render_config(recipe, export, run_dir)
     hook = adapter.reward_hook(recipe, run_dir) if recipe.method == "grpo" else None

@@ -86,6 +86,45 @@ def test_export_cache_reuses_same_content_and_rebuilds_changed(synth_dataset, tm
     assert key4 != key1 and not cached4 and third.samples < first.samples
 
 
+PLUGIN = """from bridge.styles.compact import CompactStyle
+from bridge.styles.base import text_block
+
+
+class Mine(CompactStyle):
+    def messages(self, episode, step_index, image_root):
+        msgs = super().messages(episode, step_index, image_root)
+        msgs[0]["content"][0] = text_block("{prompt} " + episode.instruction)
+        return msgs
+"""
+
+
+def test_an_edited_plugin_renderer_is_never_served_the_old_export(synth_dataset, tmp_path, home, monkeypatch):
+    """Issue 10 item 7: the key covered data and options but not code, so an edited renderer reused the old prompts;
+    a cached export's inner train/export.json named the deleted build folder, so `bridge check` on it failed."""
+    from bridge.backends.check import read_manifest
+    from bridge.runs import cached_export
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = tmp_path / "my_style_mod.py"
+    mod.write_text(PLUGIN.replace("{prompt}", "FIRST"))
+    r = recipe(str(synth_dataset), data={"train": str(synth_dataset), "style": "my_style_mod:Mine", "history": 0},
+               model="tiny:qwen2_5_vl")
+    adapter = get_adapter("trl")
+    first, key1, _ = cached_export(adapter, r, echo=lambda s: None)
+    assert "FIRST " in first.files["train"].read_text()
+    mod.write_text(PLUGIN.replace("{prompt}", "SECOND"))
+    monkeypatch.delitem(sys.modules, "my_style_mod")        # a new process would import the edited module
+    second, key2, reused = cached_export(adapter, r, echo=lambda s: None)
+    assert key2 != key1 and not reused and "SECOND " in second.files["train"].read_text()
+    _, key3, reused3 = cached_export(adapter, r, echo=lambda s: None)
+    assert key3 == key2 and reused3                          # unchanged code: reused
+    said = []
+    fresh, _, reused4 = cached_export(adapter, r, echo=said.append, fresh=True)
+    assert not reused4 and any("--fresh-export" in s for s in said) and fresh.files["train"].is_file()
+    inner = read_manifest(fresh.out / "train")               # what bridge check reads: the final place
+    assert all(Path(p).is_file() and fresh.out in Path(p).parents for p in inner.files.values())
+
+
 def test_export_of_a_non_dataset_is_a_bridge_error(tmp_path, home):
     from bridge.runs import cached_export
 

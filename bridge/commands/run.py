@@ -15,7 +15,11 @@ from ._values import complete_backend
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue the interrupted or failed run in this directory from its last checkpoint, with the "
                    "backend's own resume (instead of RECIPE).")
-def command(recipe, overrides: tuple, backend, smoke: bool, dry_run: bool, runs_dir: str, resume_dir) -> None:
+@click.option("--fresh-export", is_flag=True,
+              help="Rebuild the data export even when a cached one matches (the cache key already covers the data, "
+                   "the style's options and the code that renders it).")
+def command(recipe, overrides: tuple, backend, smoke: bool, dry_run: bool, runs_dir: str, resume_dir,
+            fresh_export: bool) -> None:
     """Train RECIPE on a backend, in the backend's own environment.
 
     \b
@@ -39,8 +43,9 @@ def command(recipe, overrides: tuple, backend, smoke: bool, dry_run: bool, runs_
 
     echo = lambda s: click.echo(s, err=True)  # noqa: E731  (progress on stderr; the backend's output on stdout)
     if resume_dir:
-        if recipe or overrides or backend or smoke or dry_run:
-            raise click.UsageError("--resume RUN_DIR takes no RECIPE, KEY=VALUE, --backend, --smoke or --dry-run: "
+        if recipe or overrides or backend or smoke or dry_run or fresh_export:
+            raise click.UsageError("--resume RUN_DIR takes no RECIPE, KEY=VALUE, --backend, --smoke, --dry-run or "
+                                   "--fresh-export: "
                                    "the run continues as recorded")
         plan = resume_plan(Path(resume_dir), echo=echo)
         echo(f"$ {format_command(plan.launch)}")
@@ -51,7 +56,7 @@ def command(recipe, overrides: tuple, backend, smoke: bool, dry_run: bool, runs_
     r = load_recipe(recipe, overrides)
     name = backend or DEFAULT_BACKEND
     plan = prepare(r, name, Path(runs_dir), smoke=smoke, dry_run=dry_run, recipe_file=str(Path(recipe).resolve()),
-                   echo=echo)
+                   echo=echo, fresh_export=fresh_export)
     for note in plan.notes:
         echo(f"note: {note}")
     cmd = format_command(plan.launch)
