@@ -6,8 +6,8 @@ optimiser settings and the same launch variables (bench/bare_loop.py), measured 
     python bench/train_bench.py --recipe recipes/demo_sft.yaml --backends trl --steps 12 --skip 4 --repeat 3
 
 Each backend is started through `bridge run RECIPE --backend B` on a copy of the recipe with ``max_steps=--steps``,
-``logging_steps=1`` and no checkpoint saving; the step time is the mean of the steps after ``--skip`` from the
-backend's own log (LLaMA-Factory / ms-swift log whole seconds of elapsed time: use enough steps). Peak RSS is the
+``logging_steps=1`` and no checkpoint saving; the step time is the mean of the steps after ``--skip`` on bridge's
+clock (``run.json["step_clock"]``: the arrival of each step's log line, the same definition for every backend). Peak RSS is the
 largest process of the run's tree (``wait4``). Tokens/s = the bare batch's non-padding tokens / s/step (the
 backends draw different samples of the same recipe per step, so this is the floor batch's rate). With
 ``--repeat`` > 1 each figure is the best of the repeats. Results: --out (JSON) and the same name .md.
@@ -30,10 +30,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.backends import get_adapter  # noqa: E402
 from bridge.backends.common import cpu_env  # noqa: E402
 from bridge.envs import env_python  # noqa: E402
 from bridge.recipe import load_recipe  # noqa: E402
+from bridge.runs import step_clock  # noqa: E402
 
 DEFAULT_RECIPE = ROOT / "bench" / "recipes" / "train_bench_sft.yaml"
 
@@ -142,12 +142,12 @@ def main(argv=None) -> int:
             if rc:
                 notes.append(f"exit {rc}: {out.strip().splitlines()[-1] if out.strip() else ''}")
                 continue
-            steps = [r for r in get_adapter(b).parse_run(run_dir_of(out)).rows
-                     if r.get("step_time") and r.get("step", 0) > ns.skip]
-            if not steps:
-                notes.append("no step times after the warm-up in the backend's log")
+            record = json.loads((run_dir_of(out) / "run.json").read_text(encoding="utf-8"))
+            clock = step_clock(record["step_clock"]["times_s"], 1, skip=ns.skip)   # logging_steps is 1 here
+            if clock["step_time_s"] is None:
+                notes.append("no step lines after the warm-up in the backend's output")
                 continue
-            times.append(sum(r["step_time"] for r in steps) / len(steps))
+            times.append(clock["step_time_s"])
             rss_all.append(rss)
         best = min(times) if times else None
         rows.append({"backend": b, "s_per_step": best, "tokens_per_s": tokens / best if best else None,

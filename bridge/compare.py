@@ -5,7 +5,8 @@ row per logged step in the vocabulary of :mod:`bridge.backends.logs`, read from 
 ``metrics.jsonl`` is absent (a run still going, an older run) the rows are read from the backend's logs on the fly.
 
 Normalised metric keys: ``step``, ``loss``, ``reward`` and ``reward/<component>``, ``kl``, ``lr``,
-``grad_norm``, ``samples_per_s``, ``tokens_per_s``, ``step_time``, ``peak_mem_mb`` (+ ``eval/<metric>``).
+``grad_norm``, ``samples_per_s``, ``tokens_per_s``, ``step_time``, ``host_mem_mb``, ``gpu_mem_mb``
+(+ ``eval/<metric>``).
 
 The config diff compares ``run.json["effective"]`` overlaid with the settings read back from what each backend
 received (:func:`bridge.backends.metrics.resolved_settings`): the answer to "same config, different result".
@@ -25,10 +26,11 @@ from .backends.logs import merge_effective
 from .backends.metrics import resolved_settings
 from .errors import BridgeError
 
-METRIC_KEYS = ("loss", "reward", "kl", "lr", "grad_norm", "samples_per_s", "tokens_per_s", "step_time", "peak_mem_mb")
+METRIC_KEYS = ("loss", "reward", "kl", "lr", "grad_norm", "samples_per_s", "tokens_per_s", "step_time", "host_mem_mb",
+               "gpu_mem_mb")
 #: summary columns, in table order (columns that are empty for every run are left out of the terminal table)
 SUMMARY_COLUMNS = ("run", "backend", "method", "status", "steps", "wall_s", "step_time_s", "samples_per_s",
-                   "tokens_per_s", "final_loss", "final_reward", "peak_rss_mb", "backend_mem_mb",
+                   "tokens_per_s", "final_loss", "final_reward", "peak_rss_mb", "backend_rss_mb", "gpu_mem_mb",
                    "eval_step_success", "eval_type_accuracy", "eval_grounding_accuracy")
 #: settings keys that describe where a value came from, not the training itself
 _NOT_SETTINGS = {"source"}
@@ -80,18 +82,22 @@ class RunView:
         return seen
 
     def summary(self) -> dict[str, Any]:
-        """One table row (see :data:`SUMMARY_COLUMNS`). ``samples_per_s`` falls back to the effective batch over
-        the mean step time when the backend logs no throughput; ``peak_rss_mb`` is the backend process tree's
-        peak resident memory measured by ``bridge bench``; ``backend_mem_mb`` the peak the backend itself
-        reports (GPU memory for ms-swift/verl, the trainer process's RSS for TRL)."""
+        """One table row (see :data:`SUMMARY_COLUMNS`). ``step_time_s`` has one definition for every backend:
+        bridge's clock between the backend's per-step log lines after the first (``run.json["step_clock"]``,
+        :func:`bridge.runs.step_clock`); the backend's own mean only for a run recorded before it existed.
+        ``samples_per_s`` falls back to the effective batch over that step time when the backend logs no
+        throughput. Memory, one quantity per column: ``peak_rss_mb`` is the backend process tree's peak resident
+        memory measured by ``bridge bench``; ``backend_rss_mb`` the trainer process's peak RSS as the backend
+        reports it (TRL); ``gpu_mem_mb`` the device's peak as the backend reports it (TRL, ms-swift, verl on a
+        GPU)."""
         rec = self.record
         steps = sorted({int(r["step"]) for r in self.metrics if "step" in r and ("loss" in r or "reward" in r)})
-        step_time = self.mean("step_time")
+        step_time = (rec.get("step_clock") or {}).get("step_time_s") or self.mean("step_time")
         sps = self.mean("samples_per_s")
         batch = self.effective.get("effective_batch")
         if sps is None and step_time and isinstance(batch, (int, float)):
             sps = batch / step_time
-        mem = self.series("peak_mem_mb")[1]
+        rss, gpu = self.series("host_mem_mb")[1], self.series("gpu_mem_mb")[1]
         ev = ((rec.get("eval") or {}).get("metrics")) or {}
         return {
             "run": self.path.name, "backend": self.backend, "method": rec.get("method"), "status": rec.get("status"),
@@ -99,7 +105,7 @@ class RunView:
             "samples_per_s": sps, "tokens_per_s": self.mean("tokens_per_s"),
             "final_loss": self.last("loss"), "final_reward": self.last("reward"),
             "peak_rss_mb": (rec.get("bench") or {}).get("peak_rss_mb"),
-            "backend_mem_mb": max(mem) if mem else None,
+            "backend_rss_mb": max(rss) if rss else None, "gpu_mem_mb": max(gpu) if gpu else None,
             "eval_step_success": ev.get("step_success"), "eval_type_accuracy": ev.get("type_accuracy"),
             "eval_grounding_accuracy": ev.get("grounding_accuracy"),
         }
@@ -261,11 +267,13 @@ def plot_png(runs: list[RunView], out: Path) -> Path:
         ax.set_xticks(x, labels, rotation=12, fontsize=8)
         ax.set_title(title)
     ax = axes[1][2]
-    w = 0.38
-    ax.bar([i - w / 2 for i in x], [s["peak_rss_mb"] or 0.0 for s in summaries], w, label="process tree RSS (measured)")
-    ax.bar([i + w / 2 for i in x], [s["backend_mem_mb"] or 0.0 for s in summaries], w, label="reported by the backend")
+    w = 0.27
+    for k, (key, label) in enumerate((("peak_rss_mb", "process tree RSS (measured)"),
+                                      ("backend_rss_mb", "trainer RSS (reported)"),
+                                      ("gpu_mem_mb", "GPU (reported)"))):
+        ax.bar([i + (k - 1) * w for i in x], [s[key] or 0.0 for s in summaries], w, label=label)
     ax.set_xticks(x, labels, rotation=12, fontsize=8)
-    _not_reported(ax, [s["peak_rss_mb"] or s["backend_mem_mb"] for s in summaries])
+    _not_reported(ax, [s["peak_rss_mb"] or s["backend_rss_mb"] or s["gpu_mem_mb"] for s in summaries])
     ax.set_title("peak memory (MB)")
     ax.legend(fontsize=7)
     fig.tight_layout()

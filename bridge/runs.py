@@ -471,6 +471,7 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
                   started_at=record.get("started_at") or time.strftime("%Y-%m-%dT%H:%M:%S"))
     write_record(plan.run_dir, record)
     interrupted = False
+    clock: list[float] = []          # arrival of each per-logging-step line, s after launch (one definition)
     with open(log_path, "a" if plan.resumed_from else "w", encoding="utf-8", errors="replace") as log:
         try:
             # Own session: the terminal's Ctrl-C reaches only us, and we decide how the backend stops.
@@ -495,6 +496,8 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
             assert proc.stdout is not None
             for raw in iter(proc.stdout.readline, b""):   # EOF when the backend (and its children) exit
                 line = raw.decode("utf-8", errors="replace")
+                if plan.adapter.log_line.search(line):
+                    clock.append(round(time.time() - t0, 3))
                 log.write(line)
                 log.flush()
                 stream.write(line)
@@ -505,7 +508,8 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
     wall = time.time() - t0
     status = "interrupted" if interrupted else ("ok" if rc == 0 else "failed")
     record.update(status=status, return_code=rc, wall_time_s=round(wall, 2),
-                  finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                  finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                  step_clock=step_clock(clock, plan.recipe.train.logging_steps))
     for p in sorted(plan.run_dir.glob("*_resolved.json")):   # what the backend resolved, read back by it
         try:
             record.setdefault("resolved", {})[p.stem] = json.loads(p.read_text())
@@ -513,11 +517,22 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
             pass
     # the one metrics path: the backend's own log parser, once -> metrics.jsonl, record["effective"]
     metrics = finalize(plan.run_dir, record).rows
-    peaks = [r["peak_mem_mb"] for r in metrics if isinstance(r.get("peak_mem_mb"), (int, float))]
-    record.update(steps_logged=len(metrics), peak_rss_mb=max(peaks) if peaks else None)
+    peak = lambda key: max((r[key] for r in metrics if isinstance(r.get(key), (int, float))), default=None)  # noqa: E731
+    record.update(steps_logged=len(metrics), peak_rss_mb=peak("host_mem_mb"), peak_gpu_mem_mb=peak("gpu_mem_mb"))
     write_record(plan.run_dir, record)
     echo(f"run {status} (exit code {rc}, {wall:.1f} s) -> {plan.run_dir}")
     return record
+
+
+def step_clock(times: list[float], logging_steps: int, skip: int = 1) -> dict[str, Any]:
+    """Step time on bridge's clock, the same definition for every backend: the arrival times (s after launch)
+    of the backend's per-logging-step lines (:attr:`Adapter.log_line`), and ``step_time_s`` = the time from the
+    ``skip``-th of them to the last over the steps in between, so model loading, trainer construction and the first
+    ``skip`` (warm-up) logging steps are left out. None until there are ``skip + 1`` lines (``skip`` >= 1)."""
+    out: dict[str, Any] = {"logging_steps": logging_steps, "skip": skip, "times_s": times, "step_time_s": None}
+    if len(times) > skip >= 1:
+        out["step_time_s"] = round((times[-1] - times[skip - 1]) / ((len(times) - skip) * logging_steps), 4)
+    return out
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:

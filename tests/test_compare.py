@@ -22,7 +22,7 @@ def _run(tmp_path, name, backend, losses, effective, rewards=None, record=None):
                                             "wall_time_s": 12.5, "effective": effective, **(record or {})}))
     rows = []
     for i, loss in enumerate(losses, 1):
-        row = {"step": i, "loss": loss, "step_time": 0.5 * i, "peak_mem_mb": 800.0 + i}
+        row = {"step": i, "loss": loss, "step_time": 0.5 * i, "host_mem_mb": 800.0 + i}
         if rewards:
             row["reward"] = rewards[i - 1]
             row["reward/gui_r1"] = rewards[i - 1] / 2
@@ -39,7 +39,8 @@ def test_summary_and_diff(tmp_path):
     va, vb = load_run(a), load_run(b)
     sa = va.summary()
     assert sa["final_loss"] == 1.5 and sa["final_reward"] == 0.3 and sa["steps"] == 2
-    assert sa["step_time_s"] == 0.75 and sa["backend_mem_mb"] == 802.0 and sa["peak_rss_mb"] == 2048.0
+    assert sa["step_time_s"] == 0.75 and sa["backend_rss_mb"] == 802.0 and sa["peak_rss_mb"] == 2048.0
+    assert sa["gpu_mem_mb"] is None
     assert sa["samples_per_s"] == 3 / 0.75                      # effective batch / mean step time
     assert (sa["eval_step_success"], sa["eval_type_accuracy"]) == (0.25, 0.5)
     sb = vb.summary()

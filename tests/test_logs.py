@@ -19,7 +19,7 @@ def test_trl_sft_rows_from_the_launcher_log():
     assert p.warnings == [] and p.sources == [str(FIX / "trl" / "sft" / "trainer_log.jsonl")]
     a, b = p.rows                                   # the end-of-training summary row is not a step
     assert a["step"] == 1 and a["loss"] == 11.86923885345459 and a["lr"] == 0.0002
-    assert a["grad_norm"] == 0.3118058741092682 and a["peak_mem_mb"] == 2396.21484375
+    assert a["grad_norm"] == 0.3118058741092682 and a["host_mem_mb"] == 2396.21484375 and "gpu_mem_mb" not in a
     assert a["step_time"] == 6.9043614864349365
     assert a["samples_per_s"] == pytest.approx(2 / 6.9043614864349365)
     assert a["tokens_per_s"] == pytest.approx(1346 / 6.9043614864349365)        # num_tokens is cumulative
@@ -85,7 +85,7 @@ def test_swift_logging_jsonl(tmp_path):
     rows = parse_run("swift", FIX / "swift").rows
     assert [(r["step"], r["loss"], r["lr"], r["step_time"]) for r in rows] == [
         (1, 11.87907887, 0.0001, 0.328034), (2, 11.87092686, 0.0, 0.237578)]
-    assert rows[0]["token_acc"] == 0.02941176 and "peak_mem_mb" not in rows[0]   # CPU: no memory(GiB)
+    assert rows[0]["token_acc"] == 0.02941176 and "gpu_mem_mb" not in rows[0]   # CPU: no memory(GiB)
     # GPU runs add memory(GiB) and GRPO rows add rewards/<Func>/mean (line written by hand in ms-swift's format)
     out = tmp_path / "output"
     out.mkdir()
@@ -94,7 +94,7 @@ def test_swift_logging_jsonl(tmp_path):
          "global_step/max_steps": "7/10", "train_speed(iter/s)": 0.25}) + "\n")
     (r,) = parse_run("swift", tmp_path).rows
     assert r == {"step": 7, "loss": 0.1, "reward": 0.5, "reward/gui_r1": 0.4, "kl": 0.002,
-                 "peak_mem_mb": 12800.0, "step_time": 4.0}
+                 "gpu_mem_mb": 12800.0, "step_time": 4.0}
 
 
 def _verl_expect(rows):
@@ -103,7 +103,7 @@ def _verl_expect(rows):
     r = rows[1]
     assert r["loss"] == -0.011355588 and r["reward"] == 0.375 and r["kl"] == 0.000412
     assert r["grad_norm"] == 0.3417 and r["lr"] == 1e-06 and r["step_time"] == 41.52
-    assert r["peak_mem_mb"] == pytest.approx(21.874 * 1024)
+    assert r["gpu_mem_mb"] == pytest.approx(21.874 * 1024)
     assert r["tokens_per_s"] == pytest.approx(8326 / 41.52)
     assert rows[3]["eval/reward"] == 0.1875 and rows[3]["reward"] == 0.5
 
@@ -154,11 +154,14 @@ def test_verl_settings_from_the_hydra_overrides():
     assert "train_files" not in str(s)
 
 
-def test_trl_gpu_memory_wins_over_rss(tmp_path):
+def test_trl_rss_and_gpu_memory_are_two_columns(tmp_path):
+    """Issue 10 item 14: host RSS and GPU memory shared one column (GPU when reported, else RSS)."""
     (tmp_path / "trainer_log.jsonl").write_text(json.dumps(
         {"step": 1, "loss": 1.0, "peak_mem_mb": 3000.0, "peak_gpu_mem_mb": 15000.0}) + "\n" + json.dumps(
-        {"step": 2, "loss": 0.9, "peak_mem_mb": 3100.0, "peak_gpu_mem_mb": 0.0}) + "\n")
-    assert [r["peak_mem_mb"] for r in parse_run("trl", tmp_path).rows] == [15000.0, 3100.0]
+        {"step": 2, "loss": 0.9, "peak_mem_mb": 3100.0}) + "\n")
+    rows = parse_run("trl", tmp_path).rows
+    assert [r["host_mem_mb"] for r in rows] == [3000.0, 3100.0]
+    assert [r.get("gpu_mem_mb") for r in rows] == [15000.0, None]
 
 
 def test_broken_lines_are_warnings_not_errors(tmp_path):

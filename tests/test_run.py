@@ -320,6 +320,30 @@ def test_successful_backend_run_is_recorded(tmp_path):
     assert rec["versions"]["gui-bridge"] and rec["command"][0] == sys.executable
 
 
+CHILD_STEPS = textwrap.dedent(r"""
+    import time
+    time.sleep(0.6)                                   # model loading: not a step
+    for i in range(1, 6):
+        time.sleep(0.2 if i > 1 else 0.5)              # step 1 also warms up
+        print(f"  3%|#  | {i}/5 [00:01<00:05]\r" + str({'loss': '1.0', 'epoch': i / 5}), flush=True)
+    print(str({'train_runtime': '9.9', 'train_loss': '1.0'}), flush=True)
+""")
+
+
+def test_step_time_is_one_definition_on_bridge_clock(tmp_path):
+    """Issue 10 item 14: each backend's step time was its own (TRL with trainer construction, LLaMA-Factory in whole
+    seconds, ms-swift a running average); now bridge times the backend's per-step log lines, after the first."""
+    from bridge.runs import step_clock
+
+    rc, out, rec, run_dir, _ = launch(tmp_path, CHILD_STEPS)
+    clock = rec["step_clock"]
+    assert len(clock["times_s"]) == 5 and clock["times_s"][0] >= 1.0     # one per step line, the summary line not
+    assert 0.18 <= clock["step_time_s"] <= 0.35                           # 0.2 s steps: loading + warm-up left out
+    assert step_clock([2.0, 3.0, 5.0, 7.0], logging_steps=2) == {
+        "logging_steps": 2, "skip": 1, "times_s": [2.0, 3.0, 5.0, 7.0], "step_time_s": round(5.0 / 6, 4)}
+    assert step_clock([2.0], 1)["step_time_s"] is None
+
+
 def test_failed_backend_run_is_recorded(tmp_path):
     rc, out, rec, run_dir, _ = launch(tmp_path, CHILD_FAIL)
     assert "STATUS failed 3" in out and rec["status"] == "failed" and rec["return_code"] == 3

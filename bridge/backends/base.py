@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
@@ -170,6 +171,11 @@ class Adapter(ABC):
     #: whether ``make test`` installs this backend's environment (``bridge backends --names --tested``), so the
     #: test suite runs the backend's own code; False for one that needs a GPU or a user's checkout to install
     tested: ClassVar[bool] = True
+    #: a line the backend prints once per logging step; ``bridge run`` times the arrival of each on its own
+    #: clock (``run.json["step_clock"]``), the one step-time definition for every backend. Default: the Hugging
+    #: Face Trainer's console log dict (``ProgressCallback.on_log`` / LF's and ms-swift's log callbacks print
+    #: ``{'loss': ...}``), which TRL, LLaMA-Factory, ms-swift and VLM-R1 all print.
+    log_line: ClassVar[re.Pattern[str]] = re.compile(r"\{'loss': ")
 
     @classmethod
     def caps(cls) -> Capabilities:

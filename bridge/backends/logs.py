@@ -3,8 +3,9 @@ the per-backend parsers (``bridge/backends/<name>/logs.py``) share: tolerant JSO
 Hugging Face ``log_history`` row vocabulary, a safe reader of ``training_args.bin`` and row merging.
 
 Per step (``metrics.jsonl`` rows, what ``bridge compare`` plots): ``step``, ``loss``, ``reward``,
-``reward/<component>``, ``kl``, ``lr``, ``grad_norm``, ``samples_per_s``, ``tokens_per_s``, ``step_time`` (s),
-``peak_mem_mb``, plus ``epoch``, ``entropy``, ``reward_std`` and ``eval/<metric>`` where the backend logs them.
+``reward/<component>``, ``kl``, ``lr``, ``grad_norm``, ``samples_per_s``, ``tokens_per_s``, ``step_time`` (s, as
+the backend measures it; ``run.json["step_clock"]`` has the one definition for every backend), ``host_mem_mb``
+(the trainer process's peak RSS) and ``gpu_mem_mb`` (the device's peak), plus ``epoch``, ``entropy``, ``reward_std`` and ``eval/<metric>`` where the backend logs them.
 A key a backend does not report is absent (never 0).
 
 Settings (``run.json["effective"]``, what ``bridge compare`` diffs): ``lr``, ``scheduler``, ``warmup``,
@@ -38,7 +39,7 @@ from ..errors import BridgeError
 
 #: the normalised per-step vocabulary (``reward/<component>`` and ``eval/<name>`` come on top)
 METRIC_KEYS = ("step", "loss", "reward", "kl", "lr", "grad_norm", "samples_per_s", "tokens_per_s", "step_time",
-               "peak_mem_mb")
+               "host_mem_mb", "gpu_mem_mb")
 
 
 @dataclass

@@ -170,7 +170,8 @@ class LlamaFactoryAdapter(Adapter):
 
     def command(self, recipe: Recipe, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         cfg = Path(run_dir) / "llamafactory_sft.yaml"
-        env = {"TOKENIZERS_PARALLELISM": "false", **torchrun_env(recipe, force_var="FORCE_TORCHRUN"),
+        # unbuffered: bridge times each step's log line as it arrives (runs.step_clock) and streams progress
+        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", **torchrun_env(recipe, force_var="FORCE_TORCHRUN"),
                **tracking_env(recipe, run_dir), **cpu_env(recipe)}
         return LaunchSpec(argv=[python, "-m", "llamafactory.cli", "train", str(cfg)], env=env, cwd=Path(run_dir))
 

@@ -310,7 +310,9 @@ class SwiftAdapter(Adapter):
 
     def command(self, recipe: Recipe, export: ExportResult, run_dir: Path, python: str) -> LaunchSpec:
         cfg = Path(run_dir) / CONFIGS[recipe.method]
-        env = {**pixel_env(policy_pixels(recipe, export)), "TOKENIZERS_PARALLELISM": "false", **torchrun_env(recipe),
+        # unbuffered: bridge times each step's log line as it arrives (runs.step_clock) and streams progress
+        env = {**pixel_env(policy_pixels(recipe, export)), "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
+               **torchrun_env(recipe),
                **tracking_env(recipe, run_dir), **cpu_env(recipe)}
         sub = "rlhf" if recipe.method == "grpo" else "sft"
         return LaunchSpec(argv=[python, "-m", "swift.cli.main", sub, str(cfg)], env=env, cwd=Path(run_dir))

@@ -50,9 +50,9 @@ def swift_rows(raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["step_time"] = speed
         elif number(raw.get("train_speed(iter/s)")):
             row["step_time"] = 1.0 / number(raw["train_speed(iter/s)"])
-        mem = number(raw.get("memory(GiB)"))
+        mem = number(raw.get("memory(GiB)"))   # torch's max reserved *device* memory (swift/trainers/patcher.py)
         if mem is not None:
-            row["peak_mem_mb"] = mem * 1024.0
+            row["gpu_mem_mb"] = mem * 1024.0
         rows.append(row)
     return merge_by_step(rows)
 

@@ -255,7 +255,7 @@ class TrlAdapter(Adapter):
 
 
 _RENAMES = {"learning_rate": "lr", "step": "step", "loss": "loss", "reward": "reward", "kl": "kl",
-            "grad_norm": "grad_norm", "step_time": "step_time", "peak_mem_mb": "peak_mem_mb",
+            "grad_norm": "grad_norm", "step_time": "step_time", "peak_mem_mb": "host_mem_mb",
             "epoch": "epoch", "reward_std": "reward_std", "entropy": "entropy"}
 
 

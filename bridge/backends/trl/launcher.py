@@ -129,6 +129,9 @@ def metrics_callback(path: str):
                    "samples": args.per_device_train_batch_size * args.gradient_accumulation_steps
                    * max(1, args.world_size),
                    "peak_mem_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            import torch
+            if torch.cuda.is_available():      # the device's own peak, in its own column (never mixed with RSS)
+                row["peak_gpu_mem_mb"] = torch.cuda.max_memory_reserved() / 2 ** 20
             self.t, self.step = now, state.global_step
             with open(path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")

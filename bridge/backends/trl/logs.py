@@ -1,5 +1,5 @@
 """TRL: metrics from ``trainer_log.jsonl`` (every Trainer log row as the bridge launcher received it, plus the
-launcher's ``step_time``, ``samples`` and ``peak_mem_mb``), else the Trainer's ``trainer_state.json``
+launcher's ``step_time``, ``samples``, ``peak_mem_mb`` (RSS) and ``peak_gpu_mem_mb``), else the Trainer's ``trainer_state.json``
 ``log_history``, else the rounded dicts TRL printed to ``backend.log``. Settings from the ``training_args.bin``
 TRL saved (its resolved SFTConfig/GRPOConfig), ``trl_resolved.json`` (LoRA targets, trainable parts, processor
 size as the launcher found them on the live objects) and the rendered ``trl_config.yaml``."""
@@ -50,10 +50,11 @@ def rows_from(raws: list[dict[str, Any]], numbered: bool = True) -> list[dict[st
             samples = number(raw.get("samples"))
             if samples:
                 row["samples_per_s"] = samples / st
-        # GPU memory when the launcher reports it (what matters on a GPU), else the trainer process's RSS
-        mem = number(raw.get("peak_gpu_mem_mb")) or number(raw.get("peak_mem_mb"))
-        if mem is not None:
-            row["peak_mem_mb"] = mem
+        # the trainer process's peak RSS and, where the launcher reports one, the GPU's peak: two columns
+        if number(raw.get("peak_mem_mb")) is not None:
+            row["host_mem_mb"] = number(raw["peak_mem_mb"])
+        if number(raw.get("peak_gpu_mem_mb")):
+            row["gpu_mem_mb"] = number(raw["peak_gpu_mem_mb"])
         rows.append(row)
     add_token_rates(rows)
     return merge_by_step(rows)

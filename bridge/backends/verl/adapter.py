@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional
@@ -434,6 +435,10 @@ class VerlAdapter(Adapter):
         if recipe.distributed.nnodes > 1:
             files["multinode"] = self.multinode_script(recipe, run_dir, lines)
         return files
+
+    #: verl's console logger (verl/utils/logger/aggregate_logger.py ``concat_dict_to_str``), once per step,
+    #: possibly behind Ray's ``(TaskRunner pid=...)`` prefix
+    log_line = re.compile(r"\bstep:\d+ - ")
 
     def last_checkpoint(self, run_dir: Path) -> Optional[Path]:
         """verl's checkpoint manager writes ``<trainer.default_local_dir>/global_step_<n>``."""

@@ -25,7 +25,7 @@ _MAP: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("grad_norm", ("actor/grad_norm",), 1.0),
     ("entropy", ("actor/entropy",), 1.0),
     ("step_time", ("timing_s/step", "perf/time_per_step"), 1.0),
-    ("peak_mem_mb", ("actor/perf/max_memory_allocated_gb", "perf/max_memory_allocated_gb"), 1024.0),
+    ("gpu_mem_mb", ("actor/perf/max_memory_allocated_gb", "perf/max_memory_allocated_gb"), 1024.0),
 )
 
 
