@@ -44,7 +44,7 @@ def test_bench_smoke_three_backends(tmp_path, synth_dataset, pythons):
     eval_ds = make_dataset(tmp_path / "eval", episodes=2, seed=7, platform="android", split="test")
     recipe = {"name": "bench", "model": "tiny:qwen2_5_vl",
               "data": {"train": str(synth_dataset), "eval": str(eval_ds), "style": "gui-r1", "history": 2},
-              "method": "sft", "finetune": {"type": "lora", "rank": 8, "alpha": 16},
+              "method": "sft", "finetune": {"type": "lora", "rank": 8, "alpha": 16, "dropout": 0.0},
               "train": {"lr": 2e-4, "max_steps": 20},
               # interpreters given explicitly: BRIDGE_HOME below is a fresh cache (tiny model, exports)
               "backends": {b: {"python": py} for b, py in pythons.items()}}
@@ -78,10 +78,15 @@ def test_bench_smoke_three_backends(tmp_path, synth_dataset, pythons):
     for key in ("lr", "max_steps", "effective_batch", "lora_rank", "lora_targets", "trains", "max_pixels",
                 "weight_decay", "adam_beta1", "adam_beta2", "max_grad_norm", "precision", "seed"):
         assert not diff[key]["differs"], (key, diff[key]["values"])   # the same recipe reached every backend
-    # the same optimisation: step 1 sees the same weights, data and label mask, so its loss agrees everywhere
-    first = {v.backend: v.series("loss")[1][0] for v in views}
-    print("step-1 loss:", first)
-    assert max(first.values()) - min(first.values()) < 1e-5 * abs(first["trl"]), first
+    # The same optimisation (issue 10 item 13): step 1's loss agrees whatever the LoRA init (B = 0), so compare what
+    # would differ — step 1's gradient norm (depends on lora_A's init and the label mask) and step 2's loss (on the
+    # optimiser's first update). LoRA dropout is 0 here: with dropout the masks come from each backend's own RNG
+    # stream, which LLaMA-Factory consumes differently (measured at dropout 0.05: its step-1 grad norm 1.40336 vs
+    # 1.40507 for TRL and ms-swift, lora_A inits identical; docs/backends.md "The same recipe, the same result").
+    for key, step in (("loss", 0), ("grad_norm", 0), ("loss", 1)):
+        got = {v.backend: v.series(key)[1][step] for v in views}
+        print(f"step {step + 1} {key}:", got)
+        assert max(got.values()) - min(got.values()) < 1e-5 * abs(got["trl"]), (key, step + 1, got)
     page = (out / "report.html").read_text()
     assert page.count("<tr>") >= 4 and all(f"<td>{b}</td>" in page for b in BACKENDS)
     assert "data:image/png;base64," in page
