@@ -384,6 +384,7 @@ def prepare(recipe: Recipe, backend: str, runs_dir: Path, smoke: bool = False, d
     model = resolve_model(recipe, echo)
     recipe = recipe.model_copy(update={"model": model})
     export, key, _ = cached_export(adapter, recipe, smoke=smoke, echo=echo, fresh=fresh_export)
+    notes += frame_notes(make_style(recipe.data.style, prompt_options(recipe.data)), recipe.data.train)
     run_dir = new_run_dir(runs_dir, recipe.name + ("-smoke" if smoke else ""), backend)
     configs = adapter.render_config(recipe, export, run_dir)
     hook = adapter.reward_hook(recipe, run_dir) if recipe.method == "grpo" else None
@@ -392,6 +393,17 @@ def prepare(recipe: Recipe, backend: str, runs_dir: Path, smoke: bool = False, d
                    overrides)
     write_record(run_dir, plan.record())
     return plan
+
+
+def frame_notes(style: Style, dataset: str, most: int = 3) -> list[str]:
+    """The style's :meth:`~bridge.styles.base.Style.frame_note` for each screenshot size of ``dataset`` that has
+    one (the first ``most`` sizes, then a count), for the run record and the terminal."""
+    if type(style).frame_note is Style.frame_note:
+        return []
+    sizes = sorted({(s.width, s.height) for ep in open_dataset(dataset) for s in ep.steps})
+    notes = [n for n in (style.frame_note(w, h) for w, h in sizes) if n]
+    return notes[:most] + ([f"... and {len(notes) - most} more screenshot sizes whose frames differ"]
+                           if len(notes) > most else [])
 
 
 def resume_plan(run_dir: Path, echo: Callable[[str], None] = print) -> RunPlan:

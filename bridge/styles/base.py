@@ -194,6 +194,12 @@ class Style(ABC):
     def frame(self) -> Frame:
         """The coordinate frame this style's model speaks (with processor limits from ``options``)."""
 
+    def frame_note(self, width: int, height: int) -> Optional[str]:
+        """Why this style's frame differs from the frame of the published work it is named after, for a
+        ``width`` × ``height`` screenshot (None when they agree, the default); ``bridge run`` records it in the run's
+        notes (e.g. :meth:`bridge.styles.guir1.GuiR1Style.frame_note`)."""
+        return None
+
     @abstractmethod
     def messages(self, episode: Episode, step_index: int, image_root: str) -> list[dict[str, Any]]:
         """Prompt messages (system? + user) for one step; image paths are absolute (``image_root`` joined)."""

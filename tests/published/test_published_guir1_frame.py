@@ -29,3 +29,20 @@ def test_published_guir1_frame_difference_is_stated():
     note = style.frame_note(1080, 2400)
     assert "752x1672" in note and "728x1652" in note
     assert style.frame_note(1008, 1008) is None      # on the patch grid and inside the bounds: the frames agree
+
+
+def test_published_guir1_frame_difference_reaches_the_run_record(synth_dataset, tmp_path, monkeypatch):
+    """The note is not only a method: `bridge run` records it (run.json notes) for each screenshot size."""
+    from bridge.recipe import parse_recipe
+    from bridge.runs import prepare
+
+    monkeypatch.setenv("BRIDGE_HOME", str(tmp_path / "home"))
+    r = parse_recipe({"name": "g", "model": "tiny:qwen2_5_vl", "train": {"max_steps": 1},
+                      "data": {"train": str(synth_dataset), "style": "gui-r1", "max_pixels": 1258291}})
+    plan = prepare(r, "trl", tmp_path / "runs", dry_run=True, echo=lambda s: None)
+    notes = [n for n in plan.record()["notes"] if n.startswith("gui-r1 frame:")]
+    assert notes and all("process_image size" in n and "smart-resize grid" in n for n in notes)
+    q = parse_recipe({"name": "q", "model": "tiny:qwen2_5_vl", "train": {"max_steps": 1},
+                      "data": {"train": str(synth_dataset), "style": "qwen25vl", "max_pixels": 1258291}})
+    assert not [n for n in prepare(q, "trl", tmp_path / "runs", dry_run=True, echo=lambda s: None).notes
+                if n.startswith("gui-r1 frame:")]                            # a style with no published-frame difference: no note
