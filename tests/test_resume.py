@@ -71,13 +71,15 @@ def test_trl_run_interrupted_after_a_checkpoint_resumes_to_completion(synth_data
     from bridge.backends.testing import backend_python
 
     backend_python("trl")
-    LAST = 40   # far enough past the first checkpoint that Ctrl-C lands before the end (a tiny step is ~0.1 s)
+    # far enough past the first checkpoint that Ctrl-C lands before the end even on a loaded machine (a tiny step
+    # with its checkpoint is ~0.1-0.2 s; at 40 steps a CI machine under load once finished before the signal came)
+    LAST = 200
     rec = tmp_path / "r.yaml"
     rec.write_text(yaml.safe_dump({
         "name": "res", "model": "tiny:qwen2_5_vl",
         "data": {"train": str(synth_dataset), "style": "gui-r1", "min_pixels": 3136, "max_pixels": 12544},
         "train": {"max_steps": LAST, "per_device_batch": 1, "precision": "fp32", "device": "cpu", "lr": 1e-4,
-                  "save": {"strategy": "steps", "steps": 2}}}))
+                  "save": {"strategy": "steps", "steps": 2, "total_limit": 2}}}))
     runs = tmp_path / "runs"
     first = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", str(rec), "--runs-dir", str(runs)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
