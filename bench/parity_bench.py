@@ -153,6 +153,19 @@ def markdown(res: dict[str, Any]) -> str:
                       f"{full['max_rel_dev']:.3g} relative (at {full['worst'].get('backend')} step "
                       f"{full['worst'].get('step')}); first step above the tolerance: "
                       f"{res['sft'].get('first_divergent_step') or 'none'}."]
+    f = res.get("fault")
+    if f:
+        names = [n for n in f["per_step"][0] if n not in ("step", "max_abs_dev")]
+        lines += ["", f"## Planted fault: TRL fed coordinates in the wrong frame", "",
+                  f"The same episodes exported through the frame {tuple(f['frame'])} (clicks halved: the frame of "
+                  f"a 56x56 image while the model sees 112x112), {f['steps']} TRL steps, compared with the clean "
+                  f"curves above: max relative deviation {f['max_rel_dev']:.3g} -> the check "
+                  f"**{'PASSED — it cannot see the fault!' if f['ok'] else 'FAILS, as it must'}** "
+                  f"({len(f['problems'])} step(s) beyond {f['rtol']:g}).", "",
+                  "| step | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for row in f["per_step"]:
+            lines.append(f"| {row['step']} | " + " | ".join("-" if row.get(n) is None else f"{row[n]:.6f}"
+                                                            for n in names) + " |")
     if res.get("grpo"):
         g = res["grpo"]
         lines += ["", "## GRPO (from the same SFT model)", "", "| backend | mean reward first half | last half | "
@@ -183,6 +196,9 @@ def main(argv=None) -> int:
     ap.add_argument("--loss-steps", type=int, default=20, help="first steps compared one by one")
     ap.add_argument("--rtol", type=float, default=LOSS_RTOL)
     ap.add_argument("--backends", default=",".join(SFT_BACKENDS))
+    ap.add_argument("--fault-steps", type=int, default=10, metavar="STEPS",
+                    help="plant the frame fault (bridge/parity.py WRONG_FRAME) in a TRL run of this many steps and "
+                         "show the loss check failing (0: skip)")
     ap.add_argument("--grpo", type=int, default=0, metavar="STEPS", help="also GRPO this many steps (trl, swift)")
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / f"parity-bench-{time.strftime('%Y%m%d-%H%M%S')}")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "parity_bench")
@@ -218,6 +234,9 @@ def main(argv=None) -> int:
         if len(curves) >= 2:
             _compare(res, curves, a)
         save(res, a.out)
+    if a.fault_steps and len(curves) >= 2:
+        _fault(res, curves, rp, a, work, log)
+        save(res, a.out)
     if a.grpo and "trl" in runs:
         _grpo(res, runs["trl"], a, work, held, log)
     res.update(load_after=os.getloadavg(), wall_s=time.time() - t0)
@@ -237,6 +256,29 @@ def _compare(res: dict[str, Any], curves: dict[str, list], a) -> None:
         and abs(r[n] - r[full["reference"]]) / abs(r[full["reference"]]) > a.rtol for n in curves)]
     s["first_divergent_step"] = bad[0] if bad else None
     s["evals"] = compare_evals({b: r.get("metrics") or {} for b, r in s["runs"].items()})
+
+
+def _fault(res: dict[str, Any], curves: dict[str, list], rp: Path, a, work: Path, log) -> None:
+    """TRL trained on the same episodes exported through the wrong frame; compared with the clean curves."""
+    import bridge.runs
+    from bridge.parity import WRONG_FRAME, wrong_frame_export
+
+    r = yaml.safe_load(rp.read_text(encoding="utf-8"))
+    r["train"]["max_steps"] = a.fault_steps
+    r["train"]["save"] = {"strategy": "no"}
+    fp = write_recipe(r, work / "recipes" / f"parity-sft-fault-{a.fault_steps}.yaml")
+    clean = bridge.runs.cached_export
+    bridge.runs.cached_export = wrong_frame_export(work / "fault-export")
+    try:
+        log(f"planted fault: TRL on coordinates in the wrong frame {WRONG_FRAME}, {a.fault_steps} steps")
+        run_dir, record, _ = train_one(fp, "trl", work / "runs-fault", log)
+    finally:
+        bridge.runs.cached_export = clean
+    refs = {b: c for b, c in curves.items() if b != "trl"} or {"trl": curves["trl"]}
+    rep = compare_losses({**refs, "trl (wrong frame)": loss_curve("trl", run_dir)}, a.fault_steps, a.rtol)
+    res["fault"] = {"frame": WRONG_FRAME, "run_dir": str(run_dir), "status": record.get("status"), **rep}
+    log(f"planted fault: check {'PASSED (it should not have)' if rep['ok'] else 'failed as it must'}: "
+        f"max relative deviation {rep['max_rel_dev']:.3g}")
 
 
 def _grpo(res: dict[str, Any], sft: tuple[Path, dict, Any], a, work: Path, held: Path, log) -> None:

@@ -108,3 +108,25 @@ def compare_evals(metrics: Mapping[str, Mapping[str, Any]],
             problems.append(f"{k}: {hi} {pts[hi]:.1f} % vs {lo} {pts[lo]:.1f} % ({spread[k]:.1f} points > "
                             f"{points:g})")
     return {"points": points, "spread": spread, "ok": not problems, "problems": problems}
+
+
+#: the planted fault of tests/test_parity.py and ``bench/parity_bench.py --fault-steps``: the ``resized`` frame of
+#: the 112x112 learnable screens squeezed to 3136 pixels (smart_resize -> 56x56) while the model still sees
+#: 112x112: every click's coordinates halved, as an adapter that scaled to the wrong pixel bound would do
+WRONG_FRAME = ("resized", 28, 3136, 3136)
+
+
+def wrong_frame_export(out: Path, frame: tuple = WRONG_FRAME):
+    """A drop-in for :func:`bridge.runs.cached_export` that exports through the recipe's style with ``frame``
+    instead of the style's own (into ``out``/<backend>, never into the shared export cache). Monkeypatch it in to
+    plant a frame fault; nothing else changes (same samples, same order, same images)."""
+    def export(adapter, recipe, smoke=False, echo=print):
+        from .frames import Frame
+        from .runs import export_dataset, make_style, prompt_options
+
+        style = make_style(recipe.data.style, prompt_options(recipe.data))
+        style.frame = lambda: Frame(*frame)
+        result, _ = export_dataset(adapter, recipe.data.train, style, recipe.method, Path(out) / adapter.name,
+                                   recipe)
+        return result, "planted-wrong-frame", False
+    return export
