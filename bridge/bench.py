@@ -32,7 +32,7 @@ from .envs import resolve_python
 from .errors import BridgeError, Problem
 from .export import export_run
 from .recipe import check_backend, load_recipe
-from .runs import SMOKE_COMPLETION_TOKENS, SMOKE_STEPS, execute, prepare, smoke_recipe, write_record
+from .runs import SMOKE_COMPLETION_TOKENS, execute, prepare, smoke_recipe, write_record
 
 SAMPLE_S = 0.5
 SMOKE_EVAL_EPISODES = 2
@@ -252,7 +252,7 @@ def bench(recipe_path: str | Path, backends: list[str], out: Optional[Path] = No
     show = status or (lambda line, new: echo(line) if new else None)
     result = BenchResult(out)
 
-    total = SMOKE_STEPS if smoke else recipe.train.max_steps
+    total = smoke_recipe(recipe).train.max_steps if smoke else recipe.train.max_steps
     for i, b in enumerate(backends, 1):
         tag = f"[{i}/{len(backends)}] {b}"
         echo(f"{tag}: preparing")

@@ -1,7 +1,7 @@
 """``bridge demo``: the whole loop on one CPU machine, offline, in minutes — and it shows learning.
 
 A learnable synthetic task (:mod:`bridge.learnable`: click the coloured button of a 3x3 grid, swipe the way an
-arrow points, type, back, finish; 112x112 screens) -> tiny random Qwen2-VL -> TRL SFT in two stages (the first
+arrow points, type, back, finish; 112x112 screens) -> tiny random Qwen2.5-VL -> TRL SFT in two stages (the first
 stage's model is the deliberately under-trained start of GRPO) -> TRL GRPO with bridge rewards -> the *blind
 baseline* (the same SFT on the same episodes with blanked screens) -> ``bridge eval`` of every model on held-out
 episodes -> report (HTML + PNG) that says in words what improved, draws held-out predictions on their screens and
@@ -26,7 +26,7 @@ import yaml
 from .errors import BridgeError
 from .learnable import click_chance, make_grid_dataset
 
-ARCH = "qwen2_vl"
+ARCH = "qwen2_5_vl"              # the family of compact's frame (UI-TARS-1.5 is a Qwen2.5-VL): no mismatch to opt into
 STYLE = "compact"               # UI-TARS's action grammar, one-line prompt: few tokens per step on CPU
 PROFILE = "androidcontrol"      # type + point within the (1.2x) target box, swipe direction, text
 TRAIN_EPISODES, EVAL_EPISODES = 1024, 64
@@ -144,6 +144,21 @@ def _rewards(rows: list[dict[str, Any]]) -> list[float]:
     return [float(r["reward"]) for r in rows if r.get("reward") is not None]
 
 
+def reward_trend(rewards: list[float]) -> str:
+    """The mean reward of the first half of the steps against the last half, judged against its own noise: a change
+    under two standard errors of the difference is reported as no clear change (each step's mean is over a few
+    prompts of different kinds, so one step's reward mostly says which prompts it drew)."""
+    k = max(1, len(rewards) // 2)
+    first, last = rewards[:k], rewards[-k:]
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    var = lambda xs: sum((x - mean(xs)) ** 2 for x in xs) / max(1, len(xs) - 1)  # noqa: E731
+    se = (var(first) / len(first) + var(last) / len(last)) ** 0.5
+    a, b = mean(first), mean(last)
+    verdict = ("rose" if b - a > 2 * se else "fell" if a - b > 2 * se else "no clear change") if se > 0 else (
+        "rose" if b > a else "fell" if a > b else "no change")
+    return f"mean reward {a:.2f} over its first {k} step(s) -> {b:.2f} over its last {k} ({verdict}; ±{2 * se:.2f})"
+
+
 def findings(evals: dict[str, dict[str, Any]], grpo_rows: list[dict[str, Any]]) -> list[str]:
     """What the demo shows, in words (printed and at the top of the report)."""
     m = {k: v.get("metrics") or {} for k, v in evals.items()}
@@ -157,10 +172,7 @@ def findings(evals: dict[str, dict[str, Any]], grpo_rows: list[dict[str, Any]]) 
            f"screens) — the model reads the pixels."]
     r = _rewards(grpo_rows)
     if r:
-        k = max(1, len(r) // 2)
-        first, last = sum(r[:k]) / k, sum(r[-k:]) / k
-        out.append(f"GRPO from the {SFT1_STEPS}-step SFT model: mean reward {first:.2f} over its first {k} "
-                   f"step(s) -> {last:.2f} over its last {k}; held-out step success "
+        out.append(f"GRPO from the {SFT1_STEPS}-step SFT model: {reward_trend(r)}; held-out step success "
                    f"{pct(m['sft-early'].get('step_success'))} -> {pct(m['grpo'].get('step_success'))}.")
     share = no_signal_share(grpo_rows)
     if share is not None and share > 0.5:

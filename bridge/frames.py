@@ -138,8 +138,9 @@ def effective_pixels(model: str, min_pixels: Optional[int] = None, max_pixels: O
                      family: Optional[str] = None) -> Pixels:
     """The recipe's bounds where set, else the model processor's, else the transformers defaults."""
     own = processor_pixels(model) if model and Path(model).is_dir() else None
-    if own is None and model and model.startswith("tiny:"):
-        own = Pixels(tiny.FACTOR, tiny.MIN_PIXELS, tiny.MAX_PIXELS)
+    if own is None and model and model.startswith("tiny:") and model[5:] in tiny.PIXELS:
+        _, factor, lo, hi = tiny.PIXELS[model[5:]]
+        own = Pixels(factor, lo, hi)
     base = own or Pixels(family_factor(family), QWEN2VL_MIN_PIXELS, QWEN2VL_MAX_PIXELS)
     return Pixels(base.factor, min_pixels or base.min_pixels, max_pixels or base.max_pixels)
 

@@ -44,12 +44,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .backends import backend_names
 from .dataset import validation_problems
 from .errors import BridgeError, Problem
+from .families import FAMILY_NAMES, pairing_problem
 from .overrides import apply_overrides, located, parse_overrides
 from .rewards import build_scorer
 from .textio import decode_utf8, yaml_alias_problem
 
 TINY_PREFIX = "tiny:"
-TINY_ARCHS = ("qwen2_vl", "qwen2_5_vl")
+#: every model family has a tiny model (bridge/tiny.py ARCHS; tests/test_families.py holds them equal)
+TINY_ARCHS = FAMILY_NAMES
 
 
 class _Strict(BaseModel):
@@ -67,6 +69,8 @@ class DataSpec(_Strict):
     think: bool = False
     min_pixels: Optional[int] = Field(None, gt=0)
     max_pixels: Optional[int] = Field(None, gt=0)
+    allow_frame_mismatch: bool = Field(False, description="train a style on a model family that reads coordinates "
+                                       "differently (bridge/families.py); refused unless true")
 
     @model_validator(mode="after")
     def _pixels(self):
@@ -422,6 +426,8 @@ def parse_recipe(data: Any, file: str = "<recipe>", base: Optional[Path] = None,
         problems.append(Problem(file, "a 'grpo' section is only used with method: grpo (remove it or set "
                                 "method: grpo)", field="grpo"))
     problems += _semantic_problems(data, file)
+    if recipe is not None:
+        problems += pairing_problems(recipe, file, base)
     if problems:
         located = [Problem(p.file, p.message.removeprefix("Value error, "), line=p.line or _line_for(lines, p.field),
                            field=p.field, expected=p.expected,
@@ -465,6 +471,35 @@ def _semantic_problems(data: dict[str, Any], file: str) -> list[Problem]:
                 out.append(Problem(file, "unknown backend", field=f"backends.{b}", expected=" | ".join(known),
                                    found=b))
     return out
+
+
+def pairing_problems(recipe: "Recipe", file: str = "<recipe>", base: Optional[Path] = None) -> list[Problem]:
+    """The style/family pairing rule (bridge/families.py): ``data.style``'s coordinate frame against the family of
+    ``model`` (``tiny:<arch>``, a local directory's config.json ``model_type``, or a known hub name). A mismatch is
+    a problem unless ``data.allow_frame_mismatch`` says the recipe means it; an unknown family or style is no
+    claim."""
+    d = recipe.data
+    if d.allow_frame_mismatch:
+        return []
+    model = recipe.model
+    if base is not None and _looks_local(base, model):
+        model = _resolve(base, model) or model
+    family = model_family(model)
+    try:
+        from .styles import PromptOptions, get_style
+
+        frame = get_style(d.style, PromptOptions(min_pixels=d.min_pixels, max_pixels=d.max_pixels)).frame()
+    except Exception:   # unknown or broken style: reported by the style check
+        return []
+    why = pairing_problem(d.style, frame, family)
+    if why is None:
+        return []
+    from .families import styles_for
+
+    fits = styles_for(family)   # type: ignore[arg-type]
+    return [Problem(file, why, field="data.style",
+                    expected=(f"a style for {family}: {' | '.join(fits)}" if fits else f"a style for {family}")
+                    + ", or data.allow_frame_mismatch: true if the recipe means it", found=d.style)]
 
 
 def reward_problems(rewards: list[Any], file: str, style: Optional[str] = None) -> list[Problem]:

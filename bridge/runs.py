@@ -200,18 +200,22 @@ def resolve_model(recipe: Recipe, echo: Callable[[str], None] = print) -> str:
 
 
 def smoke_recipe(recipe: Recipe) -> Recipe:
-    """The same recipe shrunk to a CPU smoke test: tiny model of the same family, 2 steps, fp32, one process,
-    small batches and images (the tiny processor's pixel limits), few generations."""
+    """The same recipe shrunk to a CPU smoke test: tiny model of the same family (``tiny:<family>``, every family of
+    bridge/families.py has one), 2 steps, fp32, one process, small batches and images (that tiny processor's pixel
+    limits), few generations."""
     fam = recipe.model_family()
     if fam not in TINY_ARCHS:
         raise BridgeError(f"--smoke: no tiny model for the family of {recipe.model!r} ({fam or 'unknown family'})",
                           hint="tiny families: " + ", ".join(TINY_ARCHS))
     data = recipe.model_dump()
     data["model"] = TINY_PREFIX + fam
-    data["data"].update(min_pixels=tiny.MIN_PIXELS, max_pixels=tiny.MAX_PIXELS)
+    _, _, lo, hi = tiny.PIXELS[fam]   # the tiny processor's own bounds (Qwen3-VL's differ: factor 32)
+    data["data"].update(min_pixels=lo, max_pixels=hi)
     t = data["train"]
     # GRPO: per_device_batch counts prompts (x num_generations completions each; bridge.recipe.batch_plan)
-    t.update(max_steps=SMOKE_STEPS, epochs=None, per_device_batch=1 if recipe.method == "grpo" else 2,
+    # at most SMOKE_STEPS steps (a recipe asking for fewer keeps its own: the family tests run 1 step)
+    steps = min(SMOKE_STEPS, recipe.train.max_steps or SMOKE_STEPS)
+    t.update(max_steps=steps, epochs=None, per_device_batch=1 if recipe.method == "grpo" else 2,
              grad_accum=1, precision="fp32",
              gradient_checkpointing=False, logging_steps=1, device="cpu", warmup_ratio=0.0,
              save={"strategy": "end", "steps": None, "total_limit": None})

@@ -25,6 +25,10 @@ test session, in a pytest temporary directory. Treat them as READ-ONLY: copy bef
     smart-resize factor 32 with min_pixels 4096 / max_pixels 16384 (``bridge.tiny.PIXELS``; 270x540 -> 10 image
     tokens); added tokens up to ``</think>`` = 151668; no default system prompt in the chat template.
 
+``tiny_models`` -> (family -> Path)
+    The three above by family name (``tiny_models("qwen3_vl")``); each family is built once per session and shared
+    with the fixtures above (bridge.backends.testing.tiny_model).
+
 ``miniwob_pool`` -> bridge.environments.rollout.EnvPool
     Two MiniWoB++ environments (two headless Chromium browsers, ``max_turns=10``, raw reward), started once per
     session (~2 s) and closed at its end; any task runs on them (``pool.run([(task, seed), ...], policy)``).
@@ -43,7 +47,8 @@ from pathlib import Path
 import pytest
 
 # shared with the importable conformance suite (one definition): skip_or_fail, backend_python, the synthetic dataset
-from bridge.backends.testing import REQUIRE_BACKENDS, backend_python, skip_or_fail, synth_dataset  # noqa: F401,E402
+from bridge.backends.testing import (REQUIRE_BACKENDS, backend_python, skip_or_fail, synth_dataset,  # noqa: F401,E402
+                                     tiny_models)
 from bridge.backends.testing import tiny_model as _tiny  # noqa: E402
 
 
@@ -77,3 +82,25 @@ def miniwob_pool():
     pool = make_pool("miniwob", size=2, max_turns=10)
     yield pool
     pool.close()
+
+
+CAPTURED_MODEL = "/root/.cache/gui-bridge/tiny/qwen2_vl-seed0"
+
+
+def captured_run(src: Path, dest: Path) -> Path:
+    """A copy of a captured backend run (tests/fixtures/logs/...) whose model path — the tiny model's cache folder
+    on the machine that captured it — points at a stand-in with that model's processor bounds (3136..12544):
+    settings read-back takes the processor's pixel bounds from the model directory."""
+    import json
+    import shutil
+
+    model = dest.parent / f"{dest.name}-model"
+    model.mkdir(parents=True, exist_ok=True)
+    (model / "preprocessor_config.json").write_text(json.dumps({"min_pixels": 3136, "max_pixels": 12544}))
+    shutil.copytree(src, dest)
+    for f in dest.rglob("*"):
+        if f.is_file() and f.suffix in (".yaml", ".json", ".log", ".jsonl"):
+            text = f.read_text(encoding="utf-8", errors="replace")
+            if CAPTURED_MODEL in text:
+                f.write_text(text.replace(CAPTURED_MODEL, str(model)), encoding="utf-8")
+    return dest

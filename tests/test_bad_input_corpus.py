@@ -229,7 +229,7 @@ def test_bad_image(case, command, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------------ recipes
-BASE_RECIPE = {"name": "r", "model": "tiny:qwen2_vl", "data": {"train": "ds", "style": "gui-r1"}, "method": "grpo",
+BASE_RECIPE = {"name": "r", "model": "tiny:qwen2_5_vl", "data": {"train": "ds", "style": "gui-r1"}, "method": "grpo",
                "grpo": {"rewards": [{"preset": "gui-r1"}]}}
 
 

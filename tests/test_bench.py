@@ -13,7 +13,7 @@ from bridge.bench import Monitor, tree_rss_mb
 
 
 def _recipe(tmp_path, synth_dataset, method="grpo"):
-    r = {"name": "b", "model": "tiny:qwen2_vl", "data": {"train": str(synth_dataset), "style": "gui-r1"},
+    r = {"name": "b", "model": "tiny:qwen2_5_vl", "data": {"train": str(synth_dataset), "style": "gui-r1"},
          "method": method, "finetune": {"type": "lora"}, "train": {"lr": 1e-5, "max_steps": 2}}
     if method == "grpo":
         r["grpo"] = {"rewards": [{"preset": "gui-r1"}]}

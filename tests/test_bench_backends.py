@@ -42,7 +42,7 @@ def test_bench_smoke_three_backends(tmp_path, synth_dataset, pythons):
     from bridge.synth import make_dataset
 
     eval_ds = make_dataset(tmp_path / "eval", episodes=2, seed=7, platform="android", split="test")
-    recipe = {"name": "bench", "model": "tiny:qwen2_vl",
+    recipe = {"name": "bench", "model": "tiny:qwen2_5_vl",
               "data": {"train": str(synth_dataset), "eval": str(eval_ds), "style": "gui-r1", "history": 2},
               "method": "sft", "finetune": {"type": "lora", "rank": 8, "alpha": 16},
               "train": {"lr": 2e-4, "max_steps": 20},

@@ -55,9 +55,10 @@ def test_summary_and_diff(tmp_path):
 def test_settings_are_read_back_from_the_backends_dumps(tmp_path):
     """The captured smoke runs: the recipe said the same thing, the backends' own dumps say what differed."""
     views = []
+    from conftest import captured_run
+
     for backend, src in (("trl", "trl/sft"), ("llamafactory", "llamafactory"), ("swift", "swift")):
-        d = tmp_path / backend
-        shutil.copytree(FIX / src, d)
+        d = captured_run(FIX / src, tmp_path / backend)
         (d / "run.json").write_text(json.dumps({"name": "demo-sft", "backend": backend, "method": "sft",
                                                 "effective": {"lr": 0.0002, "lora_targets": "all-linear",
                                                               "style": "gui-r1"}}))

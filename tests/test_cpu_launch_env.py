@@ -17,7 +17,7 @@ CPU_BACKENDS = ("trl", "llamafactory", "swift")
 
 
 def launch_env(backend: str, tmp_path: Path, **train) -> dict[str, str]:
-    recipe = parse_recipe({"name": "t", "model": "tiny:qwen2_vl", "data": {"train": str(tmp_path), "style": "gui-r1"},
+    recipe = parse_recipe({"name": "t", "model": "tiny:qwen2_5_vl", "data": {"train": str(tmp_path), "style": "gui-r1"},
                            "method": "sft", "train": {"max_steps": 1, **train}}, base=tmp_path)
     export = ExportResult(out=tmp_path, method="sft", files={"train": tmp_path / "train.jsonl"}, samples=1,
                           meta={"frame": {"min_pixels": 3136, "max_pixels": 12544}})

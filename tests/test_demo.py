@@ -18,7 +18,7 @@ import pytest
 from bridge import tiny
 from PIL import Image
 
-from bridge import envs
+from bridge import demo, envs
 
 
 def test_without_the_trl_env_names_the_command(tmp_path):
@@ -59,13 +59,14 @@ def test_demo_end_to_end(tmp_path):
     if os.getloadavg()[0] < 2.5:
         assert seconds < 600, f"the demo took {seconds:.0f} s on an unshared machine"
     check_demo(out, p.stdout, p.stderr)
-    assert (home / "tiny" / tiny.cache_name("qwen2_vl") / "config.json").is_file()   # built by the demo, in the TRL env
+    assert (home / "tiny" / tiny.cache_name(demo.ARCH) / "config.json").is_file()   # built by the demo, in the TRL env
 
 
 def check_demo(out: Path, stdout: str, stderr: str) -> None:
     """What a finished demo directory must hold, and the learning it must show (also usable on a demo run by hand):
-    SFT held-out step success >= 80 % with <= 5 % parse failures; click accuracy >= 60 % among 9 positions while
-    the blind baseline stays <= chance + 10 points; GRPO's mean reward rises and its groups had a learning signal."""
+    SFT held-out step success >= 80 % with <= 5 % parse failures; click accuracy >= 60 % among 4 positions while
+    the blind baseline stays <= chance + 10 points; GRPO's groups had a learning signal and its reward change is
+    reported against its noise."""
     from bridge import demo
     from bridge.compare import load_run
     from bridge.recipe import load_recipe
@@ -91,14 +92,24 @@ def check_demo(out: Path, stdout: str, stderr: str) -> None:
     assert m["sft"]["step_success"] >= 0.8 and m["sft"]["parse_failure_rate"] <= 0.05, m["sft"]
     assert m["sft"]["grounding_accuracy"] >= 0.6, m["sft"]
     assert m["blind"]["grounding_accuracy"] <= demo.CLICK_CHANCE + 0.10, m["blind"]
+    # GRPO had a learning signal (groups with unequal rewards, non-zero gradients); whether its reward rose is
+    # reported against its noise (8 CPU steps of 4 prompts: docs/demo.md), never claimed
     rewards = [r["reward"] for r in rows]
-    half = len(rewards) // 2
-    assert sum(rewards[half:]) / (len(rewards) - half) > sum(rewards[:half]) / half, rewards   # GRPO reward rises
-    assert (demo.no_signal_share(rows) or 0) <= 0.5
+    assert (demo.no_signal_share(rows) or 0) <= 0.5 and all(r["grad_norm"] > 0 for r in rows), rows
+    assert demo.reward_trend(rewards) in stdout + stderr
     assert load_recipe(str(out / "recipes" / "sft.yaml")).train.max_steps == demo.SFT2_STEPS   # re-runnable
     page = report.read_text()
     assert "What the demo shows" in page and "blind baseline" in page and page.count("data:image/png;base64,") >= 3
     assert len(Image.open(out / "report.png").convert("L").getcolors(1 << 16) or []) > 20
+
+
+def test_reward_trend_judges_the_change_against_its_noise():
+    from bridge.demo import reward_trend
+
+    assert "(rose; ±0.02)" in reward_trend([0.1, 0.12, 0.11, 0.1, 0.5, 0.52, 0.49, 0.5])
+    assert "(fell;" in reward_trend([0.5, 0.52, 0.49, 0.5, 0.1, 0.12, 0.11, 0.1])
+    # the demo's own GRPO of 2026-12-05: a drop of 0.31 inside a noise of ±0.36 is no finding
+    assert "no clear change" in reward_trend([0.84, 0.52, 0.49, 1.14, 0.18, 0.56, 0.43, 0.61])
 
 
 def test_no_signal_share_reads_trl_rows():

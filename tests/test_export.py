@@ -34,7 +34,7 @@ def trl_run(tmp_path_factory, synth_dataset):
             pytest.fail(msg)
         pytest.skip(msg)
     tmp = tmp_path_factory.mktemp("export")
-    recipe = {"name": "exp", "model": "tiny:qwen2_vl",
+    recipe = {"name": "exp", "model": "tiny:qwen2_5_vl",
               "data": {"train": str(synth_dataset), "style": "gui-r1", "history": 2},
               "method": "sft", "finetune": {"type": "lora", "rank": 8, "alpha": 16},
               "train": {"lr": 5e-3, "max_steps": 2}, "backends": {"trl": {"python": str(st.python)}}}

@@ -92,7 +92,7 @@ def test_literal_placeholder_is_refused_and_nothing_written(tmp_path):
 
 
 def test_config_maps_lora_freezing_deepspeed_and_torchrun(synth_dataset, tmp_path):
-    r = recipe(str(synth_dataset), model="Qwen/Qwen3-VL-4B-Instruct",
+    r = recipe(str(synth_dataset), model="Qwen/Qwen3-VL-4B-Instruct", data={"style": "qwen3vl"},
                finetune={"type": "lora", "rank": 16, "alpha": 32, "dropout": 0.1,
                          "target_modules": ["q_proj", "v_proj"],
                          "train": {"language_model": True, "vision_tower": True, "projector": True}},
@@ -188,13 +188,13 @@ def test_check_synthetic(lf_python, synth_dataset, tiny_model_dir, tmp_path):
 
 @pytest.mark.backend(B)
 @pytest.mark.slow
-def test_check_imported_seed_steps_and_recipe_pixels(lf_python, tiny_model_dir, tmp_path):
+def test_check_imported_seed_steps_and_recipe_pixels(lf_python, tiny_model_25_dir, tmp_path):
     from bridge.importers import import_dataset
 
     seed = Path(__file__).parent / "fixtures" / "importers" / "seed-steps"
     import_dataset("seed-steps", seed, tmp_path / "ds")
     # max_pixels 28*28*6 = 4704 < the model's 12544: LF must follow the recipe (through the model view)
-    r = recipe(str(tmp_path / "ds"), model=str(tiny_model_dir), data={"max_pixels": 4704, "style": "qwen25vl"})
+    r = recipe(str(tmp_path / "ds"), model=str(tiny_model_25_dir), data={"max_pixels": 4704, "style": "qwen25vl"})
     res = export(tmp_path / "ds", tmp_path / "lf", r)
     v = run_check(B, tmp_path / "lf", recipe=r)
     assert v.ok, v.summary()

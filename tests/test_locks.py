@@ -96,7 +96,7 @@ EXPORT = textwrap.dedent("""
     from bridge.recipe import parse_recipe
     from bridge import runs
     root = Path(sys.argv[2])
-    r = parse_recipe({"name": "lk", "model": "tiny:qwen2_vl", "data": {"train": sys.argv[1], "style": "gui-r1"}})
+    r = parse_recipe({"name": "lk", "model": "tiny:qwen2_5_vl", "data": {"train": sys.argv[1], "style": "gui-r1"}})
     (root / f"ready-{os.getpid()}").touch()
     while not (root / "go").exists():
         time.sleep(0.005)

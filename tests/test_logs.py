@@ -117,10 +117,12 @@ def test_verl_file_logger():
     _verl_expect(parse_run("verl", FIX / "verl" / "file").rows)
 
 
-def test_settings_read_back_differ_where_the_backends_differ():
-    trl = resolved_settings("trl", FIX / "trl" / "sft")
-    lf = resolved_settings("llamafactory", FIX / "llamafactory")
-    sw = resolved_settings("swift", FIX / "swift")
+def test_settings_read_back_differ_where_the_backends_differ(tmp_path):
+    from conftest import captured_run
+
+    trl = resolved_settings("trl", captured_run(FIX / "trl" / "sft", tmp_path / "trl"))
+    lf = resolved_settings("llamafactory", captured_run(FIX / "llamafactory", tmp_path / "lf"))
+    sw = resolved_settings("swift", captured_run(FIX / "swift", tmp_path / "swift"))
     assert trl["source"] == lf["source"] == "training_args.bin" and sw["source"] == "args.json"
     for s in (trl, lf, sw):
         assert (s["lr"], s["effective_batch"], s["max_steps"], s["lora_rank"]) == (0.0002, 2, 2, 8)

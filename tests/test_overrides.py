@@ -25,7 +25,7 @@ def bridge(*args, cwd, env=None):
 @pytest.fixture
 def recipe_file(tmp_path, synth_dataset):
     p = tmp_path / "r.yaml"
-    p.write_text(yaml.safe_dump({"name": "ovr", "model": "tiny:qwen2_vl", "method": "grpo",
+    p.write_text(yaml.safe_dump({"name": "ovr", "model": "tiny:qwen2_5_vl", "method": "grpo",
                                  "data": {"train": str(synth_dataset), "style": "gui-r1"},
                                  "grpo": {"rewards": [{"preset": "gui-r1"}]}}))
     return p
@@ -82,7 +82,7 @@ def test_convert_takes_data_overrides_only():
 def test_run_records_overrides_in_run_json(recipe_file, tmp_path, monkeypatch):
     model = tmp_path / "model"
     model.mkdir()
-    (model / "config.json").write_text('{"model_type": "qwen2_vl"}')
+    (model / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
     proc = bridge("run", recipe_file, f"model={model}", "train.max_steps=3", "method=sft", "grpo=null",
                   "--dry-run", "--runs-dir", tmp_path / "runs", cwd=tmp_path, env={"BRIDGE_HOME": str(tmp_path / "h")})
     assert proc.returncode == 0, proc.stderr

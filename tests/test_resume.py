@@ -40,10 +40,12 @@ def test_refusals_are_located_and_name_the_backend(tmp_path):
 def test_hf_backends_resume_from_their_newest_checkpoint(tmp_path):
     a = get_adapter("llamafactory")
     out = a.output_dir(tmp_path)
-    for n in (2, 10, 4):
+    for n in (2, 10, 4, 12):
         (out / f"checkpoint-{n}").mkdir(parents=True)
+        if n != 12:                                                      # 12: interrupted while saving
+            (out / f"checkpoint-{n}" / "trainer_state.json").write_text("{}")
     (out / "checkpoint-last").mkdir()
-    assert a.last_checkpoint(tmp_path) == out / "checkpoint-10"        # numeric, not lexical, order
+    assert a.last_checkpoint(tmp_path) == out / "checkpoint-10"        # numeric, not lexical, order; complete only
     cfg = tmp_path / "sft.yaml"
     cfg.write_text("output_dir: out\nlearning_rate: 1.0e-4\n")
     resume_hf_yaml(cfg, out / "checkpoint-4")
@@ -72,9 +74,9 @@ def test_trl_run_interrupted_after_a_checkpoint_resumes_to_completion(synth_data
     LAST = 40   # far enough past the first checkpoint that Ctrl-C lands before the end (a tiny step is ~0.1 s)
     rec = tmp_path / "r.yaml"
     rec.write_text(yaml.safe_dump({
-        "name": "res", "model": "tiny:qwen2_vl",
+        "name": "res", "model": "tiny:qwen2_5_vl",
         "data": {"train": str(synth_dataset), "style": "gui-r1", "min_pixels": 3136, "max_pixels": 12544},
-        "train": {"max_steps": 6, "per_device_batch": 1, "precision": "fp32", "device": "cpu", "lr": 1e-4,
+        "train": {"max_steps": LAST, "per_device_batch": 1, "precision": "fp32", "device": "cpu", "lr": 1e-4,
                   "save": {"strategy": "steps", "steps": 2}}}))
     runs = tmp_path / "runs"
     first = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", str(rec), "--runs-dir", str(runs)],
@@ -92,7 +94,7 @@ def test_trl_run_interrupted_after_a_checkpoint_resumes_to_completion(synth_data
     assert not (run_dir / "output" / f"checkpoint-{LAST}").exists()
     again = subprocess.run([sys.executable, "-m", "bridge.cli", "run", "--resume", str(run_dir)],
                            capture_output=True, text=True, cwd=tmp_path, timeout=900)
-    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.returncode == 0, again.stderr[-3000:] + (run_dir / "backend.log").read_text()[-3000:]
     done = json.loads((run_dir / "run.json").read_text())
     assert done["status"] == "ok" and done["resumes"] == 1
     assert Path(done["resumed_from"]).parent == run_dir / "output" and done["resumed_from"] != ""

@@ -32,7 +32,7 @@ def home(tmp_path, monkeypatch):
 
 
 def recipe(train_dir: str, **over):
-    d = {"name": "t", "model": "tiny:qwen2_vl", "data": {"train": train_dir, "style": "gui-r1", "history": 2}}
+    d = {"name": "t", "model": "tiny:qwen2_5_vl", "data": {"train": train_dir, "style": "gui-r1", "history": 2}}
     for k, v in over.items():
         d[k] = v
     return parse_recipe(d)
@@ -197,7 +197,7 @@ def test_rendered_config_reads_back_with_recipe_values(synth_dataset, tmp_path, 
 def test_dry_run_renders_records_and_prints_the_command(synth_dataset, tmp_path, home):
     model = tmp_path / "model"
     model.mkdir()
-    (model / "config.json").write_text('{"model_type": "qwen2_vl"}')
+    (model / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
     rec = tmp_path / "r.yaml"
     rec.write_text(yaml.safe_dump({"name": "dry", "model": str(model),
                                    "data": {"train": str(synth_dataset), "style": "gui-r1"},

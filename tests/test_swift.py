@@ -109,7 +109,7 @@ def test_pixel_env_and_target_regex():
 
 
 def test_config_maps_tuner_freezing_precision_and_torchrun(synth_dataset, tmp_path):
-    r = recipe(str(synth_dataset), model="/models/Qwen2.5-VL-7B-Instruct",
+    r = recipe(str(synth_dataset), model="/models/Qwen2.5-VL-7B-Instruct", data={"style": "qwen25vl"},
                finetune={"type": "lora", "rank": 16, "alpha": 32, "dropout": 0.1,
                          "train": {"language_model": True, "vision_tower": True, "projector": False}},
                train={"device": "cuda", "precision": "bf16", "gradient_checkpointing": True, "max_length": 8192},
@@ -181,7 +181,7 @@ def test_check_synthetic(swift_python, synth_dataset, tiny_model_dir, tmp_path):
 
 @pytest.mark.backend(B)
 @pytest.mark.slow
-def test_check_imported_seed_steps_with_odd_pixel_bounds(swift_python, tiny_model_dir, tmp_path):
+def test_check_imported_seed_steps_with_odd_pixel_bounds(swift_python, tiny_model_25_dir, tmp_path):
     from bridge.frames import image_tokens
     from bridge.images import image_size
     from bridge.importers import import_dataset
@@ -189,7 +189,7 @@ def test_check_imported_seed_steps_with_odd_pixel_bounds(swift_python, tiny_mode
     seed = Path(__file__).parent / "fixtures" / "importers" / "seed-steps"
     import_dataset("seed-steps", seed, tmp_path / "ds")
     # 5000 is not a whole number of 28x28 tokens: MAX_PIXELS alone would round it; the rows carry it exactly
-    r = recipe(str(tmp_path / "ds"), model=str(tiny_model_dir), data={"max_pixels": 5000, "style": "qwen25vl"})
+    r = recipe(str(tmp_path / "ds"), model=str(tiny_model_25_dir), data={"max_pixels": 5000, "style": "qwen25vl"})
     res = export(tmp_path / "ds", tmp_path / "sw", r)
     v = run_check(B, tmp_path / "sw", recipe=r)
     assert v.ok, v.summary()

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 REWARDS = [{"preset": "gui-r1"}, {"name": "gaussian_point", "weight": 0.5}]
 
 
-def recipe(dataset, model: str = "tiny:qwen2_vl", **kw):
+def recipe(dataset, model: str = "tiny:qwen2_5_vl", **kw):
     from bridge.recipe import parse_recipe
 
     d = {"name": "g", "model": model, "method": "grpo",
@@ -108,7 +108,7 @@ def test_grpo_arguments_map_the_recipe(synth_dataset, tmp_path):
     # AdamW explicit: ms-swift 4.6 would use weight_decay 0.1 and adam_beta2 0.95
     assert (cfg["weight_decay"], cfg["adam_beta1"], cfg["adam_beta2"], cfg["adam_epsilon"], cfg["max_grad_norm"]) \
         == (0.0, 0.9, 0.999, 1e-8, 1.0)
-    assert (cfg["tuner_type"], cfg["freeze_vit"], cfg["model_type"]) == ("lora", True, "qwen2_vl")
+    assert (cfg["tuner_type"], cfg["freeze_vit"], cfg["model_type"]) == ("lora", True, "qwen2_5_vl")
     spec = get_adapter(B).command(r, res, run, "/py")
     assert spec.argv == ["/py", "-m", "swift.cli.main", "rlhf", str(run / "swift_grpo.yaml")]
     assert spec.env["MAX_PIXELS"] == "12544" and spec.env["IMAGE_MAX_TOKEN_NUM"] == "16"
@@ -230,12 +230,12 @@ def test_reward_funcs_names_and_weights():
 
 @pytest.mark.backend(B)
 @pytest.mark.slow
-def test_check_runs_swifts_grpo_data_path_and_rewards(synth_dataset, tiny_model_dir, tmp_path):
+def test_check_runs_swifts_grpo_data_path_and_rewards(synth_dataset, tiny_model_25_dir, tmp_path):
     from bridge.backends.check import run_check
     from bridge.frames import image_tokens
     from bridge.images import image_size
     backend_python(B)
-    r = recipe(synth_dataset, model=str(tiny_model_dir))
+    r = recipe(synth_dataset, model=str(tiny_model_25_dir))
     res = export(synth_dataset, tmp_path / "g", r)
     v = run_check(B, tmp_path / "g", recipe=r)
     rep = v.report

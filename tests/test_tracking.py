@@ -34,7 +34,7 @@ def model(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     m = tmp_path / "model"
     m.mkdir()
-    (m / "config.json").write_text('{"model_type": "qwen2_vl"}')
+    (m / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
     return m
 
 
@@ -108,7 +108,7 @@ def test_a_smoke_run_writes_tensorboard_events(backend, synth_dataset, tmp_path)
     if subprocess.run([py, "-c", "import tensorboard"], capture_output=True).returncode != 0:
         pytest.skip(f"tensorboard is not in the {backend} environment (its requirements.txt lacks the pin)")
     rec = tmp_path / "r.yaml"
-    rec.write_text(json.dumps({"name": "tb", "model": "tiny:qwen2_vl", "data": {"train": str(synth_dataset),
+    rec.write_text(json.dumps({"name": "tb", "model": "tiny:qwen2_5_vl", "data": {"train": str(synth_dataset),
                                                                                 "style": "gui-r1"},
                                "train": {"max_steps": 2}}))
     proc = subprocess.run([sys.executable, "-m", "bridge.cli", "run", str(rec), "--smoke", "--backend", backend,

@@ -19,13 +19,13 @@ SEED = Path(__file__).parent / "fixtures" / "importers" / "seed-steps"
 
 @pytest.mark.backend("trl")
 @pytest.mark.slow
-def test_check_imported_seed_steps(tiny_model_dir, tmp_path):
+def test_check_imported_seed_steps(tiny_model_25_dir, tmp_path):
     backend_python("trl")
     from bridge.importers import import_dataset
     from bridge.runs import export_dataset, make_style, prompt_options
 
     import_dataset("seed-steps", SEED, tmp_path / "ds")
-    r = parse_recipe({"name": "t", "model": str(tiny_model_dir), "data": {
+    r = parse_recipe({"name": "t", "model": str(tiny_model_25_dir), "data": {
         "train": str(tmp_path / "ds"), "style": "qwen25vl", "prev_image": True, "min_pixels": 3136, "max_pixels": 4704},
         "train": {"max_steps": 2, "device": "cpu"}})
     res, _ = export_dataset(get_adapter("trl"), tmp_path / "ds", make_style(r.data.style, prompt_options(r.data)),

@@ -33,7 +33,7 @@ def trl_python() -> str:
 
 def smoke(tmp_path: Path, trl_python: str, synth_dataset: Path, method: str) -> tuple[dict, Path, list[dict]]:
     """Run `bridge run RECIPE --smoke` for ``method``; return (run.json, run dir, metrics rows)."""
-    r = {"name": f"smoke-{method}", "model": "tiny:qwen2_vl",
+    r = {"name": f"smoke-{method}", "model": "tiny:qwen2_5_vl",
          "data": {"train": str(synth_dataset), "style": "gui-r1", "history": 2},
          "method": method, "finetune": {"type": "lora", "rank": 8, "alpha": 16},
          "train": {"lr": 1e-4, "max_steps": 50},
@@ -58,7 +58,7 @@ def check_common(record: dict, run_dir: Path, rows: list[dict], method: str) -> 
     assert record["status"] == "ok" and record["return_code"] == 0 and record["smoke"] is True
     assert record["method"] == method and record["backend"] == "trl"
     assert record["versions"]["trl"] == "1.16.0" and record["versions"]["peft"] == "0.21.2"
-    assert record["recipe"]["model"].endswith(tiny.cache_name("qwen2_vl")) and record["recipe"]["train"]["max_steps"] == 2
+    assert record["recipe"]["model"].endswith(tiny.cache_name("qwen2_5_vl")) and record["recipe"]["train"]["max_steps"] == 2
     assert record["metrics_log"] == str(run_dir / "trainer_log.jsonl") and Path(record["metrics_log"]).is_file()
     assert [r["step"] for r in rows] == [1, 2] and record["steps_logged"] == 2
     assert all(math.isfinite(r["loss"]) for r in rows)

@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Optional, Union
 
 from ..errors import BridgeError, Problem
 from ..recipe import Recipe, training_plan
@@ -160,6 +160,13 @@ class Adapter(ABC):
     #: what this backend knowingly lacks: conformance-suite item -> why (``check``, ``read_config``, ``logs``,
     #: ``requirements``, ``readback``); the suite expects these to be missing/failing, and reports anything else
     gaps: ClassVar[dict[str, str]] = {}
+    #: the model families (bridge/families.py) it trains -> the methods it trains each with, checked against its
+    #: pinned environment; a family or method missing here is refused by name at recipe-check time
+    #: (:meth:`recipe_problems`) and shown by ``bridge backends``. None = not declared: no claim, every family is
+    #: let through (a third-party adapter written before families were declared keeps working).
+    families: ClassVar[Optional[Mapping[str, frozenset[str]]]] = None
+    #: family -> why it cannot train that family (or the methods it lacks) at its pinned versions
+    family_gaps: ClassVar[Mapping[str, str]] = {}
     #: whether ``make test`` installs this backend's environment (``bridge backends --names --tested``), so the
     #: test suite runs the backend's own code; False for one that needs a GPU or a user's checkout to install
     tested: ClassVar[bool] = True
@@ -167,6 +174,13 @@ class Adapter(ABC):
     @classmethod
     def caps(cls) -> Capabilities:
         return Capabilities.of(cls.capabilities)
+
+    @classmethod
+    def family_methods(cls, family: str) -> Optional[frozenset[str]]:
+        """The methods it trains ``family`` with (empty: none); None when the adapter declares no families."""
+        if cls.families is None:
+            return None
+        return frozenset(cls.families.get(family, ())) & cls.methods
 
     # -- what the backend ships, relative to its own package -------------------------------------------------
     @classmethod
@@ -280,8 +294,12 @@ class Adapter(ABC):
 
     # -- resuming an interrupted run (bridge run --resume) ----------------------------------------------------
     def last_checkpoint(self, run_dir: Path) -> Optional[Path]:
-        """The newest checkpoint of the run; default: the Hugging Face Trainer's ``output/checkpoint-<step>``."""
-        found = [p for p in self.output_dir(run_dir).glob("checkpoint-*") if p.name.rpartition("-")[2].isdigit()]
+        """The newest complete checkpoint of the run; default: the Hugging Face Trainer's
+        ``output/checkpoint-<step>``. Complete means ``trainer_state.json`` is there: ``Trainer._save_checkpoint``
+        writes it last (transformers/trainer.py), so a Ctrl-C during a save leaves a folder without it, which
+        ``resume_from_checkpoint`` cannot load."""
+        found = [p for p in self.output_dir(run_dir).glob("checkpoint-*")
+                 if p.name.rpartition("-")[2].isdigit() and (p / "trainer_state.json").is_file()]
         return max(found, key=lambda p: int(p.name.rpartition("-")[2]), default=None)
 
     def resume(self, run_dir: Path, configs: dict[str, Path], checkpoint: Path) -> None:
@@ -304,6 +322,16 @@ class Adapter(ABC):
 
         if recipe.method not in self.methods:
             bad("method", "method not supported", " | ".join(sorted(self.methods)), recipe.method)
+        family = recipe.model_family()
+        trains = self.family_methods(family) if family else None
+        if trains is not None and recipe.method in self.methods and recipe.method not in trains:
+            from ..families import label
+
+            why = self.family_gaps.get(family or "")
+            fits = [f for f in (self.families or {}) if recipe.method in self.family_methods(f)]  # type: ignore[operator]
+            bad("model", f"cannot train the {label(family)} family" + (f" with {recipe.method}" if trains else "")
+                + (f": {why}" if why else " (not declared in its family matrix; bridge backends)"),
+                f"a model of family {' | '.join(fits)}" if fits else "another backend", family)
         ft = recipe.finetune
         if ft.type not in c.finetune:
             bad("finetune.type", "fine-tuning type not supported", " | ".join(c.finetune) or "none", ft.type)

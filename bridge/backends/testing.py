@@ -4,9 +4,14 @@ Run it over every registered backend from any test module::
 
     from bridge.backends.testing import *   # noqa: F401,F403  (the test functions and their fixtures)
 
-It needs two fixtures, ``synth_dataset`` (a canonical dataset) and ``tiny_model_dir`` (a tiny Qwen2-VL model
-directory); tests/conftest.py has them, and an out-of-tree backend's tests get the same ones with
-``pytest_plugins = ["bridge.backends.testing"]`` in their conftest.py.
+It needs the fixtures ``synth_dataset`` (a canonical dataset) and ``tiny_models`` (``family -> tiny model
+directory``, each built once per session); tests/conftest.py has them, and an out-of-tree backend's tests get the
+same ones with ``pytest_plugins = ["bridge.backends.testing"]`` in their conftest.py.
+
+The data-level checks run per model family (bridge/families.py: Qwen2-VL, Qwen2.5-VL, Qwen3-VL — real architecture
+classes, special-token ids and processor configs, factor 28 vs 32) with the family's own style
+(:data:`FAMILY_STYLES`), over every family the backend declares it trains (``Adapter.families``); a family it
+does not train is refused by name at recipe-check time (:func:`test_undeclared_families_are_refused_by_name`).
 
 What it checks, per backend:
 
@@ -15,10 +20,11 @@ What it checks, per backend:
   missing and not declared in ``Adapter.gaps`` fails with what to add — a new backend is told what it lacks, never
   silently left out;
 * its log parser reads an empty run directory without raising;
-* with its environment installed (else skipped; a failure under ``BRIDGE_REQUIRE_BACKENDS=1``): its OWN loader and
-  template encoding on our export (its ``check.py``, via ``bridge check``) drop nothing, announce one placeholder
-  per image, give every image the token count of the style frame's grid, and decode to the very prompt and target
-  the Hugging Face processor produces; a backend training SFT and GRPO does the same on its GRPO export;
+* with its environment installed (else skipped; a failure under ``BRIDGE_REQUIRE_BACKENDS=1``), for each family:
+  its OWN loader and template encoding on our export (its ``check.py``, via ``bridge check``) drop nothing, announce
+  one placeholder per image, give every image the token count of the style frame's grid (the family's factor),
+  and decode to the very prompt and target the family's Hugging Face processor produces; a backend training SFT
+  and GRPO does the same on its GRPO export;
 * after a 2-step CPU smoke run with LoRA on the language model and the vision tower, the LoRA weights it saved sit
   exactly on the Linear layers of those parts.
 
@@ -40,20 +46,23 @@ import pytest
 import yaml
 
 from .. import envs
+from ..families import FAMILIES, FAMILY_NAMES, label
 from ..frames import image_tokens
 from ..images import image_size
-from ..recipe import Recipe, parse_recipe
+from ..errors import BridgeError
+from ..recipe import Recipe, check_backend, parse_recipe
 from ..runs import export_dataset
 from ..samples import build_samples
 from ..synth import make_dataset
-from ..tiny import build_tiny_model
+from ..tiny import PIXELS, build_tiny_model
 from . import available_adapters, get_adapter
 from .base import Adapter
 from .check import collapse_pads, run_check
 from .common import make_style, prompt_options
 
-STYLE = "qwen25vl"
-MIN_PIXELS, MAX_PIXELS = 3136, 12544       # the tiny processor's bounds = the recipe's
+MIN_PIXELS, MAX_PIXELS = 3136, 12544       # the tiny Qwen2/2.5-VL processor's bounds (bridge.tiny.PIXELS)
+#: each family's own style: the one whose frame it reads (bridge/families.py; tests/test_families.py)
+FAMILY_STYLES = {"qwen2_vl": "qwen2vl", "qwen2_5_vl": "qwen25vl", "qwen3_vl": "qwen3vl"}
 REQUIRE_BACKENDS = os.environ.get("BRIDGE_REQUIRE_BACKENDS") == "1"
 
 #: what every backend ships -> how to add it (the keys are also the names ``Adapter.gaps`` may declare)
@@ -116,6 +125,26 @@ def params(test: str, names: Callable[[dict[str, Adapter]], list[str]] = lambda 
     return out
 
 
+def trains(adapter: Adapter, family: str, method: str) -> bool:
+    """Whether the backend declares it trains ``family`` with ``method`` (an undeclared matrix: every family)."""
+    got = adapter.family_methods(family)
+    return method in adapter.methods and (got is None or method in got)
+
+
+def family_params(test: str, names: Callable[[dict[str, Adapter]], list[str]] = lambda a: list(a),
+                  method: Callable[[Adapter], str] = lambda a: method_of(a)) -> list[Any]:
+    """pytest parameters ``(backend, family)`` over the registered backends and every family each declares it
+    trains with the test's ``method``; gaps as in :func:`params`."""
+    adapters = available_adapters()
+    out = []
+    for p in params(test, names):
+        name = p.values[0]
+        for family in FAMILY_NAMES:
+            if trains(adapters[name], family, method(adapters[name])):
+                out.append(pytest.param(name, family, id=f"{name}-{family}", marks=p.marks))
+    return out
+
+
 def require(adapter: Adapter, item: str) -> None:
     """Raise :class:`Gap` when the backend does not ship ``item``."""
     if item in missing(adapter):
@@ -145,14 +174,27 @@ def synth_dataset(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("synth") / "dataset", episodes=6, seed=0, platform="mixed")
 
 
+_built: dict[tuple[int, str], Path] = {}
+
+
 def tiny_model(tmp_path_factory, arch: str) -> Path:
-    """A tiny random ``arch`` model in a fresh temporary directory (skips without torch/transformers)."""
+    """A tiny random ``arch`` model in a temporary directory, built once per test session and ``arch`` (skips
+    without torch/transformers). Read-only: copy before modifying."""
     for module in ("torch", "transformers"):
         try:
             __import__(module)
         except ImportError:
             skip_or_fail(f"{module} is not installed in this environment (make dev installs it)")
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / arch, arch=arch, seed=0)
+    key = (id(tmp_path_factory), arch)
+    if key not in _built:
+        _built[key] = build_tiny_model(tmp_path_factory.mktemp("tiny") / arch, arch=arch, seed=0)
+    return _built[key]
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Callable[[str], Path]:
+    """``family -> directory`` of its tiny model (:func:`tiny_model`: each built once per session)."""
+    return lambda family: tiny_model(tmp_path_factory, family)
 
 
 @pytest.fixture(scope="session")
@@ -160,10 +202,12 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return tiny_model(tmp_path_factory, "qwen2_vl")
 
 
-def recipe(dataset: Path, model: Path, method: str, **extra: Any) -> Recipe:
+def recipe(dataset: Path, model: Path, method: str, family: str = "qwen2_vl", **extra: Any) -> Recipe:
+    """The conformance recipe for a tiny ``family`` model: the family's own style and its processor's bounds."""
+    _, _, lo, hi = PIXELS[family]
     d = {"name": "conformance", "model": str(model), "method": method,
-         "data": {"train": str(dataset), "style": STYLE, "history": 2, "prev_image": True,
-                  "min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS},
+         "data": {"train": str(dataset), "style": FAMILY_STYLES[family], "history": 2, "prev_image": True,
+                  "min_pixels": lo, "max_pixels": hi},
          "train": {"max_steps": 2, "device": "cpu"}, **extra}
     if method == "grpo":   # a generation round holds whole groups (2 completions per device = one prompt)
         d["grpo"] = {"num_generations": 2, "max_completion_length": 16}
@@ -172,34 +216,56 @@ def recipe(dataset: Path, model: Path, method: str, **extra: Any) -> Recipe:
 
 
 @pytest.fixture(scope="module")
-def checked(synth_dataset, tiny_model_dir, tmp_path_factory):
-    """(backend, method) -> (export, verdict, recipe) of ``bridge check``, computed once each on first use."""
+def checked(synth_dataset, tiny_models, tmp_path_factory):
+    """(backend, method, family) -> (export, verdict, recipe) of ``bridge check``, computed once each on first use."""
     cache: dict = {}
 
-    def get(backend: str, method: str = ""):
+    def get(backend: str, method: str = "", family: str = "qwen2_vl"):
         adapter = get_adapter(backend)
         method = method or method_of(adapter)
-        if (backend, method) not in cache:
+        if (backend, method, family) not in cache:
             require(adapter, "check")
             backend_python(backend)
-            r = recipe(synth_dataset, tiny_model_dir, method)
-            out = tmp_path_factory.mktemp(f"conf-{backend}-{method}") / "export"
-            res, _ = export_dataset(adapter, synth_dataset, make_style(STYLE, prompt_options(r.data)), r.method, out, r)
-            cache[backend, method] = (res, run_check(backend, out, recipe=r), r)
-        return cache[backend, method]
+            r = recipe(synth_dataset, tiny_models(family), method, family)
+            out = tmp_path_factory.mktemp(f"conf-{backend}-{method}-{family}") / "export"
+            style = make_style(r.data.style, prompt_options(r.data))
+            res, _ = export_dataset(adapter, synth_dataset, style, r.method, out, r)
+            cache[backend, method, family] = (res, run_check(backend, out, recipe=r), r)
+        return cache[backend, method, family]
     return get
 
 
+class References:
+    """``reference(family)``: the first sample's prompt and target as that family's HF processor renders them
+    (computed once each); ``reference[key]`` is the Qwen2-VL one, as the fixture was before families."""
+
+    def __init__(self, dataset: Path, models: Callable[[str], Path]):
+        self.dataset, self.models, self.cache = dataset, models, {}
+
+    def __call__(self, family: str = "qwen2_vl") -> dict[str, Any]:
+        if family not in self.cache:
+            self.cache[family] = _reference(self.dataset, self.models(family), family)
+        return self.cache[family]
+
+    def __getitem__(self, key: str) -> Any:
+        return self()[key]
+
+
 @pytest.fixture(scope="module")
-def reference(synth_dataset, tiny_model_dir):
-    """The first sample's prompt and target as the HF processor renders them with the recipe's bounds."""
+def reference(synth_dataset, tiny_models) -> References:
+    """family -> the first sample's prompt and target as that family's HF processor renders them with the recipe's
+    bounds (:class:`References`)."""
     pytest.importorskip("transformers")
+    return References(synth_dataset, tiny_models)
+
+
+def _reference(dataset: Path, model: Path, family: str) -> dict[str, Any]:
     from PIL import Image
     from transformers import AutoProcessor
 
-    r = recipe(synth_dataset, tiny_model_dir, "sft")
-    sample = next(iter(build_samples(synth_dataset, make_style(STYLE, prompt_options(r.data)))))
-    proc = AutoProcessor.from_pretrained(tiny_model_dir, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    r = recipe(dataset, model, "sft", family)
+    sample = next(iter(build_samples(dataset, make_style(r.data.style, prompt_options(r.data)))))
+    proc = AutoProcessor.from_pretrained(model, min_pixels=r.data.min_pixels, max_pixels=r.data.max_pixels)
     msgs = [{"role": m["role"], "content": [{"type": "image"} if b["type"] == "image" else b for b in m["content"]]}
             for m in sample.messages]
     text = proc.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
@@ -252,16 +318,16 @@ def test_log_parser_reads_an_empty_run(backend, tmp_path):
 
 # ----------------------------------------------------------------------------------------------- data level
 
-@pytest.mark.parametrize("backend", params("check"))
-def test_loader_reads_the_export_with_zero_drops(checked, backend):
-    export, v, _ = checked(backend)
+@pytest.mark.parametrize(("backend", "family"), family_params("check"))
+def test_loader_reads_the_export_with_zero_drops(checked, backend, family):
+    export, v, _ = checked(backend, family=family)
     assert v.report["errors"] == [], v.summary()
     assert v.report["dropped"] == [] and v.report["loaded"] == v.report["samples_in"] == export.samples > 0
 
 
-@pytest.mark.parametrize("backend", params("check"))
-def test_placeholder_counts_match_images(checked, backend):
-    export, v, _ = checked(backend)
+@pytest.mark.parametrize(("backend", "family"), family_params("check"))
+def test_placeholder_counts_match_images(checked, backend, family):
+    export, v, _ = checked(backend, family=family)
     samples = v.report["samples"]
     assert len(samples) == export.samples
     assert sum(len(s["images"]) for s in samples) == export.meta["images"]
@@ -269,11 +335,13 @@ def test_placeholder_counts_match_images(checked, backend):
         assert s["placeholders"] == len(s["images"]) == len(s["image_tokens"]) >= 1, s
 
 
-@pytest.mark.parametrize("backend", params("check"))
-def test_image_grid_is_what_the_style_frame_assumed(checked, backend):
-    _, v, r = checked(backend)
-    frame = make_style(STYLE, prompt_options(r.data)).frame()
-    assert (frame.kind, frame.factor, frame.min_pixels, frame.max_pixels) == ("resized", 28, MIN_PIXELS, MAX_PIXELS)
+@pytest.mark.parametrize(("backend", "family"), family_params("check"))
+def test_image_grid_is_what_the_style_frame_assumed(checked, backend, family):
+    _, v, r = checked(backend, family=family)
+    frame = make_style(r.data.style, prompt_options(r.data)).frame()
+    # the family's own style: its coordinate convention, its processor's factor and the tiny processor's bounds
+    assert (frame.kind, frame.factor) == (FAMILIES[family].coords, FAMILIES[family].factor)
+    assert (frame.min_pixels, frame.max_pixels) == PIXELS[family][2:]
     for s in v.report["samples"]:
         want = []
         for p in s["images"]:
@@ -283,26 +351,47 @@ def test_image_grid_is_what_the_style_frame_assumed(checked, backend):
     assert v.ok, v.summary()
 
 
-@pytest.mark.parametrize("backend", params("check"))
-def test_prompt_and_target_identical_to_the_hf_processor(checked, reference, backend):
-    _, v, _ = checked(backend)
+@pytest.mark.parametrize(("backend", "family"), family_params("check"))
+def test_prompt_and_target_identical_to_the_hf_processor(checked, reference, backend, family):
+    _, v, _ = checked(backend, family=family)
+    ref = reference(family)
     first = v.report["first"]
-    assert collapse_pads(first["prompt"]) == collapse_pads(reference["prompt"])
-    assert first["prompt"] == reference["prompt"]
-    assert first["target"] == reference[method_of(get_adapter(backend))]
-    assert v.report["samples"][0]["image_tokens"] == reference["tokens"] or v.report["samples"][0]["index"] != 0
+    assert collapse_pads(first["prompt"]) == collapse_pads(ref["prompt"])
+    assert first["prompt"] == ref["prompt"]
+    assert first["target"] == ref[method_of(get_adapter(backend))]
+    assert v.report["samples"][0]["image_tokens"] == ref["tokens"] or v.report["samples"][0]["index"] != 0
 
 
-@pytest.mark.parametrize("backend", params("check", lambda a: [n for n, x in a.items()
-                                                                if x.methods >= {"sft", "grpo"}]))
-def test_grpo_export_goes_through_the_same_data_path(checked, reference, backend):
-    export, v, _ = checked(backend, "grpo")
+@pytest.mark.parametrize(("backend", "family"), family_params(
+    "check", lambda a: [n for n, x in a.items() if x.methods >= {"sft", "grpo"}], method=lambda a: "grpo"))
+def test_grpo_export_goes_through_the_same_data_path(checked, reference, backend, family):
+    export, v, _ = checked(backend, "grpo", family)
+    ref = reference(family)
     rep = v.report
     assert v.ok, v.summary()
     assert rep["method"] == "grpo" and rep["dropped"] == [] and rep["loaded"] == export.samples > 0
-    assert rep["first"]["prompt"] == reference["prompt"]          # the very prompt the SFT path renders
-    assert rep["first"]["target"] == reference["grpo"]            # the completion's own text, no end-of-turn
-    assert rep["samples"][0]["image_tokens"] == reference["tokens"]
+    assert rep["first"]["prompt"] == ref["prompt"]          # the very prompt the SFT path renders
+    assert rep["first"]["target"] == ref["grpo"]            # the completion's own text, no end-of-turn
+    assert rep["samples"][0]["image_tokens"] == ref["tokens"]
+
+
+@pytest.mark.parametrize("backend", params("families"))
+def test_undeclared_families_are_refused_by_name(backend, synth_dataset):
+    """A family (or a family's method) the backend does not declare in ``Adapter.families`` is refused when the
+    recipe is checked, naming the family — not discovered when the run fails."""
+    adapter = get_adapter(backend)
+    if adapter.families is None:
+        pytest.skip(f"{backend} declares no families (no claim)")
+    for family in FAMILY_NAMES:
+        for method in sorted(adapter.methods):
+            r = recipe(synth_dataset, f"tiny:{family}", method, family)   # type: ignore[arg-type]
+            if trains(adapter, family, method):
+                assert not [p for p in adapter.recipe_problems(r) if p.field == "model"], (family, method)
+                continue
+            with pytest.raises(BridgeError) as e:
+                check_backend(r, adapter)
+            [p] = [p for p in e.value.problems if p.field == "model"]
+            assert f"{backend}: cannot train the {label(family)} family" in p.message and p.found == family
 
 
 # ----------------------------------------------------------------------------------------------- read back
@@ -342,7 +431,7 @@ def test_lora_targets_and_frozen_parts_read_back(backend, synth_dataset, tmp_pat
     python = backend_python(backend)
     # LoRA on the language model AND the vision tower; projector frozen
     rec = {"name": "readback", "model": "tiny:qwen2_vl", "method": method_of(adapter),
-           "data": {"train": str(synth_dataset), "style": STYLE, "history": 1},
+           "data": {"train": str(synth_dataset), "style": FAMILY_STYLES["qwen2_vl"], "history": 1},
            "finetune": {"type": "lora", "rank": 4, "alpha": 8, "train": {"language_model": True, "vision_tower": True}},
            "train": {"max_steps": 2}, "backends": {backend: {"python": python}}}
     path = tmp_path / "recipe.yaml"
@@ -361,7 +450,8 @@ def test_lora_targets_and_frozen_parts_read_back(backend, synth_dataset, tmp_pat
     assert not any(".visual.merger." in f".{m}." for m in got)       # the projector stays frozen
 
 
-__all__ = ["Gap", "NeedsGPU", "checked", "reference", "test_adapter_declares_itself", "test_backend_ships_everything",
+__all__ = ["Gap", "NeedsGPU", "checked", "reference", "tiny_models", "test_adapter_declares_itself",
+           "test_backend_ships_everything", "test_undeclared_families_are_refused_by_name",
            "test_declared_gaps_are_real", "test_grpo_export_goes_through_the_same_data_path",
            "test_image_grid_is_what_the_style_frame_assumed", "test_log_parser_reads_an_empty_run",
            "test_lora_targets_and_frozen_parts_read_back", "test_loader_reads_the_export_with_zero_drops",

@@ -7,14 +7,16 @@ import click
 @click.option("--tested", is_flag=True,
               help="With --names: only the backends `make test` installs and trains on (adapter attribute `tested`).")
 def command(as_json: bool, names_only: bool, tested: bool) -> None:
-    """The backend x feature matrix, generated from each adapter's declared capabilities (the registry: built-in
-    backends and the `gui_bridge.backends` entry points)."""
+    """The backend x feature matrix and the model family x backend x method matrix, generated from each adapter's
+    declared capabilities and families (the registry: built-in backends and the `gui_bridge.backends` entry
+    points). A family or method a backend lacks is refused by `bridge run` / `bridge validate-recipe`."""
     import json
 
     from ..backends import available_adapters, backend_names, get_adapter
     from ..backends.base import FEATURE_LABELS
     from ..envs import env_names, status
     from ..errors import BridgeError
+    from ..families import FAMILIES, FAMILY_NAMES
 
     if names_only:
         names = [n for n, a in available_adapters().items() if a.tested] if tested else backend_names()
@@ -31,8 +33,9 @@ def command(as_json: bool, names_only: bool, tested: bool) -> None:
         caps = a.caps().as_dict()
         if "grpo" not in a.methods:   # a GRPO setting of a backend without GRPO is not a capability: no claim
             caps = {k: None if FEATURE_LABELS.get(k, "").startswith("GRPO") else v for k, v in caps.items()}
+        fams = None if a.families is None else {f: sorted(a.family_methods(f) or ()) for f in FAMILY_NAMES}
         rows[name] = {"available": True, "description": a.description, "methods": sorted(a.methods),
-                      "environment": env, **caps}
+                      "environment": env, **caps, "families": fams, "family_gaps": dict(a.family_gaps)}
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=list))
         return
@@ -57,6 +60,33 @@ def command(as_json: bool, names_only: bool, tested: bool) -> None:
     click.echo(line(["-" * w for w in widths]))
     for r in table:
         click.echo(line(r))
+    # the model family x backend x method matrix: what each backend trains each family with (Adapter.families)
+    notes: list[str] = []
+
+    def fam_cell(row: dict, family: str) -> str:
+        if not row["available"]:
+            return "n/a"
+        if row["families"] is None:
+            return "?"
+        cell = ",".join(m for m in ("sft", "grpo") if m in row["families"][family]) or "-"
+        why = row["family_gaps"].get(family)
+        if why:
+            notes.append(why)
+            cell += f" [{len(notes)}]"
+        return cell
+
+    table = [[f"{FAMILIES[f].label} ({f})"] + [fam_cell(rows[n], f) for n in names] for f in FAMILY_NAMES]
+    header = ["model family"] + names
+    widths = [max(len(r[i]) for r in table + [header]) for i in range(len(header))]
+    click.echo("")
+    click.echo(line(header))
+    click.echo(line(["-" * w for w in widths]))
+    for r in table:
+        click.echo(line(r))
+    for i, why in enumerate(notes, 1):
+        click.echo(f"[{i}] {why}")
+    if any(rows[n]["available"] and rows[n]["families"] is None for n in names):
+        click.echo("?: the adapter declares no families (no claim; every family is let through)")
     missing = [n for n in names if not rows[n]["available"]]
     if missing:
         click.echo(f"\nn/a: adapter not importable ({', '.join(missing)})")

@@ -52,6 +52,8 @@ TEMPLATES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_vl", "qwen3_vl": "qwen
 class LlamaFactoryAdapter(Adapter):
     name = "llamafactory"
     methods = frozenset({"sft"})
+    #: one chat template per family (TEMPLATES; qwen3_vl_nothink in LLaMA-Factory 0.9.5's data/template.py)
+    families = {f: frozenset({"sft"}) for f in TEMPLATES}
     description = "LLaMA-Factory 0.9.5: sharegpt data + dataset_info.json, llamafactory-cli train YAML"
     packages = ("llamafactory", "transformers", "torch", "peft", "trl", "accelerate", "datasets")
     capabilities = Capabilities(

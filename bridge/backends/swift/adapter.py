@@ -102,6 +102,8 @@ class SwiftAdapter(Adapter):
     name = "swift"
     version = "3"   # export format (bump on change: part of the export cache key)
     methods = frozenset({"sft", "grpo"})
+    #: ms-swift 4.6.0 registers model_type and template qwen2_vl, qwen2_5_vl and qwen3_vl (MODEL_TYPES)
+    families = {f: frozenset({"sft", "grpo"}) for f in MODEL_TYPES}
     description = "ms-swift 4.6.0: messages + images JSONL, swift sft / swift rlhf --rlhf_type grpo args YAML"
     packages = ("ms-swift", "transformers", "torch", "peft", "trl", "accelerate", "datasets", "qwen-vl-utils")
     capabilities = Capabilities(

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import yaml
 
 from ... import __version__
+from ...families import FAMILY_NAMES
 from ...recipe import Recipe, batch_plan, optimizer_settings, reward_spec
 from ...rewards import hooks
 from ...tracking import TRACKERS, hf_report_to, tracking_env
@@ -88,6 +89,9 @@ class TrlAdapter(Adapter):
     name = "trl"
     methods = frozenset({"sft", "grpo"})
     version = "1"
+    #: Qwen2/2.5/3-VL load through transformers 5.23's AutoModelForImageTextToText and train with SFTTrainer and
+    #: GRPOTrainer (tests/test_families.py runs each on CPU)
+    families = {f: frozenset({"sft", "grpo"}) for f in FAMILY_NAMES}
     description = "Hugging Face TRL 1.16 (SFTTrainer / GRPOTrainer, PEFT LoRA, accelerate)"
     packages = ("trl", "transformers", "peft", "accelerate", "datasets", "torch", "torchvision")
     capabilities = Capabilities(

@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 
 from ... import __version__
 from ...envs import env_python
+from ...families import FAMILY_NAMES
 from ...errors import BridgeError, Problem
 from ...frames import Pixels
 from ...images import image_size
@@ -237,6 +238,9 @@ class VerlAdapter(Adapter):
     name = "verl"
     methods = frozenset({"grpo"})
     version = "1"
+    #: verl 0.9.1 patches Qwen2-VL/Qwen2.5-VL (verl/models/transformers/qwen2_vl.py) and Qwen3-VL (qwen3_vl.py)
+    #: for its rope-index/position ids; its RLHFDataset path runs on all three here (conformance suite, CPU)
+    families = {f: frozenset({"grpo"}) for f in FAMILY_NAMES}
     gaps = {"readback": "trains on GPUs only (its preflight refuses a CPU machine)"}
     description = "verl 0.9.1: parquet + python -m verl.trainer.main_ppo (Hydra overrides, Ray; GPU only)"
     packages = ("verl", "transformers", "torch", "peft", "ray", "vllm", "sglang", "qwen-vl-utils", "datasets",

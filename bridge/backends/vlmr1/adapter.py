@@ -133,6 +133,9 @@ class VlmR1Adapter(Adapter):
     name = "vlmr1"
     methods = frozenset({"grpo"})
     version = "1"
+    families = {"qwen2_vl": frozenset({"grpo"}), "qwen2_5_vl": frozenset({"grpo"})}
+    family_gaps = {"qwen3_vl": "VLM-R1 pins transformers 4.49.0 (requirements.txt), which has no Qwen3-VL "
+                               "(Qwen3VLForConditionalGeneration arrived in transformers 4.57)"}
     tested = False   # its environment needs flash-attn for a GPU (requirements.txt); tests use a stand-in checkout
     gaps = {"check": "no in-environment check: VLM-R1 is a user's GitHub checkout whose environment needs a GPU "
                      "(flash-attn); tests/test_vlmr1.py runs its JSONL reading rules on a stand-in checkout",
