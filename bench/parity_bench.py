@@ -117,8 +117,8 @@ def markdown(res: dict[str, Any]) -> str:
     lines = [f"# Parity bench — the same recipe, the same result ({res['date']})", "",
              f"Machine: {m['host']}, {m['cpus']} CPUs, {m['platform']}; load average (1/5/15 min) before {load(res['load_before'])}, "
              f"after {load(res['load_after'])}; {res['wall_s']:.0f} s in all. Command: `{res['command']}`.", "",
-             f"Recipe: {res['recipe']} ({res['sft_steps']} SFT steps, batch 8, lr 3e-3 constant, seed 0, full "
-             f"fine-tuning of tiny:qwen2_vl, style compact); held out: {EVAL_EPISODES} episodes (seed 1), "
+             f"Recipe: {res['recipe']} ({res['sft_steps']} SFT steps, batch 8, lr 3e-3 cosine, seed 0, full "
+             f"fine-tuning of tiny:qwen2_5_vl, style compact); held out: {EVAL_EPISODES} episodes (seed 1), "
              f"`bridge eval` {PROFILE} profile, every model scored in the TRL environment. Click chance "
              f"{100 * click_chance(GRID):.0f} %.", "",
              "## SFT: held-out results per backend", "",
