@@ -120,7 +120,7 @@ def wrong_frame_export(out: Path, frame: tuple = WRONG_FRAME):
     """A drop-in for :func:`bridge.runs.cached_export` that exports through the recipe's style with ``frame``
     instead of the style's own (into ``out``/<backend>, never into the shared export cache). Monkeypatch it in to
     plant a frame fault; nothing else changes (same samples, same order, same images)."""
-    def export(adapter, recipe, smoke=False, echo=print):
+    def export(adapter, recipe, smoke=False, echo=print, fresh=False):   # cached_export's signature
         from .frames import Frame
         from .runs import export_dataset, make_style, prompt_options
 
