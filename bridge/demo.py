@@ -31,7 +31,7 @@ STYLE = "compact"               # UI-TARS's action grammar, one-line prompt: few
 PROFILE = "androidcontrol"      # type + point within the (1.2x) target box, swipe direction, text
 TRAIN_EPISODES, EVAL_EPISODES = 1024, 64
 #: demo sizes: chosen so that the whole demo stays under 10 minutes on 2 CPU cores (docs/demo.md)
-SFT1_STEPS, SFT2_STEPS, GRPO_STEPS = 100, 200, 8
+SFT1_STEPS, SFT2_STEPS, GRPO_STEPS = 80, 220, 8
 GRID = 2                        # 4 target positions: learnt within the budget (docs/demo.md)
 COLOURS = ("red",)               # one target colour: grounded in ~100 steps, four colours take ~200 (docs/demo.md)
 CLICK_CHANCE = click_chance(GRID)
