@@ -185,18 +185,25 @@ def cached_export(adapter: Adapter, recipe: Recipe, smoke: bool = False,
 
 def _fill_export(adapter: Adapter, recipe: Recipe, smoke: bool, echo: Callable[[str], None],
                  options: PromptOptions, limit: Optional[int], key: str, root: Path) -> tuple[ExportResult, str, bool]:
-    """The export entry ``root``: reused when complete, else built beside it and renamed into place."""
+    """The export entry ``root``: reused when complete, else built beside it and renamed into place.
+
+    Complete-or-absent: everything, ``export.json`` included, is written in ``<root>.build-<pid>`` and the rename is
+    the last act, so a crash at any point leaves no entry (and an entry without ``export.json``, from an older
+    version, is rebuilt). Called under the entry's lock, so any ``.build-*`` sibling of it is a dead builder's
+    leftover and is swept."""
     meta = root / EXPORT_META
     if meta.is_file():
         result = ExportResult.from_dict(json.loads(meta.read_text()))
         if all(Path(p).exists() for p in result.files.values()):
             echo(f"export: reusing {root} ({result.samples} samples)")
             return result, key, True
+    if root.exists():
         shutil.rmtree(root)
     root.parent.mkdir(parents=True, exist_ok=True)
+    for stale in root.parent.glob(root.name + ".build-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     style = make_style(recipe.data.style, options)
     tmp_root = root.with_name(root.name + f".build-{os.getpid()}")
-    shutil.rmtree(tmp_root, ignore_errors=True)
     tmp_root.mkdir()
     try:
         train, report = export_dataset(adapter, recipe.data.train, style, recipe.method, tmp_root / "train",
@@ -205,21 +212,21 @@ def _fill_export(adapter: Adapter, recipe: Recipe, smoke: bool, echo: Callable[[
         if recipe.data.eval:
             ev, _ = export_dataset(adapter, recipe.data.eval, style, recipe.method, tmp_root / "eval", recipe, limit)
             files["eval"] = ev.files["train"]
-        train.files = files
-        train.meta["smoke"] = smoke
-        _relocate(train, tmp_root, root)
-        train.out = root
-        tmp_root.rename(root)
         for part in ("train", "eval"):     # each part's own export.json names its final place (bridge check reads it)
-            inner = root / part / EXPORT_META
+            inner = tmp_root / part / EXPORT_META
             if inner.is_file():
                 res = ExportResult.from_dict(json.loads(inner.read_text(encoding="utf-8")))
                 _relocate(res, tmp_root / part, root / part)
                 inner.write_text(json.dumps(res.to_dict(), indent=2), encoding="utf-8")
+        train.files = files
+        train.meta["smoke"] = smoke
+        _relocate(train, tmp_root, root)
+        train.out = root
+        (tmp_root / EXPORT_META).write_text(json.dumps(train.to_dict(), indent=2))
+        tmp_root.rename(root)
     except BaseException:
         shutil.rmtree(tmp_root, ignore_errors=True)
         raise
-    meta.write_text(json.dumps(train.to_dict(), indent=2))
     refused = ", ".join(f"{k}={v}" for k, v in sorted(report.refused.items()))
     echo(f"export: {train.samples} samples -> {root}" + (f" (refused, style cannot express: {refused})"
                                                           if refused else ""))

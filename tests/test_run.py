@@ -125,6 +125,31 @@ def test_an_edited_plugin_renderer_is_never_served_the_old_export(synth_dataset,
     assert all(Path(p).is_file() and fresh.out in Path(p).parents for p in inner.files.values())
 
 
+def test_an_export_entry_is_complete_or_absent(synth_dataset, tmp_path, home, monkeypatch):
+    """Issue 11 item 9: a crash between renaming the export into the cache and writing its export.json broke every
+    later run of the recipe (the rename target existed); killed builders' temporaries were never cleaned."""
+    import bridge.runs as runs
+
+    adapter, r = get_adapter("trl"), recipe(str(synth_dataset))
+    first, _, _ = runs.cached_export(adapter, r, echo=lambda s: None)
+    root = first.out
+    (root / runs.EXPORT_META).unlink()                  # the state an older version left after such a crash
+    stale = root.with_name(root.name + ".build-999999")  # a kill -9'd builder's leftover
+    stale.mkdir()
+    again, _, reused = runs.cached_export(adapter, r, echo=lambda s: None)
+    assert not reused and (root / runs.EXPORT_META).is_file() and not stale.exists()
+    # a crash at the last moment (the rename) leaves no entry at all, and the next run builds it
+    shutil.rmtree(root)
+    real = Path.rename
+    with monkeypatch.context() as m, pytest.raises(KeyboardInterrupt):
+        m.setattr(Path, "rename", lambda self, target: (_ for _ in ()).throw(KeyboardInterrupt)
+                  if Path(target) == root else real(self, target))
+        runs.cached_export(adapter, r, echo=lambda s: None)
+    assert not root.exists() and not list(root.parent.glob(root.name + ".build-*"))
+    third, _, reused3 = runs.cached_export(adapter, r, echo=lambda s: None)
+    assert not reused3 and third.files == first.files and third.files["train"].is_file()
+
+
 def test_export_of_a_non_dataset_is_a_bridge_error(tmp_path, home):
     from bridge.runs import cached_export
 
