@@ -232,6 +232,14 @@ class DistributedSpec(_Strict):
     master_port: int = Field(29500, gt=0, lt=65536)
     deepspeed: Literal["none", "zero2", "zero3"] = "none"
 
+    @field_validator("master_addr")
+    @classmethod
+    def _host(cls, v):
+        # a host name, IPv4 or IPv6 address: it is rendered into launch scripts and environment variables
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]*|\[[0-9A-Fa-f:.]+\]", v):
+            raise ValueError("expected a host name or an IP address (letters, digits, '.', '-', ':')")
+        return v
+
     @property
     def world_size(self) -> int:
         return self.nnodes * self.nproc_per_node

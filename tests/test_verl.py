@@ -311,6 +311,30 @@ def test_multinode_script_and_ray_address(synth_dataset, tmp_path, home, model_d
     assert usage.returncode == 2 and "usage:" in usage.stderr
 
 
+def test_hostile_master_addr_is_refused_and_never_executed(synth_dataset, tmp_path, home, model_dir):
+    """Issue 11 item 6: `distributed.master_addr` went unquoted into multinode.sh and a `$(...)` in it ran."""
+    hostile = "10.0.0.1$(touch PWNED);touch PWNED2"
+    with pytest.raises(BridgeError) as e:
+        grpo_recipe(str(synth_dataset), model_dir, distributed={"nnodes": 2, "master_addr": hostile})
+    assert e.value.problems[0].field == "distributed.master_addr"
+    # and should one get past the recipe (a plug-in building recipes in code), the script still quotes it
+    r = grpo_recipe(str(synth_dataset), model_dir, distributed={"nnodes": 2, "nproc_per_node": 1})
+    r = r.model_copy(update={"distributed": r.distributed.model_copy(update={"master_addr": hostile})})
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python").write_text("")
+    (fake / "ray").write_text("#!/bin/sh\necho \"$@\"\n")
+    (fake / "ray").chmod(0o755)
+    _, _, files, _ = render(tmp_path, r, samples_of(synth_dataset)[:4])
+    script = files["multinode"]
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    for role in ("head", "worker"):
+        out = subprocess.run(["bash", str(script), role], capture_output=True, text=True, cwd=tmp_path,
+                             env={**os.environ, "PYTHON": str(fake / "python")})
+        assert out.returncode == 0 and hostile in out.stdout, out.stderr       # passed as one literal argument
+    assert not list(tmp_path.glob("PWNED*")) and not list(script.parent.glob("PWNED*"))
+
+
 def test_preflight_needs_enough_gpus(synth_dataset, model_dir, monkeypatch):
     r = grpo_recipe(str(synth_dataset), model_dir)
     monkeypatch.setattr(verl_mod, "gpu_count", lambda: 0)

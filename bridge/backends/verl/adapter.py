@@ -471,7 +471,7 @@ class VerlAdapter(Adapter):
         env = self.launch_env(recipe, run_dir)
         path = Path(run_dir) / MULTINODE_FILE
         path.write_text(self.render("multinode.sh.j2", recipe=recipe.name, nnodes=d.nnodes,
-                               gpus=d.nproc_per_node, head=d.master_addr, port=RAY_PORT,
+                               gpus=d.nproc_per_node, head=shlex.quote(d.master_addr), port=RAY_PORT,
                                python=shlex.quote(python), run_dir=shlex.quote(str(run_dir)),
                                env=" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k != "RAY_ADDRESS"),
                                overrides=" \\\n    ".join(shlex.quote(x) for x in lines)), encoding="utf-8")
