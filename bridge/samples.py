@@ -57,12 +57,17 @@ def build_samples(dataset, style, report: ExportReport | None = None) -> Iterato
     ``dataset``: a :class:`~bridge.dataset.Dataset` or a path to one; ``style``: a Style or a style name.
     The target carries the step's thought when ``style.options.think`` is on (an empty thought if the step has
     none). A missing screenshot or a screen size the style's frame cannot handle raises a located
-    :class:`~bridge.errors.BridgeError` — checked before the sample is yielded.
+    :class:`~bridge.errors.BridgeError` — checked before the sample is yielded. Every episode passes
+    :func:`bridge.validate.check_episode` (coordinates inside the image, image headers, sizes, required fields)
+    and ids are unique: an invalid episode yields nothing, and once the data is read every problem is raised in
+    one BridgeError (issue 11 item 2: an exported point outside the image became a clamped target while the
+    ground truth kept the original) — the caller removes what it wrote.
     """
     from .dataset import open_dataset
     from .errors import BridgeError, Problem
     from .paths import check_sample_images
     from .styles import Unsupported, get_style
+    from .validate import check_episode
 
     ds = dataset if hasattr(dataset, "episodes_path") else open_dataset(dataset)
     if isinstance(style, str):
@@ -73,7 +78,18 @@ def build_samples(dataset, style, report: ExportReport | None = None) -> Iterato
     frame = style.frame()
     think = style.options.think
     policy = None  # the dataset's image path policy (bridge.paths), built on first use
-    for episode in ds:
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    for n, episode in enumerate(ds, 1):
+        eid = episode.episode_id
+        bad = check_episode(episode, ds, file=source)
+        if eid in first:
+            bad.append(Problem(source, f"duplicate episode_id (episode {n}; first as episode {first[eid]})",
+                               record=eid, field="episode_id", expected="a unique id", found=eid))
+        first.setdefault(eid, n)
+        if bad:
+            problems += bad
+            continue
         for i, step in enumerate(episode.steps):
             sid = f"{episode.episode_id}/{step.index}"
             try:
@@ -98,3 +114,6 @@ def build_samples(dataset, style, report: ExportReport | None = None) -> Iterato
                              frame=frame, elements=elements, meta={"id": sid})
             report.samples += 1
             yield Sample(id=sid, messages=messages, target=target, images=images, ground_truth=gt)
+    if problems:
+        raise BridgeError(f"{source}: {len(problems)} problem(s) in the data; nothing was exported", problems,
+                          hint=f"`bridge validate {ds.root}` lists them too; fix the data (or re-import it)")

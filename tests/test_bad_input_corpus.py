@@ -188,6 +188,18 @@ def test_bad_record_validate(case, tmp_path, capsys):
     assert_refused(["validate", ds], expect, capsys, tmp_path)
 
 
+@pytest.mark.parametrize("case", sorted(set(RECORD_CASES) - {"not-json", "not-object", "bom", "latin1", "huge-int",
+                                                              "deep"}))
+def test_bad_record_convert(case, tmp_path, capsys):
+    """What `validate` refuses, `convert` refuses too, with the same located problem and nothing exported (issue 11
+    item 2: a point outside the image had become a clamped target while the ground truth kept the original)."""
+    lines, expect = RECORD_CASES[case]
+    ds = dataset(tmp_path / "ds", lines)
+    expect = expect.split(" [", 1)[1] if " [" in expect else expect   # the record, not the line (one read per file)
+    assert_refused(["convert", ds, "--backend", "trl", "--style", "qwen2vl", "--out", tmp_path / "out"], expect,
+                   capsys, tmp_path, produced=[tmp_path / "out"])
+
+
 PARSE_FAILURES = ["not-json", "not-object", "bom", "latin1", "huge-int", "deep", "unknown-field", "wrong-type-id",
                   "unknown-type", "missing-instruction"]
 
@@ -216,7 +228,7 @@ def test_bad_manifest(case, tmp_path, capsys):
     assert_refused(["validate", ds], expect, capsys, tmp_path)
 
 
-@pytest.mark.parametrize("command", ["validate", "inspect-render", "eval-endpoint"])
+@pytest.mark.parametrize("command", ["validate", "inspect-render", "eval-endpoint", "convert"])
 @pytest.mark.parametrize("case", IMAGE_CASES)
 def test_bad_image(case, command, tmp_path, capsys):
     ds = dataset(tmp_path / "ds")
@@ -224,8 +236,9 @@ def test_bad_image(case, command, tmp_path, capsys):
     fault()
     argv = {"validate": ["validate", ds], "inspect-render": ["inspect", ds, "--render", tmp_path / "r.png"],
             "eval-endpoint": ["eval", ds, "--style", "qwen2vl", "--profile", "aitw", "--endpoint",
-                              "http://127.0.0.1:9", "--model-name", "m", "--no-progress"]}[command]
-    assert_refused(argv, [expect, "a.png"], capsys, tmp_path, produced=[tmp_path / "r.png"])
+                              "http://127.0.0.1:9", "--model-name", "m", "--no-progress"],
+            "convert": ["convert", ds, "--backend", "trl", "--style", "qwen2vl", "--out", tmp_path / "out"]}[command]
+    assert_refused(argv, [expect, "a.png"], capsys, tmp_path, produced=[tmp_path / "r.png", tmp_path / "out"])
 
 
 # ------------------------------------------------------------------------------------------------ recipes
