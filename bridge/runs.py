@@ -491,27 +491,33 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
     write_record(plan.run_dir, record)
     interrupted = False
     clock: list[float] = []          # arrival of each per-logging-step line, s after launch (one definition)
+    proc: Optional[subprocess.Popen] = None
+
+    def forward(signum, frame):
+        nonlocal interrupted
+        if proc is None:              # before the backend exists: stop here
+            raise KeyboardInterrupt
+        if interrupted:               # a second Ctrl-C: do not wait for a clean stop
+            _signal_group(proc, signal.SIGTERM)
+            return
+        interrupted = True
+        _signal_group(proc, signal.SIGINT)
+        threading.Thread(target=_escalate, args=(proc,), daemon=True).start()
+
     with open(log_path, "a" if plan.resumed_from else "w", encoding="utf-8", errors="replace") as log:
-        try:
-            # Own session: the terminal's Ctrl-C reaches only us, and we decide how the backend stops.
-            proc = subprocess.Popen(spec.argv, env=env, cwd=str(spec.cwd) if spec.cwd else None,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as e:
-            record.update(status="failed", error=f"cannot start the backend: {e}", wall_time_s=0.0)
-            write_record(plan.run_dir, record)
-            raise BridgeError(f"cannot start the backend: {e}") from None
-
-        def forward(signum, frame):
-            nonlocal interrupted
-            if interrupted:           # a second Ctrl-C: do not wait for a clean stop
-                _signal_group(proc, signal.SIGTERM)
-                return
-            interrupted = True
-            _signal_group(proc, signal.SIGINT)
-            threading.Thread(target=_escalate, args=(proc,), daemon=True).start()
-
+        # Installed before the backend starts: a handled signal is reset to its default in the child, while an
+        # ignored one (we run as a background job of a non-interactive shell: `cmd &` ignores SIGINT) would be
+        # inherited, and the backend would train on through the Ctrl-C we forward.
         old = signal.signal(signal.SIGINT, forward)
         try:
+            try:
+                # Own session: the terminal's Ctrl-C reaches only us, and we decide how the backend stops.
+                proc = subprocess.Popen(spec.argv, env=env, cwd=str(spec.cwd) if spec.cwd else None,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as e:
+                record.update(status="failed", error=f"cannot start the backend: {e}", wall_time_s=0.0)
+                write_record(plan.run_dir, record)
+                raise BridgeError(f"cannot start the backend: {e}") from None
             assert proc.stdout is not None
             for raw in iter(proc.stdout.readline, b""):   # EOF when the backend (and its children) exit
                 line = raw.decode("utf-8", errors="replace")

@@ -198,8 +198,11 @@ def _gone(pgid: int, timeout: float = 10.0) -> bool:
 def test_no_orphan_chromium_after_kill_or_ctrl_c(miniwob_pool, sig):
     """SIGKILL (a crash: no Python cleanup runs) and SIGINT (Ctrl-C) of a process in the middle of episodes
     leave no Chromium process and no profile directory behind."""
+    # SIGINT as in a terminal: a background job of a non-interactive shell (`make test &`) starts with it ignored,
+    # and an ignored disposition survives exec
     proc = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+                            text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         pgid, profile = proc.stdout.readline().split()
         pgid = int(pgid)
