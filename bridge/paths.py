@@ -112,17 +112,6 @@ class ImagePolicy:
         return os.path.abspath(path)
 
 
-def check_sample_images(dataset, paths, *, record: Optional[str] = None, field: Optional[str] = None,
-                        policy: Optional[ImagePolicy] = None) -> ImagePolicy:
-    """The exporters' hook: raise a located :class:`BridgeError` when one of ``paths`` (absolute image paths of
-    one sample) breaks ``dataset``'s path policy. Returns the policy for reuse (``policy=``: per-folder results
-    are cached in it)."""
-    policy = policy or ImagePolicy.of(dataset)
-    for p in paths:
-        policy.check(p, file=str(dataset.episodes_path), record=record, field=field)
-    return policy
-
-
 def check_dataset_images(dataset, episodes=None) -> ImagePolicy:
     """Every image path of ``episodes`` (default: all of ``dataset``) checked against the dataset's policy
     before anything is loaded or sent; the first refused path raises a located :class:`BridgeError`."""

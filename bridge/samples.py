@@ -5,7 +5,6 @@ recipe" mean the same prompt text, pixels, target and reward on every backend (d
 """
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -56,8 +55,8 @@ def build_samples(dataset, style, report: ExportReport | None = None) -> Iterato
 
     ``dataset``: a :class:`~bridge.dataset.Dataset` or a path to one; ``style``: a Style or a style name.
     The target carries the step's thought when ``style.options.think`` is on (an empty thought if the step has
-    none). A missing screenshot or a screen size the style's frame cannot handle raises a located
-    :class:`~bridge.errors.BridgeError` — checked before the sample is yielded. Every episode passes
+    none). A screen size the style's frame cannot handle raises a located :class:`~bridge.errors.BridgeError`
+    — checked before the sample is yielded. Every episode passes
     :func:`bridge.validate.check_episode` (coordinates inside the image, image headers, sizes, required fields)
     and ids are unique: an invalid episode yields nothing, and once the data is read every problem is raised in
     one BridgeError (issue 11 item 2: an exported point outside the image became a clamped target while the
@@ -65,9 +64,8 @@ def build_samples(dataset, style, report: ExportReport | None = None) -> Iterato
     """
     from .dataset import open_dataset
     from .errors import BridgeError, Problem
-    from .paths import check_sample_images
     from .styles import Unsupported, get_style
-    from .validate import check_episode
+    from .validate import duplicate_id, episode_checker
 
     ds = dataset if hasattr(dataset, "episodes_path") else open_dataset(dataset)
     if isinstance(style, str):
@@ -77,15 +75,14 @@ def build_samples(dataset, style, report: ExportReport | None = None) -> Iterato
     source = str(ds.episodes_path)
     frame = style.frame()
     think = style.options.think
-    policy = None  # the dataset's image path policy (bridge.paths), built on first use
+    check = episode_checker(ds)   # paths (the symlink-aware policy), image headers, coordinates, fields
     problems: list[Problem] = []
     first: dict[str, int] = {}
     for n, episode in enumerate(ds, 1):
         eid = episode.episode_id
-        bad = check_episode(episode, ds, file=source)
+        bad = check(episode, file=source)
         if eid in first:
-            bad.append(Problem(source, f"duplicate episode_id (episode {n}; first as episode {first[eid]})",
-                               record=eid, field="episode_id", expected="a unique id", found=eid))
+            bad.append(duplicate_id(source, eid, f"episode {first[eid]}"))
         first.setdefault(eid, n)
         if bad:
             problems += bad
@@ -101,14 +98,8 @@ def build_samples(dataset, style, report: ExportReport | None = None) -> Iterato
                 raise BridgeError(f"{source}: cannot render step {sid} with style {style.name}",
                                   [Problem(source, str(e), record=episode.episode_id, field=f"steps[{i}]")]) from None
             messages = style.messages(episode, i, root)
+            # every image here is the episode's own, already checked above (exists, readable, allowed path)
             images = [b["image"] for m in messages for b in m["content"] if b["type"] == "image"]
-            policy = check_sample_images(ds, images, record=episode.episode_id, field=f"steps[{i}]", policy=policy)
-            missing = [p for p in images if not os.path.isfile(p)]
-            if missing:
-                raise BridgeError(f"{source}: step {sid} refers to missing images",
-                                  [Problem(source, "image file not found", record=episode.episode_id,
-                                           field=f"steps[{i}]", found=p) for p in missing],
-                                  hint=f"run `bridge validate {ds.root}` to list every problem")
             elements = [tuple(e.bbox) for e in step.elements] if step.elements else None
             gt = GroundTruth(action=step.action, width=step.width, height=step.height, style=style.name,
                              frame=frame, elements=elements, meta={"id": sid})

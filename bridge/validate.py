@@ -234,6 +234,12 @@ def check_episode(episode: Episode, root: Any, *, file: str, line: Optional[int]
     Field paths are dotted, e.g. ``steps[2].action.point``. With ``check_images=False`` the image files are not
     opened (paths are still checked). Never raises on bad data.
     """
+    return episode_checker(root, check_images)(episode, file=file, line=line)
+
+
+def episode_checker(root: Any, check_images: bool = True) -> Callable[..., list[Problem]]:
+    """:func:`check_episode` with ``root`` bound: the resolver and the path policy (whose per-folder results
+    are cached) are built once, for a caller checking every episode of one dataset (the exporters)."""
     from .paths import ImagePolicy
 
     resolve, has_image_root = _resolver(root)
@@ -242,7 +248,13 @@ def check_episode(episode: Episode, root: Any, *, file: str, line: Optional[int]
         read = _guarded(read, lambda rel, held: resolve(rel), ImagePolicy.of(root))
     elif not callable(root):
         read = _guarded(read, lambda rel, held: resolve(rel), ImagePolicy(str(root)))
-    return _check(episode, read, has_image_root, file, line, check_images)
+    return lambda episode, *, file, line=None: _check(episode, read, has_image_root, file, line, check_images)
+
+
+def duplicate_id(file: str, eid: str, first: str, line: Optional[int] = None) -> Problem:
+    """The problem of an episode id seen before (``first``: where, e.g. "line 3")."""
+    return Problem(file, f"duplicate episode_id (first used on {first})", line=line, record=eid,
+                   field="episode_id", expected="a unique id", found=eid)
 
 
 def _check(episode: Episode, read: Callable[[str, bool], tuple], has_image_root: bool, file: str, line: Optional[int],
@@ -409,9 +421,7 @@ def validate_dataset(path, *, check_images: bool = True, max_problems: Optional[
                     report.steps += steps
                     first = first_line.get(eid)
                     if first is not None:
-                        report.add([Problem(file, f"duplicate episode_id (first used on line {first})",
-                                            line=lineno, record=eid, field="episode_id", expected="a unique id",
-                                            found=eid)])
+                        report.add([duplicate_id(file, eid, f"line {first}", lineno)])
                     else:
                         first_line[eid] = lineno
                     if problems:
