@@ -1,8 +1,9 @@
 """``bridge demo``: the whole loop on one CPU machine, offline, in minutes — and it shows learning.
 
-A learnable synthetic task (:mod:`bridge.learnable`: click the coloured button of a 3x3 grid, swipe the way an
+A learnable synthetic task (:mod:`bridge.learnable`: click the red button of a 2x2 grid, swipe the way an
 arrow points, type, back, finish; 112x112 screens) -> tiny random Qwen2.5-VL -> TRL SFT in two stages (the first
-stage's model is the deliberately under-trained start of GRPO) -> TRL GRPO with bridge rewards -> the *blind
+stage's model is the deliberately under-trained start of GRPO) -> TRL GRPO with bridge rewards on the 4 click
+screens -> the *blind
 baseline* (the same SFT on the same episodes with blanked screens) -> ``bridge eval`` of every model on held-out
 episodes -> report (HTML + PNG) that says in words what improved, draws held-out predictions on their screens and
 warns when GRPO had no learning signal.
@@ -24,14 +25,14 @@ from typing import Any, Callable, Optional
 import yaml
 
 from .errors import BridgeError
-from .learnable import click_chance, make_grid_dataset
+from .learnable import click_chance, make_click_set, make_grid_dataset
 
 ARCH = "qwen2_5_vl"              # the family of compact's frame (UI-TARS-1.5 is a Qwen2.5-VL): no mismatch to opt into
 STYLE = "compact"               # UI-TARS's action grammar, one-line prompt: few tokens per step on CPU
 PROFILE = "androidcontrol"      # type + point within the (1.2x) target box, swipe direction, text
 TRAIN_EPISODES, EVAL_EPISODES = 1024, 64
 #: demo sizes: chosen so that the whole demo stays under 10 minutes on 2 CPU cores (docs/demo.md)
-SFT1_STEPS, SFT2_STEPS, GRPO_STEPS = 80, 220, 8
+SFT1_STEPS, SFT2_STEPS, GRPO_STEPS = 80, 220, 16
 GRID = 2                        # 4 target positions: learnt within the budget (docs/demo.md)
 COLOURS = ("red",)               # one target colour: grounded in ~100 steps, four colours take ~200 (docs/demo.md)
 CLICK_CHANCE = click_chance(GRID)
@@ -78,9 +79,11 @@ def sft_recipe(train: Path, model: str, steps: int = SFT1_STEPS, name: str = "de
 
 
 def grpo_recipe(train: Path, model: str) -> dict[str, Any]:
+    # ``train``: the click set (every distinct click screen once), so each step scores the same 4 prompts and the
+    # mean reward follows the policy; lr 1e-3: 1e-4 moved it too little in 16 steps, 3e-3 collapses (docs/demo.md)
     return {"name": "demo-grpo", "model": model, "data": _data(train), "method": "grpo",
             "finetune": {"type": "full", "train": {"language_model": True, "vision_tower": True, "projector": True}},
-            "train": {"lr": 1e-4, "max_steps": GRPO_STEPS, "per_device_batch": 4, "grad_accum": 1,  # 4 prompts x 8
+            "train": {"lr": 1e-3, "max_steps": GRPO_STEPS, "per_device_batch": 4, "grad_accum": 1,  # 4 prompts x 8
                       "scheduler": "constant", "weight_decay": 0.0, "precision": "fp32", "device": "cpu",
                       "logging_steps": 1, "seed": 0},
             "grpo": {"num_generations": 8, "beta": 0.0, "temperature": 1.0, "max_completion_length": MAX_NEW_TOKENS,
@@ -172,8 +175,14 @@ def findings(evals: dict[str, dict[str, Any]], grpo_rows: list[dict[str, Any]]) 
            f"screens) — the model reads the pixels."]
     r = _rewards(grpo_rows)
     if r:
-        out.append(f"GRPO from the {SFT1_STEPS}-step SFT model: {reward_trend(r)}; held-out step success "
-                   f"{pct(m['sft-early'].get('step_success'))} -> {pct(m['grpo'].get('step_success'))}.")
+        hits = [float(x["reward/action_match"]) for x in grpo_rows if x.get("reward/action_match") is not None]
+        k = max(1, len(hits) // 2)
+        hit = (f"; its completions' click success {pct(sum(hits[:k]) / k)} -> {pct(sum(hits[-k:]) / k)}"
+               if hits else "")
+        out.append(f"GRPO from the {SFT1_STEPS}-step SFT model on the {GRID * GRID * len(COLOURS)} click screens: "
+                   f"{reward_trend(r)}{hit}; held-out step success {pct(m['sft-early'].get('step_success'))} -> "
+                   f"{pct(m['grpo'].get('step_success'))}, clicks {pct(m['sft-early'].get('grounding_accuracy'))} "
+                   f"-> {pct(m['grpo'].get('grounding_accuracy'))}.")
     share = no_signal_share(grpo_rows)
     if share is not None and share > 0.5:
         out.append(f"WARNING: GRPO had no learning signal in {100 * share:.0f} % of its steps (every completion "
@@ -238,12 +247,13 @@ def run_demo(out: Optional[Path] = None, echo: Callable[[str], None] = print,
     step = lambda i, s: echo(f"[{i}/7] {s}")  # noqa: E731
 
     step(1, f"learnable synthetic screens: {TRAIN_EPISODES} to train (and the same blanked), {EVAL_EPISODES} "
-            f"held out")
+            f"held out, the {GRID * GRID * len(COLOURS)} click screens GRPO trains on")
     train = make_grid_dataset(out / "data" / "train", episodes=TRAIN_EPISODES, seed=0, grid=GRID, colours=COLOURS)
     blind = make_grid_dataset(out / "data" / "train-blind", episodes=TRAIN_EPISODES, seed=0, blind=True, grid=GRID,
                               colours=COLOURS)
     held = make_grid_dataset(out / "data" / "eval", episodes=EVAL_EPISODES, seed=1, split="test", grid=GRID,
                              colours=COLOURS)
+    clicks = make_click_set(out / "data" / "grpo-clicks", grid=GRID, colours=COLOURS)
 
     step(2, f"tiny random {ARCH} model, offline")
     tiny.cached_model(ARCH, echo, python=python)   # built in the TRL environment (it has the model stack)
@@ -269,9 +279,9 @@ def run_demo(out: Optional[Path] = None, echo: Callable[[str], None] = print,
     blind_dir, blind_rec, blind_recipe = _train(p, runs, "blind", echo, show)
     _export(blind_dir, models / "sft-blind", python, echo, "blind")
 
-    step(6, f"TRL GRPO from the stage-1 model with bridge rewards (action_match + format + gaussian_point), "
-            f"{GRPO_STEPS} steps")
-    p = _write_recipe(recipes / "grpo.yaml", grpo_recipe(train, str(early_model)),
+    step(6, f"TRL GRPO from the stage-1 model on the click screens with bridge rewards (action_match + format + "
+            f"gaussian_point), {GRPO_STEPS} steps")
+    p = _write_recipe(recipes / "grpo.yaml", grpo_recipe(clicks, str(early_model)),
                       "demo step 6: GRPO from the under-trained SFT model with bridge rewards")
     grpo_dir, grpo_rec, grpo = _train(p, runs, "grpo", echo, show)
     _export(grpo_dir, models / "grpo", python, echo, "grpo")

@@ -11,6 +11,10 @@ Qwen2/2.5-VL processor at max_pixels 12544):
 * **type** (6 %): a text field; "Type cat." — the text is copied from the instruction;
 * **back** / **complete** (6 % each): "Go back." / "The task is done: finish." on a grid of grey buttons.
 
+``make_click_set(out, grid, colours)`` writes every distinct click screen once (one per target colour and cell:
+4 for the demo's red 2x2): ``bridge demo``'s GRPO prompts. Every GRPO step then scores the same screens, so its
+mean reward moves with the policy, not with which kinds of prompts a step happened to draw (docs/demo.md).
+
 ``blind=True`` draws the same episodes (same instructions, same ground truth) on blank screens: the blind
 baseline of ``bridge demo`` — trained on it, a model can only learn the instruction-given part, so its click
 accuracy must stay near chance. Deterministic in (episodes, seed, blind).
@@ -69,19 +73,24 @@ def _arrow(d: ImageDraw.ImageDraw, direction: str) -> None:
               fill=(30, 30, 30))
 
 
+def _click(grid: int, cell: int, colour: str) -> tuple[Image.Image, str, dict[str, Any]]:
+    img = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
+    _grid(ImageDraw.Draw(img), grid, cell, COLOURS[colour])
+    box = _cell_box(cell, grid)
+    point = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]
+    return img, f"Click the {colour} button.", {"type": "click", "point": point, "bbox": box}
+
+
 def draw_step(rng: random.Random, grid: int = GRID, colours: Sequence[str] = tuple(COLOURS)
               ) -> tuple[Image.Image, str, dict[str, Any]]:
     """One screen, its instruction and its canonical action (original pixels); the target button takes one of
     ``colours``."""
     kind = rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS])[0]
-    img = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
-    d = ImageDraw.Draw(img)
     if kind == "click":
         cell, colour = rng.randrange(grid * grid), rng.choice(sorted(colours))
-        _grid(d, grid, cell, COLOURS[colour])
-        box = _cell_box(cell, grid)
-        point = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]
-        return img, f"Click the {colour} button.", {"type": "click", "point": point, "bbox": box}
+        return _click(grid, cell, colour)
+    img = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
+    d = ImageDraw.Draw(img)
     if kind == "swipe":
         direction = rng.choice(sorted(DIRECTIONS))
         _arrow(d, direction)
@@ -99,6 +108,28 @@ def draw_step(rng: random.Random, grid: int = GRID, colours: Sequence[str] = tup
     return img, "The task is done: finish.", {"type": "status", "status": "complete"}
 
 
+def _check(grid: Any, colours: Sequence[str]) -> tuple[str, ...]:
+    from .errors import BridgeError
+
+    if not isinstance(grid, int) or not 1 <= grid <= 4:
+        raise BridgeError(f"--grid must be 1 to 4 cells per side on a {SIZE}x{SIZE} screen, got {grid!r}")
+    colours = tuple(colours)
+    unknown = [c for c in colours if c not in COLOURS]
+    if not colours or unknown:
+        raise BridgeError(f"--colours must name some of {', '.join(sorted(COLOURS))}, got {', '.join(colours) or 'none'}")
+    return colours
+
+
+def _episode(ep_id: str, instruction: str, action: dict[str, Any], split: str, blind: bool) -> Any:
+    from .schema import Episode
+
+    return Episode.model_validate({
+        "episode_id": ep_id, "instruction": instruction, "platform": "android", "app": "grid", "source": "synth",
+        "split": split, "meta": {"task": "grid", "kind": action["type"], "blind": blind},
+        "steps": [{"index": 0, "screenshot": f"images/{ep_id}.png", "width": SIZE, "height": SIZE,
+                   "action": action}]})
+
+
 def make_grid_dataset(out: Union[str, os.PathLike], episodes: int = 256, seed: int = 0, split: str = "train",
                       blind: bool = False, overwrite: bool = False, grid: int = GRID,
                       colours: Sequence[str] = tuple(COLOURS)) -> Path:
@@ -107,16 +138,10 @@ def make_grid_dataset(out: Union[str, os.PathLike], episodes: int = 256, seed: i
     which a tiny model grounds in ~100 steps instead of ~200 (docs/demo.md)."""
     from .dataset import DatasetWriter
     from .errors import BridgeError
-    from .schema import Episode
 
     if not isinstance(episodes, int) or episodes < 1:
         raise BridgeError(f"--episodes must be a positive integer, got {episodes!r}")
-    if not isinstance(grid, int) or not 1 <= grid <= 4:
-        raise BridgeError(f"--grid must be 1 to 4 cells per side on a {SIZE}x{SIZE} screen, got {grid!r}")
-    colours = tuple(colours)
-    unknown = [c for c in colours if c not in COLOURS]
-    if not colours or unknown:
-        raise BridgeError(f"--colours must name some of {', '.join(sorted(COLOURS))}, got {', '.join(colours) or 'none'}")
+    colours = _check(grid, colours)
     meta = {"generator": "bridge.learnable", "task": "grid", "grid": grid, "seed": seed, "blind": blind,
             "colours": sorted(colours)}
     with DatasetWriter(Path(out), source="synth", overwrite=overwrite, meta=meta) as writer:
@@ -128,9 +153,24 @@ def make_grid_dataset(out: Union[str, os.PathLike], episodes: int = 256, seed: i
                 img = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
             ep_id = f"grid-{seed}-{i:05d}"
             img.save(images / f"{ep_id}.png", format="PNG")
-            writer.write(Episode.model_validate({
-                "episode_id": ep_id, "instruction": instruction, "platform": "android", "app": "grid",
-                "source": "synth", "split": split, "meta": {"task": "grid", "kind": action["type"], "blind": blind},
-                "steps": [{"index": 0, "screenshot": f"images/{ep_id}.png", "width": SIZE, "height": SIZE,
-                           "action": action}]}))
+            writer.write(_episode(ep_id, instruction, action, split, blind))
+    return Path(out)
+
+
+def make_click_set(out: Union[str, os.PathLike], grid: int = GRID, colours: Sequence[str] = tuple(COLOURS),
+                   split: str = "train", overwrite: bool = False) -> Path:
+    """Write every distinct click screen of ``grid`` and ``colours`` once (ids ``click-<colour>-<cell>``), drawn
+    as :func:`make_grid_dataset` draws its clicks: a fixed prompt set for GRPO (module docstring)."""
+    from .dataset import DatasetWriter
+
+    colours = _check(grid, colours)
+    meta = {"generator": "bridge.learnable", "task": "grid-clicks", "grid": grid, "colours": sorted(colours)}
+    with DatasetWriter(Path(out), source="synth", overwrite=overwrite, meta=meta) as writer:
+        images = writer.image_dir()
+        for colour in sorted(colours):
+            for cell in range(grid * grid):
+                img, instruction, action = _click(grid, cell, colour)
+                ep_id = f"click-{colour}-{cell}"
+                img.save(images / f"{ep_id}.png", format="PNG")
+                writer.write(_episode(ep_id, instruction, action, split, False))
     return Path(out)

@@ -78,3 +78,28 @@ def test_colours_choose_the_target_colours(tmp_path):
     assert r.exit_code == 2 and "pink" in r.output and not (tmp_path / "p").exists()
     r = CliRunner().invoke(cli, ["synth", str(tmp_path / "q"), "--colours", "red"])
     assert r.exit_code == 2 and "--colours only applies with --task" in r.output
+
+
+def test_click_set_is_every_click_screen_of_the_grid_once(tmp_path):
+    """GRPO's fixed prompts (bridge demo): one episode per (colour, cell), drawn exactly as the grid task draws its
+    clicks — the same pixels and ground truth as a grid-task click with that colour and cell."""
+    from bridge.learnable import make_click_set
+
+    r = CliRunner().invoke(cli, ["synth", str(tmp_path / "c"), "--task", "grid-clicks", "--grid", "2",
+                                 "--colours", "red,blue"])
+    assert r.exit_code == 0 and "wrote 8 episodes" in r.output, r.output
+    ds = open_dataset(tmp_path / "c")
+    eps = {e.episode_id: e for e in ds}
+    assert sorted(eps) == [f"click-{c}-{i}" for c in ("blue", "red") for i in range(4)]
+    assert {tuple(e.steps[0].action.bbox) for e in eps.values()} == {(8, 8, 48, 48), (64, 8, 104, 48),
+                                                                     (8, 64, 48, 104), (64, 64, 104, 104)}
+    assert not validate_dataset(tmp_path / "c").problems
+    grid = open_dataset(make_grid_dataset(tmp_path / "g", episodes=40, seed=2, grid=2, colours=["red"]))
+    for e in (e for e in grid if e.steps[0].action.type == "click"):
+        x0, y0 = e.steps[0].action.bbox[:2]
+        twin = eps[f"click-red-{[8, 64].index(x0) + 2 * [8, 64].index(y0)}"]      # cells row by row
+        assert twin.steps[0].action == e.steps[0].action and twin.instruction == e.instruction
+        assert _digest(ds, twin.steps[0]) == _digest(grid, e.steps[0])
+    assert make_click_set(tmp_path / "one", grid=3, colours=["green"]) and len(list(open_dataset(tmp_path / "one"))) == 9
+    r = CliRunner().invoke(cli, ["synth", str(tmp_path / "b"), "--task", "grid-clicks", "--blind"])
+    assert r.exit_code == 2 and not (tmp_path / "b").exists()

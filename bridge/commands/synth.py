@@ -13,10 +13,12 @@ from ..environments import ENVIRONMENTS   # a plain dict: imports no environment
               help="Phone screens (270x540), desktop screens (640x400), or both interleaved.")
 @click.option("--split", default="train", show_default=True, help="Value of the episodes' `split` field.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-@click.option("--task", type=click.Choice(["grid"]), default=None,
+@click.option("--task", type=click.Choice(["grid", "grid-clicks"]), default=None,
               help="Draw a learnable task instead of app screens: `grid` = one-step episodes on 112x112 screens "
                    "(click the coloured button of a 3x3 grid, swipe the way an arrow points, type, back, finish) "
-                   "that a tiny model learns on CPU (bridge/learnable.py).")
+                   "that a tiny model learns on CPU; `grid-clicks` = every distinct click screen of the grid once "
+                   "(one per colour and cell; a fixed GRPO prompt set; --episodes does not apply) "
+                   "(bridge/learnable.py).")
 @click.option("--blind", is_flag=True, help="--task: the same episodes on blank screens (the blind baseline).")
 @click.option("--grid", type=click.IntRange(1, 4), default=3, show_default=True,
               help="--task grid: buttons per side (click chance 1/grid²).")
@@ -55,7 +57,14 @@ def command(out: str, episodes: int, seed: int, platform: str, split: str, overw
                                      param_hint="--colours")
     if task and env_name:
         raise click.UsageError("--task and --env are exclusive")
-    if task:
+    if task == "grid-clicks":
+        from ..learnable import make_click_set
+
+        if blind:
+            raise click.UsageError("--blind applies to --task grid only")
+        make_click_set(out, grid=grid, split=split, overwrite=overwrite,
+                       **({"colours": colours.split(",")} if colours else {}))
+    elif task:
         from ..learnable import make_grid_dataset
 
         make_grid_dataset(out, episodes=episodes, seed=seed, split=split, blind=blind, overwrite=overwrite,
