@@ -49,6 +49,9 @@ def main(argv=None) -> int:
     ap.add_argument("--config", required=True, help="trl_config.yaml rendered by `bridge run --backend trl`")
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--skip", type=int, default=4, help="first steps left out of the steady-state time")
+    ap.add_argument("--head", choices=("labels", "full"), default="labels",
+                    help="labels: the LM head only at the positions that carry a label (the least work a trainer "
+                         "must do; TRL's SFTTrainer does this); full: logits at every position (model(**batch).loss)")
     ns = ap.parse_args(argv)
 
     import torch
@@ -79,21 +82,36 @@ def main(argv=None) -> int:
     bs = int(args["per_device_train_batch_size"])
     lines = Path(cfg["train_file"]).read_text(encoding="utf-8").splitlines()[:bs]
     batch = encode(processor, [json.loads(x) for x in lines])
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model   # LoRA layers sit inside it
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    target = batch["labels"][:, 1:]
+    keep = target != -100
+
+    def labels_loss():
+        # the same loss as model(**batch).loss (checked below), with the 151,936-row head on label positions only
+        hidden = core.model(**inputs).last_hidden_state[:, :-1]
+        return torch.nn.functional.cross_entropy(core.lm_head(hidden[keep]).float(), target[keep])
+
+    forward = labels_loss if ns.head == "labels" else (lambda: model(**batch).loss)
+    with torch.no_grad():
+        full, mine = float(model(**batch).loss), float(labels_loss())
+    if abs(full - mine) > 1e-4 * max(1.0, abs(full)):
+        raise SystemExit(f"label-position loss {mine} != the model's own loss {full}")
     times, losses = [], []
     for _ in range(ns.steps):
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = model(**batch).loss
+        loss = forward()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, args.get("max_grad_norm", 1.0))
         opt.step()
         times.append(time.perf_counter() - t)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     steady = times[ns.skip:] or times
     print(json.dumps({
         "step_times": times, "s_per_step": sum(steady) / len(steady), "losses": losses,
         "tokens_per_step": int(batch["attention_mask"].sum()), "seq_len": int(batch["input_ids"].shape[1]),
-        "batch": bs, "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+        "batch": bs, "head": ns.head, "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
     return 0
 
