@@ -41,6 +41,7 @@ PROMPT_FIELDS: dict[str, re.Pattern] = {
                          re.S),
 }
 _SEED_TASK = '{"task_content": '
+_COMPACT_STEP = "\nCurrent step: "
 _NOT_DATA = ("export.json", "dataset_info.json")   # bridge convert's record; LLaMA-Factory's dataset registry
 
 
@@ -73,6 +74,9 @@ def _fields_in(style: str, text: str) -> tuple[Optional[str], Optional[str]]:
     if style == "seed":   # the input JSON: task_content is its first value
         value = _json_value(text, _SEED_TASK)
         return (value if isinstance(value, str) else None), None
+    if style == "compact":   # the first user text is the goal [+ "\nCurrent step: " + step] (styles/compact.py)
+        goal, sep, low = text.rpartition(_COMPACT_STEP)
+        return (goal, low) if sep else ((text, None) if text else (None, None))
     pattern = PROMPT_FIELDS.get(_prompt_family(style))
     m = pattern.search(text) if pattern is not None else None
     if m is None:
