@@ -264,7 +264,9 @@ def test_remote_env_over_http_plays_like_the_local_one(miniwob_pool):
 
 def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path):
     """TRL's GRPOTrainer with the environment's rollout_func (bridge/environments/trl_grpo.py): 2 steps on CPU,
-    every completion's reward is its played episode's."""
+    every completion's reward is its played episode's; a step plays twice as many episodes as the pool has
+    browsers (in waves: all at once, each holding a browser, they waited on each other until the lease timeout);
+    the trained model is saved for bridge eval."""
     from conftest import backend_python
 
     from bridge.environments.server import EnvServer
@@ -274,7 +276,8 @@ def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path
     with EnvServer(miniwob_pool) as server:
         r = subprocess.run([py, "-m", "bridge.environments.trl_grpo", "--env-url", server.url, "--model",
                             str(tiny_model_dir), "--tasks", "click-test-2", "--seeds", "2", "--max-turns", "2",
-                            "--max-new-tokens", "12", "--out", str(out), "--max-steps", "2", "--smoke"],
+                            "--max-new-tokens", "12", "--out", str(out), "--max-steps", "2", "--smoke",
+                            "--batch-size", str(2 * miniwob_pool.size), "--num-generations", "2"],
                            capture_output=True, text=True, timeout=900, cwd=REPO,
                            env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
         steps = server.steps
@@ -283,7 +286,8 @@ def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path
     rows = [row for row in log if "rewards/env_reward/mean" in row]
     assert len(rows) == 2 and any(float(row["grad_norm"]) > 0 for row in rows)   # the update really happened
     episodes = [json.loads(x) for x in (out / "episodes.jsonl").read_text().splitlines()]
-    assert len(episodes) == 4 and {e["task"] for e in episodes} == {"click-test-2"}
+    assert len(episodes) == 2 * 2 * miniwob_pool.size and {e["task"] for e in episodes} == {"click-test-2"}
+    assert (out / "model" / "config.json").is_file() and (out / "model" / "processor_config.json").is_file()
     assert all(1 <= e["turns"] <= 2 for e in episodes) and steps >= sum(e["turns"] for e in episodes)
 
 
@@ -328,3 +332,29 @@ def test_time_limit_replaces_the_tasks_clock(miniwob_pool):
         # episode on MiniWoB's start cover) and the episode ends with the timeout
         assert result.reward == -1.0 and "not_performed" in result.turns[-1].info
         assert stats.timed_out == 1 and stats.to_dict()["timed_out"] == 1 and stats.invalid == 0
+
+
+def test_serve_stops_on_sigint_even_when_started_ignoring_it_and_a_taken_port_is_a_clear_error():
+    """`bridge gui-env serve` runs "until Ctrl-C": started as a background job of a script (SIGINT inherited as
+    ignored) it still stops on SIGINT, browsers closed; a second server on its port is refused with exit 2 and
+    the fix, not an OSError traceback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "gui-env", "serve", "--pool", "1", "--port",
+                             str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert "serving miniwob" in proc.stderr.readline()
+        second = bridge("gui-env", "serve", "--pool", "1", "--port", str(port))
+        assert second.returncode == 2 and "Traceback" not in second.stderr, second.stderr
+        assert f"cannot serve at 127.0.0.1:{port}" in second.stderr and "--port" in second.stderr
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in proc.stderr.read()

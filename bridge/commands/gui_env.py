@@ -69,10 +69,18 @@ def check_cmd(env_name, task):
 def serve_cmd(env_name, pool_size, host, port, max_turns, time_limit, reward):
     """Serve episodes over HTTP to trainers in other virtualenvs (online GRPO: bridge/environments/trl_grpo.py)
     until Ctrl-C; the browsers go with it."""
+    import signal
     import time
 
     from ..environments.server import serving
 
+    # Stop on Ctrl-C / kill -INT / kill (TERM) however the server was started: a background job of a
+    # non-interactive shell starts with SIGINT ignored, and Python keeps an inherited "ignore"
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     with serving(env_name, pool_size, host, port, max_turns=max_turns, reward=reward, time_limit_s=time_limit) as url:
         click.echo(f"serving {env_name} ({pool_size} browser(s)) at {url}", err=True)
         while True:

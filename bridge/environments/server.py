@@ -96,7 +96,13 @@ class EnvServer:
                 except Exception as e:   # reported to the client, which raises it; the server goes on
                     self._send(400, {"error": f"{type(e).__name__}: {e}"})
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), Handler)
+        except OSError as e:   # most often: the port is taken (another server, or one that has not exited yet)
+            from ..errors import BridgeError
+
+            raise BridgeError(f"cannot serve at {host}:{port}: {e.strerror or e}",
+                              hint="choose another --port (0 picks a free one), or stop what listens there") from None
         self.httpd.daemon_threads = True
         self.url = f"http://{host}:{self.httpd.server_address[1]}"
         self.thread: Optional[threading.Thread] = None

@@ -144,28 +144,37 @@ def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, tempe
             task, seed = index[image_key(first_image(prompt))]
             eps.append({"p": p, "task": task, "seed": seed, "env": RemoteEnv(env_url), "messages": prompt,
                         "obs": [], "actions": [], "paths": [], "reward": 0.0, "turn": 0, "done": False})
-        first: list = [None] * len(eps)
+        # Every trained (first-turn) completion in one batch: the first screens are the prompts' own images.
+        # Then the episodes play in waves of at most the server's pool size — an episode holds a browser from
+        # reset to its end, so more episodes at once than browsers would wait on each other until the lease
+        # timeout; later turns are sampled in one batch per turn for the episodes of a wave still running.
+        samples = sample_batch(model, processor, [e["messages"] for e in eps], temperature, max_new_tokens)
+        first, texts = [s[:3] for s in samples], [s[3] for s in samples]
+        size = server_size(env_url)
         try:
-            with ThreadPoolExecutor(max(1, len(eps))) as pool:
+            with ThreadPoolExecutor(size) as pool:
                 def reset(e):
                     obs, _ = e["env"].reset(seed=e["seed"], options={"task": e["task"]})
                     e["obs"].append(obs)
                     e["paths"].append(os.path.join(workdir, f"{e['p']}-0.png"))
                     obs.image.save(e["paths"][-1])
 
-                list(pool.map(reset, eps))
-                while True:
-                    live = [e for e in eps if not e["done"]]
-                    if not live:
-                        break
-                    samples = sample_batch(model, processor, [e["messages"] for e in live], temperature,
-                                           max_new_tokens)
-                    for e, (prompt_ids, ids, lp, text) in zip(live, samples):
-                        if e["turn"] == 0:
-                            first[e["p"]] = (prompt_ids, ids, lp)
-                        obs = e["obs"][-1]
-                        e["actions"].append(style.parse_action(text, obs.width, obs.height).action)
-                    list(pool.map(lambda e: _advance(e, max_turns, workdir, style), live))
+                for k in range(0, len(eps), size):
+                    wave = eps[k:k + size]
+                    list(pool.map(reset, wave))
+                    while True:
+                        live = [e for e in wave if not e["done"]]
+                        if not live:
+                            break
+                        later = [e for e in live if e["turn"] > 0]
+                        sampled = dict(zip(map(id, later), sample_batch(
+                            model, processor, [e["messages"] for e in later], temperature, max_new_tokens)
+                            if later else []))
+                        for e in live:
+                            text = texts[e["p"]] if e["turn"] == 0 else sampled[id(e)][3]
+                            obs = e["obs"][-1]
+                            e["actions"].append(style.parse_action(text, obs.width, obs.height).action)
+                        list(pool.map(lambda e: _advance(e, max_turns, workdir, style), live))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             model.train(was_training)
@@ -177,6 +186,14 @@ def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, tempe
         return out
 
     return rollout
+
+
+def server_size(env_url: str) -> int:
+    """How many episodes the server at ``env_url`` can play at once (its pool's size: ``GET /health``)."""
+    import urllib.request
+
+    with urllib.request.urlopen(env_url.rstrip("/") + "/health", timeout=30) as resp:
+        return max(1, int(json.loads(resp.read())["size"]))
 
 
 def _advance(e: dict, max_turns: int, workdir: str, style) -> None:
@@ -258,6 +275,8 @@ def main(argv=None) -> int:
                                                          temperature=args.temperature,
                                                          max_new_tokens=args.max_new_tokens, log=episodes))
     trainer.train()
+    trainer.save_model(os.path.join(args.out, "model"))          # the trained policy, for bridge eval --model
+    processor.save_pretrained(os.path.join(args.out, "model"))
     with open(os.path.join(args.out, "episodes.jsonl"), "w") as fh:
         for e in episodes:
             fh.write(json.dumps(e) + "\n")
