@@ -1,0 +1,165 @@
+"""MiniWoB++ learning bench: the tiny model's *online* success after SFT on oracle episodes and after online GRPO
+in the live environment, beside the random policy and the oracle on the same seeds (issue 13 item 5).
+
+    python bench/miniwob_learning.py                    # ~25 min on 2 cores
+    python bench/miniwob_learning.py --grpo-steps 4 --episodes 10 --out /tmp/mw   # a quick look
+
+1. ``bridge synth --env miniwob``: --train-episodes oracle episodes per task (seeds 0..), real rendered screens.
+2. ``bridge run``: TRL SFT of the tiny random Qwen2.5-VL on them (style compact, full fine-tuning; the recipe
+   is written next to the results).
+3. ``bridge eval --env miniwob``: the SFT model plays --episodes episodes per task (seeds 1000.., disjoint from
+   the training seeds, up to --max-turns turns), beside the random policy and the oracle.
+4. ``bridge gui-env serve`` + ``python -m bridge.environments.trl_grpo`` in the TRL environment: online GRPO from
+   the SFT model, rewarded by the environment (one turn per episode: exact GRPO), --grpo-steps steps.
+5. ``bridge eval --env miniwob`` of the GRPO model on the same seeds.
+
+Writes ``--out``.json and ``--out``.md (machine, load, date, the recipe, per-task success per policy, the GRPO
+reward per step). Work files go under ``--work``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bridge.envs import env_python  # noqa: E402
+
+TASKS = "click-test,click-test-2,click-color,focus-text"   # one-step tasks a tiny model can ground
+PIXELS = {"min_pixels": 3136, "max_pixels": 28000}         # 160x210 screens -> 140x196: 35 image tokens
+
+
+def sft_recipe(data: Path, steps: int) -> dict:
+    return {"name": "miniwob-sft", "model": "tiny:qwen2_5_vl",
+            "data": {"train": str(data), "style": "compact", "history": 0, **PIXELS}, "method": "sft",
+            "finetune": {"type": "full", "train": {"language_model": True, "vision_tower": True, "projector": True}},
+            "train": {"lr": 3e-3, "max_steps": steps, "per_device_batch": 8, "grad_accum": 1, "scheduler": "cosine",
+                      "weight_decay": 0.0, "precision": "fp32", "device": "cpu", "logging_steps": 10, "seed": 0}}
+
+
+def bridge(*args: str) -> str:
+    p = subprocess.run([sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if p.returncode:
+        raise SystemExit(f"bridge {' '.join(args)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    return p.stdout + p.stderr
+
+
+def online_eval(model: Path, ns, out: Path) -> dict:
+    p = subprocess.run([sys.executable, "-m", "bridge.cli", "eval", "--env", "miniwob", "--tasks", ns.tasks,
+                        "--episodes", str(ns.episodes), "--model", str(model), "--style", "compact",
+                        "--max-new-tokens", "32", "--max-turns", str(ns.max_turns), "--device", "cpu", "--json",
+                        "--no-progress", "--save-episodes", str(out.with_suffix(".jsonl"))],
+                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if p.returncode:
+        raise SystemExit(f"bridge eval --env miniwob failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    out.write_text(p.stdout, encoding="utf-8")                     # the --json report
+    return json.loads(p.stdout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default=TASKS)
+    ap.add_argument("--train-episodes", type=int, default=150, help="oracle episodes per task for SFT")
+    ap.add_argument("--sft-steps", type=int, default=400)
+    ap.add_argument("--grpo-steps", type=int, default=30)
+    ap.add_argument("--grpo-lr", type=float, default=2e-4)
+    ap.add_argument("--episodes", type=int, default=50, help="online eval episodes per task")
+    ap.add_argument("--max-turns", type=int, default=3, help="online eval: turns per episode")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/miniwob-learning"))
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "miniwob_learning")
+    ns = ap.parse_args(argv)
+    t0, load_before = time.time(), os.getloadavg()
+    work = ns.work
+    work.mkdir(parents=True, exist_ok=True)
+
+    data = work / "data"
+    if not (data / "manifest.json").exists():
+        bridge("synth", str(data), "--env", "miniwob", "--tasks", ns.tasks, "--episodes", str(ns.train_episodes),
+               "--pool", "2")
+    recipe = sft_recipe(data, ns.sft_steps)
+    (work / "sft.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
+    log = bridge("run", str(work / "sft.yaml"), "--runs-dir", str(work / "runs"))
+    done = re.findall(r"^run ok \(exit code.*-> (.+)$", log, re.M)   # bridge run's last word: where the run is
+    if not done:
+        raise SystemExit(f"no 'run ok ... -> DIR' line in bridge run's output:\n{log[-3000:]}")
+    run_dir = Path(done[-1].strip())
+    sft_model = run_dir / "output"
+    sft = online_eval(sft_model, ns, work / "eval_sft.json")
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "bridge.cli", "gui-env", "serve", "--pool", "2", "--port",
+                               str(port), "--time-limit", "60"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        server.stderr.readline()                                   # "serving ... at URL": ready
+        grpo_out = work / "grpo"
+        p = subprocess.run([str(env_python("trl")), "-m", "bridge.environments.trl_grpo", "--env-url",
+                            f"http://127.0.0.1:{port}", "--model", str(sft_model), "--style", "compact", "--tasks",
+                            ns.tasks, "--seeds", "16", "--max-turns", "1", "--out", str(grpo_out), "--max-steps",
+                            str(ns.grpo_steps), "--num-generations", "8", "--batch-size", "32", "--lr",
+                            str(ns.grpo_lr), "--max-new-tokens", "32"], cwd=ROOT, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"})
+        if p.returncode:
+            raise SystemExit(f"online GRPO failed:\n{p.stderr[-3000:]}")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+    history = json.loads((grpo_out / "log_history.json").read_text())
+    rewards = [float(r["rewards/env_reward/mean"]) for r in history if "rewards/env_reward/mean" in r]
+    grpo = online_eval(grpo_out / "model", ns, work / "eval_grpo.json")
+
+    tasks = [t for t in ns.tasks.split(",") if t]
+    table = {"random": sft["policies"]["random"], "oracle": sft["policies"]["oracle"],
+             "SFT": sft["policies"]["model"], "SFT + online GRPO": grpo["policies"]["model"]}
+    result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
+              "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "seconds": round(time.time() - t0),
+              "args": {k: str(v) for k, v in vars(ns).items()}, "sft_recipe": recipe, "grpo_rewards": rewards,
+              "success": {name: {t: pol[t]["success_rate"] for t in [*tasks, "overall"]} for name, pol in table.items()}}
+    ns.out.parent.mkdir(parents=True, exist_ok=True)
+    ns.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    k = max(1, len(rewards) // 3)
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    lines = [f"# MiniWoB++ learning bench ({result['date']})", "",
+             f"Machine: {result['machine']}; load average before {load_before[0]:.2f}, after "
+             f"{result['load_avg_after'][0]:.2f}; {result['seconds']} s in all. Command: `python "
+             f"bench/miniwob_learning.py {' '.join(sys.argv[1:] if argv is None else argv)}`.", "",
+             f"Tiny random Qwen2.5-VL (`tiny:qwen2_5_vl`), style compact, screens 160×210 at pixels "
+             f"{PIXELS['min_pixels']}..{PIXELS['max_pixels']}. SFT: {ns.sft_steps} TRL steps (batch 8, lr 3e-3 cosine) "
+             f"on {ns.train_episodes} oracle episodes per task (seeds 0..). Online GRPO from the SFT model: "
+             f"{ns.grpo_steps} steps of 4 episodes' first screens × 8 completions, each completion played in the "
+             f"live task (one turn) and rewarded by MiniWoB (raw reward, -1..1), lr {ns.grpo_lr}. Online eval: "
+             f"{ns.episodes} episodes per task, seeds 1000.. (never trained on), up to {ns.max_turns} turns, greedy.",
+             "", "| policy | " + " | ".join(tasks) + " | all |", "|---|" + "---|" * (len(tasks) + 1)]
+    for name, succ in result["success"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{100 * succ[t]:.0f} %" for t in [*tasks, "overall"]) + " |")
+    if rewards:
+        lines += ["", f"GRPO mean episode reward per step: {' '.join(f'{r:.2f}' for r in rewards)} (first {k} steps "
+                      f"{mean(rewards[:k]):.2f}, last {k} {mean(rewards[-k:]):.2f})."]
+    ns.out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
