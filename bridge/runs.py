@@ -309,7 +309,7 @@ class RunPlan:
             "backend_config": {role: _read_config(p) for role, p in self.configs.items()},
             "config_files": {role: str(p) for role, p in self.configs.items()},
             "reward_hook": str(self.reward_hook) if self.reward_hook else None,
-            "python": self.python, "command": list(spec.argv), "env": dict(spec.env),
+            "python": self.python, "command": list(spec.argv), "env": dict(spec.env), "bin_dir": spec.bin_dir,
             "cwd": str(spec.cwd) if spec.cwd else None,
             "output_dir": str(self.adapter.output_dir(self.run_dir)),
             "metrics_log": _str(self.adapter.metrics_log(self.run_dir)),
@@ -395,11 +395,18 @@ def prepare(recipe: Recipe, backend: str, runs_dir: Path, smoke: bool = False, d
     run_dir = new_run_dir(runs_dir, recipe.name + ("-smoke" if smoke else ""), backend)
     configs = adapter.render_config(recipe, export, run_dir)
     hook = adapter.reward_hook(recipe, run_dir) if recipe.method == "grpo" else None
-    spec = adapter.command(recipe, export, run_dir, python)
+    spec = with_bin_dir(adapter.command(recipe, export, run_dir, python), python)
     plan = RunPlan(recipe, adapter, run_dir, export, key, configs, hook, spec, python, smoke, recipe_file, notes,
                    overrides)
     write_record(run_dir, plan.record())
     return plan
+
+
+def with_bin_dir(spec: LaunchSpec, python: str) -> LaunchSpec:
+    """``spec`` with the folder of the environment's interpreter first on PATH (:attr:`LaunchSpec.bin_dir`)."""
+    if spec.bin_dir is None and os.path.isabs(python):
+        spec.bin_dir = os.path.dirname(python)
+    return spec
 
 
 def frame_notes(style: Style, dataset: str, most: int = 3) -> list[str]:
@@ -434,7 +441,7 @@ def resume_plan(run_dir: Path, echo: Callable[[str], None] = print) -> RunPlan:
     configs = {role: Path(p) for role, p in (record.get("config_files") or {}).items()}
     adapter.resume(run_dir, configs, checkpoint)
     python = str(record.get("python"))
-    spec = adapter.command(recipe, export, run_dir, python)
+    spec = with_bin_dir(adapter.command(recipe, export, run_dir, python), python)
     echo(f"resuming {run_dir.name} on {adapter.name} from {checkpoint}")
     hook = Path(record["reward_hook"]) if record.get("reward_hook") else None
     return RunPlan(recipe, adapter, Path(run_dir), export, record["export"].get("key", ""), configs, hook, spec,
@@ -456,9 +463,19 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
     tmp.replace(Path(run_dir) / "run.json")
 
 
+def launch_env(spec: LaunchSpec) -> dict[str, str]:
+    """The backend's process environment: ours, the spec's additions, its environment's bin folder first on PATH."""
+    env = {**os.environ, **spec.env}
+    if spec.bin_dir:
+        env["PATH"] = spec.bin_dir + os.pathsep + env.get("PATH", os.defpath)
+    return env
+
+
 def format_command(spec: LaunchSpec) -> str:
     """The launch command as a copy-pasteable shell line (display only: never executed through a shell)."""
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in spec.env.items())
+    if spec.bin_dir:
+        env = (f'PATH={shlex.quote(spec.bin_dir)}:"$PATH" ' + env).strip()
     cd = f"cd {shlex.quote(str(spec.cwd))} && " if spec.cwd else ""
     return cd + (env + " " if env else "") + " ".join(shlex.quote(a) for a in spec.argv)
 
@@ -480,7 +497,7 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
     record["versions"] = {"gui-bridge": __version__,
                           **package_versions(plan.python, list(plan.adapter.packages))}
     spec = plan.launch
-    env = {**os.environ, **spec.env}
+    env = launch_env(spec)
     log_path = plan.run_dir / "backend.log"
     t0 = time.time()
     if plan.resumed_from:   # the log goes on after the interrupted part; the first start stays the start

@@ -398,3 +398,18 @@ def test_dataset_digest_follows_where_images_resolve(synth_dataset, tmp_path):
     shutil.copytree(synth_dataset, moved)
     assert dataset_digest(synth_dataset) == dataset_digest(synth_dataset)
     assert dataset_digest(moved) != dataset_digest(synth_dataset)
+
+
+def test_backend_environment_bin_first_on_path(tmp_path):
+    """Backends start console scripts by name (LLaMA-Factory's FORCE_TORCHRUN runs `torchrun`): the environment's
+    bin folder leads PATH in the launch, and in the printed command."""
+    from bridge.backends.base import LaunchSpec
+    from bridge.runs import format_command, launch_env, with_bin_dir
+
+    spec = with_bin_dir(LaunchSpec(["/envs/lf/bin/python", "-m", "llamafactory.cli"], env={"A": "1"}),
+                        "/envs/lf/bin/python")
+    assert spec.bin_dir == "/envs/lf/bin"
+    env = launch_env(spec)
+    assert env["PATH"].split(os.pathsep)[0] == "/envs/lf/bin" and env["A"] == "1"
+    assert format_command(spec).startswith('PATH=/envs/lf/bin:"$PATH" A=1 /envs/lf/bin/python')
+    assert with_bin_dir(LaunchSpec(["python"]), "python").bin_dir is None   # a bare name: PATH as it is

@@ -139,6 +139,10 @@ class LaunchSpec:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     cwd: Optional[Path] = None
+    #: put first on PATH: the backend environment's bin folder. Backends start helpers by console-script name
+    #: (LLaMA-Factory's launcher runs ``torchrun`` for FORCE_TORCHRUN, DeepSpeed its ``deepspeed``, verl ``ray``),
+    #: and the environment is never "activated".
+    bin_dir: Optional[str] = None
 
 
 class Adapter(ABC):

@@ -236,6 +236,11 @@ class SwiftAdapter(Adapter):
                   for i, (k, v, c) in enumerate(optimizer_items(recipe))]
         train += [("seed", tr.seed, None), ("data_seed", tr.seed, "ms-swift shuffles with data_seed (default 42)"),
                   ("gradient_checkpointing", tr.gradient_checkpointing, None)]
+        if on_cpu(recipe) and recipe.distributed.world_size > 1:
+            # accelerate's PartialState makes a CPU torchrun MULTI_CPU (gloo) only when asked for the CPU
+            # (accelerate/state.py _prepare_backend); without it transformers warns "parallel_mode !=
+            # ParallelMode.DISTRIBUTED" and every process trains its own copy on its shard, no DDP
+            train.append(("use_cpu", True, "CPU processes in one DDP group (gloo)"))
         sections = [("model", model_sec), ("tuner", tuner), ("data", data), ("output", output), ("train", train)]
         if grpo:
             sections = [("rlhf", [("rlhf_type", "grpo", None)])] + sections + self.grpo_sections(recipe, export,
