@@ -37,6 +37,7 @@ import yaml
 
 from . import __version__, tiny
 from .backends import get_adapter
+from .backends import preflight
 from .backends.base import Adapter, ExportResult, LaunchSpec
 from .backends.common import make_style, prompt_options
 from .backends.metrics import finalize
@@ -489,7 +490,8 @@ def execute(plan: RunPlan, echo: Callable[[str], None] = print, stream=None) -> 
     stream = stream or sys.stdout
     record = plan.record()
     try:
-        plan.adapter.preflight(plan.recipe, plan.python)
+        plan.adapter.preflight(plan.recipe, plan.python)   # the machine first (a GPU), then its environment
+        preflight.check(plan.adapter.name, plan.python, plan.adapter.requires(plan.recipe))
     except BridgeError:
         record.update(status="refused")
         write_record(plan.run_dir, record)

@@ -405,3 +405,65 @@ def test_default_bounds_are_the_style_frames(synth_dataset, tmp_path, home, mode
                                            samples_of(synth_dataset))
     assert f"+data.mm_processor_kwargs.max_pixels={frame.max_pixels}" in lines
     assert f"data.train_files=[{export.files['train']}]" in lines
+
+
+@pytest.fixture(scope="session")
+def verl_python() -> str:
+    from bridge.backends.testing import backend_python
+
+    return backend_python("verl")   # session scope: resolved before `home` points BRIDGE_HOME elsewhere
+
+
+@pytest.mark.backend("verl")
+def test_bridge_run_refuses_an_engine_the_environment_lacks(verl_python, synth_dataset, tmp_path, home, model_dir,
+                                                             monkeypatch, capsys):
+    """On a GPU machine (the GPU check passed), the verl environment `bridge env install verl` builds has no vLLM:
+    the run stops before launching, naming the setting and verl's own pinned extra."""
+    python = verl_python
+    monkeypatch.setattr(verl_mod, "gpu_count", lambda: 1)
+    path = write_recipe(tmp_path, synth_dataset, model_dir)
+    path.write_text(path.read_text().replace(sys.executable, python))
+    with pytest.raises(SystemExit) as e:
+        cli_main(["run", "--backend", "verl", str(path), "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err, err
+    assert "the verl environment cannot import what the rendered configuration needs" in err
+    assert "vllm: asked for by grpo.rollout.engine: vllm (actor_rollout_ref.rollout.name)" in err
+    assert f"{python} -m pip install 'verl[vllm]==0.9.1'" in err
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "refused"
+    assert not (run_dir / "backend.log").exists()
+
+
+def test_attention_follows_what_the_environment_has(synth_dataset, tmp_path, model_dir, monkeypatch):
+    """verl loads the actor with flash_attention_2 unless told otherwise (verl/workers/config/model.py): without
+    flash-attn in its environment the config asks for sdpa and drops the flash-only remove-padding path."""
+    samples = samples_of(synth_dataset)
+    r = grpo_recipe(str(synth_dataset), model_dir, backends={"verl": {"python": sys.executable}})
+    monkeypatch.setattr(verl_mod.preflight, "missing", lambda py, mods: list(mods))
+    lines = render(tmp_path / "a", r, samples)[3]
+    assert "+actor_rollout_ref.model.override_config.attn_implementation=sdpa" in lines
+    assert "actor_rollout_ref.model.use_remove_padding=false" in lines
+    assert ADAPTER.read_config(render(tmp_path / "c", r, samples)[2], r)["attn_implementation"] == "sdpa"
+    assert [q.module for q in ADAPTER.requires(r)] == ["vllm"]
+    monkeypatch.setattr(verl_mod.preflight, "missing", lambda py, mods: [])
+    lines = render(tmp_path / "b", r, samples)[3]
+    assert "+actor_rollout_ref.model.override_config.attn_implementation=flash_attention_2" in lines
+    assert "actor_rollout_ref.model.use_remove_padding=true" in lines
+    # the recipe's own choice wins, and then flash-attn is a requirement the preflight looks for
+    r = grpo_recipe(str(synth_dataset), model_dir, backends={"verl": {"python": sys.executable, "overrides": {
+        "+actor_rollout_ref.model.override_config.attn_implementation": "flash_attention_2"}}})
+    monkeypatch.setattr(verl_mod.preflight, "missing", lambda py, mods: list(mods))
+    assert verl_mod.attention(r) == "flash_attention_2"
+    assert [q.module for q in ADAPTER.requires(r)] == ["vllm", "flash_attn"]
+
+
+def test_lora_dropout_is_refused_by_name_when_asked_for(synth_dataset, model_dir):
+    """verl's LoraConfig has no dropout: an explicit one is refused; left unset, run.json says verl's 0."""
+    asked = grpo_recipe(str(synth_dataset), model_dir, finetune={"type": "lora", "dropout": 0.1})
+    [p] = [p for p in ADAPTER.recipe_problems(asked) if p.field == "finetune.dropout"]
+    assert "transformer_impl.py" in p.message and p.found == 0.1
+    unset = grpo_recipe(str(synth_dataset), model_dir, finetune={"type": "lora"})
+    assert not [p for p in ADAPTER.recipe_problems(unset) if p.field == "finetune.dropout"]
+    zero = grpo_recipe(str(synth_dataset), model_dir, finetune={"type": "lora", "dropout": 0.0})
+    assert not [p for p in ADAPTER.recipe_problems(zero) if p.field == "finetune.dropout"]

@@ -92,6 +92,9 @@ def test_compose_and_validate_with_verls_config(report, prepared):
     assert c["reward.custom_reward_function.name"] == "compute_score" and c["reward.reward_manager.name"] == "naive"
     assert c["actor_rollout_ref.model.lora_rank"] == 8 and c["actor_rollout_ref.model.exclude_modules"] == ".*visual.*"
     assert c["actor_rollout_ref.rollout.name"] == "vllm" and c["actor_rollout_ref.rollout.n"] == 2
+    # no flash-attn in the env: verl's own HFModelConfig resolves sdpa, and the flash-only remove-padding is off
+    assert c["actor_rollout_ref.model.override_config.attn_implementation"] == "sdpa"
+    assert c["hf_config._attn_implementation"] == "sdpa" and c["actor_rollout_ref.model.use_remove_padding"] is False
     assert c["data.mm_processor_kwargs"] == {"min_pixels": 3136, "max_pixels": MAX_PIXELS}
     # the rollout's prompt budget is the data one (an interpolation in verl's YAML) and fits every prompt
     assert c["actor_rollout_ref.rollout.prompt_length"] == c["data.max_prompt_length"]

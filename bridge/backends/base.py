@@ -40,6 +40,7 @@ from .templating import render
 
 if TYPE_CHECKING:
     from ..samples import Sample
+    from .preflight import Requirement
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,19 @@ class Adapter(ABC):
         completions per optimiser step, GRPO loss), recorded in ``run.json["effective"]``. Every adapter realises
         :func:`bridge.recipe.training_plan` exactly (tests/test_same_recipe.py parses the rendered configs)."""
         return training_plan(recipe)
+
+    def requires(self, recipe: Recipe) -> list["Requirement"]:
+        """Modules the rendered configuration makes the backend import (:mod:`bridge.backends.preflight` looks for
+        them in the environment before launching). Default: DeepSpeed when a ZeRO stage is asked for, the GRPO
+        rollout engine when it is not the trainer's own generate."""
+        from .preflight import Requirement
+
+        out = []
+        if recipe.distributed.deepspeed != "none":
+            out.append(Requirement("deepspeed", f"distributed.deepspeed: {recipe.distributed.deepspeed}"))
+        if recipe.method == "grpo" and recipe.grpo and recipe.grpo.rollout.engine in ("vllm", "sglang"):
+            out.append(Requirement(recipe.grpo.rollout.engine, f"grpo.rollout.engine: {recipe.grpo.rollout.engine}"))
+        return out
 
     def preflight(self, recipe: Recipe, python: str) -> None:
         """Last checks before launching (e.g. a GPU is present); raise BridgeError to stop. Default: none."""

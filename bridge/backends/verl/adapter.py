@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ... import __version__
-from ...envs import env_python
+from ...envs import env_python, resolve_python
 from ...families import FAMILY_NAMES
 from ...errors import BridgeError, Problem
 from ...frames import Pixels
@@ -57,6 +57,7 @@ from ...recipe import GrpoSpec, Recipe, RolloutSpec, reward_spec
 from ...rewards import hooks
 from ...tracking import TRACKERS, tracking_env
 from ...rewards.spec import DEFAULT_SPEC, build_scorer
+from .. import preflight
 from ..base import Adapter, Capabilities, ExportResult, LaunchSpec
 from ..common import export_dir, gpu_count, pixels_for, resolved_model, staged, text_messages
 from ..templating import hydra_value
@@ -124,6 +125,28 @@ def merge_overrides(text: str, extra: dict[str, Any]) -> str:
         out.append("# recipe overrides (backends.verl.overrides)")
         out += [f"{k}={hydra_value(v)}" for k, v in pending.values()]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+#: verl's attention default: ``HFModelConfig`` loads the actor and reference with
+#: ``override_config.get("attn_implementation", "flash_attention_2")`` (verl/workers/config/model.py)
+FLASH = "flash_attention_2"
+ATTN_KEY = "actor_rollout_ref.model.override_config.attn_implementation"
+
+
+def attention(recipe: Recipe) -> str:
+    """The attention implementation the rendered config asks for: the recipe's override
+    (``backends.verl.overrides``: ``+actor_rollout_ref.model.override_config.attn_implementation``), else
+    flash-attention 2 (verl's default) where the environment that runs verl has flash-attn, else PyTorch's
+    ``sdpa`` (the verl environment `bridge env install verl` builds has no flash-attn: verl's default would fail
+    to load the model with an ImportError)."""
+    over = {k.lstrip("+~"): v for k, v in recipe.backend("verl").overrides.items()}
+    if ATTN_KEY in over:
+        return str(over[ATTN_KEY])
+    try:
+        python = resolve_python("verl", recipe.backend("verl").python)
+    except BridgeError:
+        return "sdpa"   # no environment yet (a dry run): what any torch has
+    return FLASH if not preflight.missing(python, ["flash_attn"]) else "sdpa"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -275,6 +298,11 @@ class VerlAdapter(Adapter):
         if ft.type == "lora" and parts.projector:
             bad("finetune.train.projector", "LoRA is kept off the visual module (merger included); vLLM cannot "
                 "serve LoRA there", "false", True)
+        if ft.type == "lora" and ft.dropout > 0 and "dropout" in ft.model_fields_set:
+            # an unset dropout (the recipe default) trains with verl's 0, recorded in run.json's effective settings
+            bad("finetune.dropout", "verl 0.9.1 builds its LoraConfig from rank, alpha, target and exclude modules "
+                "only (verl/workers/engine/fsdp/transformer_impl.py, the `lora_config` dict): LoRA dropout would "
+                "silently be 0", "0 (or leave it unset)", ft.dropout)
         if ft.type == "lora" and ft.rank > VLLM_MAX_LORA_RANK:
             bad("finetune.rank", "vLLM serves LoRA ranks up to 512", f"<= {VLLM_MAX_LORA_RANK}", ft.rank)
         if t.scheduler not in SCHEDULERS:
@@ -385,8 +413,10 @@ class VerlAdapter(Adapter):
             exclude = ".*visual.*"    # ViT blocks, patch embedding and merger (Qwen2/2.5/3-VL all nest them there)
         train = files["train"]
         has_eval = "eval" in files
+        flash = attention(recipe) == FLASH
         return {
             "recipe": recipe.name, "model": resolved_model(recipe), "reward_file": str(Path(run_dir) / REWARD_FILE),
+            "attn_implementation": attention(recipe), "remove_padding": flash,
             "train_files": [str(train)], "val_files": [str(files.get("eval", train))], "has_eval": has_eval,
             "max_prompt_length": int(max_prompt), "max_prompt_length_source":
                 "grpo.max_prompt_length" if g.max_prompt_length else "upper bound from the export",
@@ -490,6 +520,18 @@ class VerlAdapter(Adapter):
         return LaunchSpec([python, "-m", "verl.trainer.main_ppo", *lines], env=self.launch_env(recipe, run_dir),
                           cwd=Path(run_dir))
 
+    def requires(self, recipe: Recipe) -> list[preflight.Requirement]:
+        """The rollout engine as verl 0.9.1 pins it (its extras ``verl[vllm]`` / ``verl[sglang]``: vllm 0.24.0 /
+        sglang 0.5.12 with the torch 2.11 and transformers 5.9 they are built for), flash-attn when the config asks
+        for it."""
+        out = []
+        engine = grpo_settings(recipe).rollout.engine
+        out.append(preflight.Requirement(engine, f"grpo.rollout.engine: {engine} (actor_rollout_ref.rollout.name)",
+                                         f"'verl[{engine}]==0.9.1'"))
+        if attention(recipe) == FLASH:
+            out.append(preflight.Requirement("flash_attn", f"{ATTN_KEY}={FLASH}"))
+        return out
+
     def preflight(self, recipe: Recipe, python: str) -> None:
         """verl needs GPUs (measured on CPU: "Total available GPUs 0 is less than total desired GPUs 1")."""
         n = gpu_count()
@@ -556,7 +598,10 @@ class VerlAdapter(Adapter):
                 "epsilon": o[p + "clip_ratio_low"], "temperature": o["actor_rollout_ref.rollout.temperature"],
                 "top_p": o["actor_rollout_ref.rollout.top_p"], "max_completion_length": o["data.max_response_length"],
                 # grad accumulation = micro-batches per optimiser step (sequences per GPU / micro batch)
-                "grad_accum": per_gpu // o[p + "ppo_micro_batch_size_per_gpu"]}
+                "grad_accum": per_gpu // o[p + "ppo_micro_batch_size_per_gpu"],
+                "attn_implementation": o.get(ATTN_KEY, FLASH),
+                # verl's LoraConfig has no dropout (recipe_problems refuses an explicit one)
+                **({"lora_dropout": 0.0} if o["actor_rollout_ref.model.lora_rank"] else {})}
 
 
 def hydra_dict(value: Any) -> dict[str, Any]:

@@ -27,6 +27,7 @@ REPORTED_KEYS = (
     "data.image_patch_size", "data.mm_processor_kwargs", "actor_rollout_ref.model.path",
     "actor_rollout_ref.model.lora_rank", "actor_rollout_ref.model.lora_alpha", "actor_rollout_ref.model.target_modules",
     "actor_rollout_ref.model.exclude_modules", "actor_rollout_ref.actor.freeze_vision_tower",
+    "actor_rollout_ref.model.override_config.attn_implementation", "actor_rollout_ref.model.use_remove_padding",
     "actor_rollout_ref.actor.loss_agg_mode", "actor_rollout_ref.actor.kl_loss_coef",
     "actor_rollout_ref.rollout.name", "actor_rollout_ref.rollout.n", "actor_rollout_ref.rollout.prompt_length",
     "actor_rollout_ref.rollout.tensor_model_parallel_size", "reward.custom_reward_function.path",
@@ -147,6 +148,8 @@ def check(req, report):
 
     model_config = omega_conf_to_dataclass(cfg.actor_rollout_ref.model)
     tokenizer, processor = model_config.tokenizer, model_config.processor
+    # what verl's HFModelConfig resolved (verl/workers/config/model.py): the attention the actor loads with
+    report["config"]["hf_config._attn_implementation"] = getattr(model_config.hf_config, "_attn_implementation", None)
     if processor is None:
         raise RuntimeError("verl loaded no multimodal processor for " + str(cfg.actor_rollout_ref.model.path))
     dataset = create_rl_dataset(cfg.data.train_files, cfg.data, tokenizer, processor, is_train=True,
