@@ -153,7 +153,10 @@ class VlmR1Adapter(Adapter):
     tested = True    # make test builds its environment from ../shared/vendor/vlm-r1 (Makefile VLMR1_CHECKOUT)
     needs_checkout = True
     gaps = {"check": "no in-environment check script: tests/test_vlmr1.py runs VLM-R1's own grpo_jsonl.py (reading, "
-                     "registration, a 2-step GRPO smoke run) instead"}
+                     "registration, a 2-step GRPO smoke run) instead",
+            "readback": "its LoRA targets every Linear outside `visual` (trainer/grpo_trainer.py:258-276), so the "
+                        "conformance read-back (LoRA on the vision tower too) cannot be honoured; "
+                        "tests/test_vlmr1.py reads its language-model-only adapter back"}
     description = "VLM-R1 (GitHub): conversations JSONL + grpo_jsonl.py under torchrun, bridge rewards registered"
     packages = ("transformers", "trl", "torch", "peft", "accelerate", "deepspeed", "datasets", "flash-attn")
 
@@ -201,7 +204,8 @@ class VlmR1Adapter(Adapter):
         if g is not None and g.temperature != 1.0:
             bad("grpo.temperature", "VLMGRPOTrainer samples with a fixed GenerationConfig(temperature=1)", 1.0,
                 g.temperature)
-        if not recipe.is_tiny and not any(n in str(recipe.model) for n in MODEL_NAMES):
+        named = any(n in recipe.model for n in MODEL_NAMES)
+        if not recipe.is_tiny and not named and not tf4.needs_view(recipe.model):
             bad("model", "VLM-R1 picks the model class from the model path's name (its "
                 "vlm_modules/qwen_module.py:17-22); name the folder after the model", " or ".join(MODEL_NAMES),
                 recipe.model)
