@@ -6,6 +6,9 @@ BIN    := $(VENV)/bin
 # Backends the test suite trains for real (one isolated virtualenv each, built by `bridge env install`): read from
 # the backend registry at run time (adapters declaring `tested = True`), so a new backend needs no edit here.
 TEST_BACKENDS ?= $$($(BIN)/bridge backends --names --tested)
+# The VLM-R1 checkout its environment is built from (a snapshot of om-ai-lab/VLM-R1's src/open-r1-multimodal in the
+# shared folder beside the repository, as CI lays it out); `bridge env install` ignores it for the other backends.
+VLMR1_CHECKOUT ?= $(abspath $(CURDIR)/../shared/vendor/vlm-r1)
 
 .PHONY: demo test dev envs browser clean
 
@@ -18,7 +21,7 @@ $(BIN)/.installed: pyproject.toml requirements/dev.txt
 dev: $(BIN)/.installed
 
 envs: dev
-	$(BIN)/bridge env install $(TEST_BACKENDS)
+	$(BIN)/bridge env install $(TEST_BACKENDS) --checkout $(VLMR1_CHECKOUT)
 
 ## make demo: synthetic data -> tiny model -> TRL SFT + GRPO -> eval -> compare report (CPU, no GPU, no hub)
 demo: dev

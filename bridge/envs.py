@@ -10,6 +10,10 @@ backend-side code — reward hooks, launchers — can ``import bridge``.
 Installs are idempotent: a stamp records the hash of the requirement file's pins; an unchanged file is a no-op,
 a changed file triggers a reinstall, ``force`` rebuilds from scratch. A failed first install removes the
 half-built environment. A recipe's ``backends.<name>.python`` replaces the environment entirely.
+
+A backend whose trainer is a user's checkout (``needs_checkout``: VLM-R1) is built from that checkout's own pins with
+the backend's requirements.txt as overrides (``bridge env install vlmr1 --checkout PATH``); the stamp remembers the
+checkout, the hash covers the merged lines, and a later install without ``--checkout`` reuses the remembered one.
 """
 from __future__ import annotations
 
@@ -53,14 +57,35 @@ def requirements_file(name: str) -> Path:
     return p
 
 
-def requirements_hash(name: str) -> str:
-    """Hash of the pins only (comments and blank lines do not count), so editing a comment is not a change."""
+def requirement_lines(name: str, checkout: Optional[Path] = None) -> list[str]:
+    """The pins (comments and blank lines dropped); for a ``needs_checkout`` backend, the lines merged from
+    ``checkout`` (a :class:`BridgeError` when it is not a usable checkout)."""
+    adapter = get_adapter(name) if name in backend_names() else None
+    if adapter is not None and adapter.needs_checkout:
+        if checkout is None:
+            raise BridgeError(f"the {name} environment is built from a checkout of its trainer; none was given",
+                              hint=f"bridge env install {name} --checkout /path/to/checkout")
+        return adapter.env_requirements(Path(checkout))
     lines = []
     for raw in requirements_file(name).read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
         if line:
             lines.append(line)
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return lines
+
+
+def requirements_hash(name: str, checkout: Optional[Path] = None) -> str:
+    """Hash of the pins only (comments and blank lines do not count), so editing a comment is not a change."""
+    return hashlib.sha256("\n".join(requirement_lines(name, checkout)).encode()).hexdigest()
+
+
+def env_checkout(name: str) -> Optional[Path]:
+    """The checkout a ``needs_checkout`` environment was built from (its stamp), None when unknown."""
+    try:
+        c = json.loads((env_dir(name) / STAMP).read_text()).get("checkout")
+    except (OSError, ValueError):
+        return None
+    return Path(c) if c else None
 
 
 def env_dir(name: str) -> Path:
@@ -97,7 +122,7 @@ def status(name: str) -> EnvStatus:
         pass
     if not stamp or not env_python(name).exists():
         state = "missing"
-    elif stamp.get("requirements_sha256") != requirements_hash(name):
+    elif stamp.get("requirements_sha256") != _hash_or_none(name, stamp.get("checkout")):
         state = "outdated"
     elif _bridge_source() == "dist" and stamp.get("bridge_source") != "dist":
         state = "outdated"   # a released gui-bridge must not run a checkout's tree (checkouts: use_this_checkout)
@@ -106,7 +131,16 @@ def status(name: str) -> EnvStatus:
     return EnvStatus(name, d, state, stamp)
 
 
+def _hash_or_none(name: str, checkout: Optional[str]) -> Optional[str]:
+    try:
+        return requirements_hash(name, Path(checkout) if checkout else None)
+    except BridgeError:   # the remembered checkout is gone or unreadable: the environment no longer matches
+        return None
+
+
 def install_command(name: str) -> str:
+    if name in backend_names() and get_adapter(name).needs_checkout:
+        return f"bridge env install {name} --checkout /path/to/checkout"
     return f"bridge env install {name}"
 
 
@@ -165,20 +199,33 @@ def _run(argv: list[str], echo: Callable[[str], None]) -> None:
         raise BridgeError(f"command failed with exit code {proc.returncode}: {' '.join(argv)}")
 
 
-def install(name: str, force: bool = False, echo: Callable[[str], None] = print) -> EnvStatus:
+def install(name: str, force: bool = False, echo: Callable[[str], None] = print,
+            checkout: Optional[Path] = None) -> EnvStatus:
     """Create or update the environment of backend ``name``; returns its status (``ok``). Two concurrent installs
-    of one environment take turns (:func:`bridge.locks.file_lock`): the second finds it up to date."""
+    of one environment take turns (:func:`bridge.locks.file_lock`): the second finds it up to date. ``checkout``:
+    the trainer checkout of a ``needs_checkout`` backend (default: the one the environment remembers)."""
     requirements_file(name)
+    if not get_adapter(name).needs_checkout:
+        checkout = None
+    elif checkout is None:
+        checkout = env_checkout(name)
+    checkout = Path(checkout).expanduser().resolve() if checkout is not None else None
+    lines = requirement_lines(name, checkout)   # a bad checkout fails here, before anything is built
     with file_lock(env_dir(name).with_name(f".{name}.lock"), f"the {name} environment build", echo=echo):
-        return _install(name, force, echo)
+        return _install(name, force, echo, checkout, lines)
 
 
-def _install(name: str, force: bool, echo: Callable[[str], None]) -> EnvStatus:
+def _install(name: str, force: bool, echo: Callable[[str], None], checkout: Optional[Path] = None,
+             lines: Optional[list[str]] = None) -> EnvStatus:
     req = requirements_file(name)
     st = status(name)
-    if st.state == "ok" and not force:
+    digest = requirements_hash(name, checkout)
+    stale_source = _bridge_source() == "dist" and st.stamp.get("bridge_source") != "dist"
+    if not force and st.state != "missing" and st.stamp.get("requirements_sha256") == digest and not stale_source:
+        if checkout is not None and st.stamp.get("checkout") != str(checkout):   # same pins, another checkout
+            (st.path / STAMP).write_text(json.dumps({**st.stamp, "checkout": str(checkout)}, indent=2))
         echo(f"{name}: up to date ({st.path})")
-        return st
+        return status(name)
     bridge_args = bridge_install_args()   # before the long install: a gui-bridge that cannot be installed fails now
     d = st.path
     fresh = force or not env_python(name).exists()
@@ -193,6 +240,10 @@ def _install(name: str, force: bool, echo: Callable[[str], None]) -> EnvStatus:
             _run([sys.executable, "-m", "venv", str(d)], echo)
         py = str(env_python(name))
         pip = [py, "-m", "pip", "install", "--disable-pip-version-check"]
+        if checkout is not None:   # the merged lines, kept beside the environment for the record
+            req = d / "requirements.gui-bridge.txt"
+            req.write_text(f"# {name} pins of {checkout} merged with {requirements_file(name)}\n"
+                           + "\n".join(lines or []) + "\n", encoding="utf-8")
         # One resolver pass over the backend pins and bridge's own deps keeps them consistent.
         _run(pip + ["-r", str(req)] + core_requirements(), echo)
         _run(pip + ["--no-deps"] + bridge_args, echo)
@@ -200,9 +251,11 @@ def _install(name: str, force: bool, echo: Callable[[str], None]) -> EnvStatus:
         if fresh:
             shutil.rmtree(d, ignore_errors=True)  # never leave a half-built env that looks usable
         raise
-    stamp = {"requirements": str(req), "requirements_sha256": requirements_hash(name),
+    stamp = {"requirements": str(req), "requirements_sha256": digest,
              "bridge_source": _bridge_source(), "python": sys.version.split()[0],
              "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(time.time() - t0, 1)}
+    if checkout is not None:
+        stamp["checkout"] = str(checkout)
     (d / STAMP).write_text(json.dumps(stamp, indent=2))
     echo(f"{name}: installed in {stamp['seconds']} s ({d})")
     return status(name)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from bridge.backends import available_adapters, get_adapter
+from bridge.backends.testing import vlmr1_checkout
 from bridge.errors import BridgeError
 from bridge.recipe import parse_recipe, training_plan
 
-VLMR1_ROOT = Path(__file__).resolve().parent / "fixtures" / "vlmr1"
 KEYS = ("lr", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "scheduler", "warmup",
         "seed", "precision", "prompts_per_step", "completions_per_step")
 GRPO_KEYS = ("loss_type", "num_generations", "beta", "epsilon", "temperature", "top_p", "max_completion_length")
@@ -55,7 +55,7 @@ def grpo_recipe(data: Path, model: Path):
                                   "top_p": 1.0, "max_completion_length": 64,
                                   "rollout": {"engine": "vllm"}},
                          "distributed": {"nproc_per_node": 2},
-                         "backends": {"vlmr1": {"root": str(VLMR1_ROOT)}}})
+                         "backends": {"vlmr1": {"root": str(vlmr1_checkout())}}})
 
 
 def render(backend: str, recipe, data: Path, tmp_path: Path) -> dict[str, Path]:

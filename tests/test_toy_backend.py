@@ -59,7 +59,7 @@ def test_the_registry_lists_it_after_the_builtins(toy):
     assert out.exit_code == 0 and out.output.split() == [*backends.BUILTIN, "toy"]
     # what `make test` installs: unchanged by a backend that declares itself untested
     out = CliRunner().invoke(cli, ["backends", "--names", "--tested"])
-    assert out.output.split() == ["trl", "llamafactory", "swift", "verl"]
+    assert out.output.split() == ["trl", "llamafactory", "swift", "verl", "vlmr1"]
     matrix = CliRunner().invoke(cli, ["backends", "--json"])
     assert json.loads(matrix.output)["toy"]["methods"] == ["sft"]
 

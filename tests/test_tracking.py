@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridge.backends import get_adapter
+from bridge.backends.testing import vlmr1_checkout
 from bridge.errors import BridgeError
 from bridge.recipe import check_backend, parse_recipe
 from bridge.runs import prepare
@@ -32,7 +33,7 @@ def recipe(data: Path, model: Path, method: str, trackers):
 def model(tmp_path, monkeypatch):
     monkeypatch.setenv("BRIDGE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    m = tmp_path / "model"
+    m = tmp_path / "Qwen2.5-VL-3B"   # VLM-R1 picks its model class from the name
     m.mkdir()
     (m / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
     return m
@@ -42,8 +43,8 @@ def _plan(synth_dataset, model, tmp_path, backend, method, trackers):
     r = recipe(synth_dataset, model, method, trackers)
     if backend == "verl":
         r.grpo.rollout.engine = "vllm"
-    if backend == "vlmr1":   # the stand-in checkout of tests/test_vlmr1.py
-        r.backends["vlmr1"] = r.backend("vlmr1").model_copy(update={"root": str(ROOT / "tests/fixtures/vlmr1")})
+    if backend == "vlmr1":   # the VLM-R1 checkout of tests/test_vlmr1.py
+        r.backends["vlmr1"] = r.backend("vlmr1").model_copy(update={"root": str(vlmr1_checkout())})
     return prepare(r, backend, tmp_path / "runs", dry_run=True, echo=lambda s: None)
 
 

@@ -1,22 +1,27 @@
-"""VLM-R1 adapter and launcher. The JSONL against VLM-R1's reading rules (first human/gpt pair, `<image>` removed,
-images relative to one folder and prepended, no system prompt); the launcher's registration of bridge rewards into
-`reward_funcs_registry` against a stand-in checkout with the same module shape (tests/fixtures/vlmr1), run for real
-under torch.distributed.run; the command, argument mapping and recipe rules."""
+"""VLM-R1 adapter, environment and launcher against the real checkout (../shared/vendor/vlm-r1: om-ai-lab/VLM-R1's
+src/open-r1-multimodal at 9bd0560; :func:`bridge.backends.testing.vlmr1_checkout`). Host side: the JSONL against
+VLM-R1's reading rules, its setup.py pins merged with ours, both checkout layouts, the command, argument mapping and
+recipe rules. In the VLM-R1 environment (`bridge env install vlmr1 --checkout PATH`): its own grpo_jsonl.py imported,
+bridge rewards registered into its `reward_funcs_registry`, its `main` reading our export, and a 2-step GRPO smoke run
+through its VLMGRPOTrainer on CPU."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from bridge import envs, tiny
 from bridge.backends import get_adapter
-from bridge.backends.verl import adapter as verl_mod
+from bridge.backends.testing import backend_python, vlmr1_checkout
+from bridge.backends.vlmr1 import adapter as vlmr1_mod
 from bridge.backends.vlmr1.adapter import cli_args
+from bridge.backends.vlmr1.checkout import merged_requirements, project_dir, setup_requirements
 from bridge.errors import BridgeError
 from bridge.groundtruth import GroundTruth
 from bridge.recipe import parse_recipe
@@ -25,7 +30,8 @@ from bridge.samples import build_samples
 from bridge.styles import PromptOptions, get_style
 
 ADAPTER = get_adapter("vlmr1")
-FAKE_ROOT = Path(__file__).parent / "fixtures" / "vlmr1"
+CHECKOUT = vlmr1_checkout
+ROOT = Path(__file__).resolve().parents[1]
 SPEC = [{"name": "format", "weight": 0.5}, {"name": "action_match", "weight": 1.0}]
 TEMPLATE_TAIL = (" First output the thinking process in <think> </think> tags and then output the final answer in "
                  "<answer> </answer> tags.")
@@ -40,7 +46,7 @@ def recipe_of(train_dir, model="/models/Qwen2-VL-2B-Instruct", **over):
          "method": "grpo", "finetune": {"type": "lora", "rank": 8, "alpha": 16},
          "train": {"lr": 1e-5, "max_steps": 3, "per_device_batch": 2},
          "grpo": {"num_generations": 2, "beta": 0.04, "epsilon_high": 0.28, "rewards": SPEC},
-         "backends": {"vlmr1": {"root": str(FAKE_ROOT)}}}
+         "backends": {"vlmr1": {"root": str(CHECKOUT())}}}
     for k, v in over.items():
         d[k] = {**d[k], **v} if isinstance(v, dict) and isinstance(d.get(k), dict) else v
     return parse_recipe(d)
@@ -93,7 +99,7 @@ def test_cli_args():
 
 def test_script_args_and_torchrun_command(synth_dataset, tmp_path):
     r = recipe_of(synth_dataset, data={"max_pixels": 50176}, distributed={"nproc_per_node": 4, "deepspeed": "zero3"},
-                  backends={"vlmr1": {"root": str(FAKE_ROOT), "overrides": {"attn_implementation": "sdpa"}}})
+                  backends={"vlmr1": {"root": str(CHECKOUT()), "overrides": {"attn_implementation": "sdpa"}}})
     export = ADAPTER.export(iter(samples_of(synth_dataset)), tmp_path / "export", "grpo", r)
     run_dir = tmp_path / "run"
     files = ADAPTER.render_config(r, export, run_dir)
@@ -107,7 +113,8 @@ def test_script_args_and_torchrun_command(synth_dataset, tmp_path):
     assert (pairs["--num_generations"], pairs["--beta"], pairs["--epsilon_high"]) == ("2", "0.04", "0.28")
     assert (pairs["--use_peft"], pairs["--lora_r"], pairs["--lora_alpha"]) == ("true", "8", "16")
     assert pairs["--freeze_vision_modules"] == "true" and pairs["--remove_unused_columns"] == "false"
-    assert pairs["--deepspeed"] == str(FAKE_ROOT / "src/open-r1-multimodal/local_scripts/zero3.json")
+    assert pairs["--deepspeed"] == str(CHECKOUT() / "local_scripts/zero3.json")
+    assert pairs["--torch_dtype"] == "bfloat16" and "--use_cpu" not in pairs
     assert pairs["--attn_implementation"] == "sdpa" and pairs["--max_steps"] == "3"
     assert (pairs["--bf16"], pairs["--fp16"]) == ("true", "false")   # the recipe's precision, even rendered on CPU
     assert json.loads(files["rewards"].read_text()) == build_scorer(SPEC).to_list()
@@ -116,18 +123,23 @@ def test_script_args_and_torchrun_command(synth_dataset, tmp_path):
     assert argv[:3] == ["/env/bin/python", "-m", "torch.distributed.run"]
     assert argv[argv.index("--nproc_per_node") + 1] == "4" and argv[argv.index("--nnodes") + 1] == "1"
     i = argv.index("bridge.backends.vlmr1.launcher")
-    assert argv[i - 1] == "-m" and argv[i + 1:i + 3] == ["--root", str(FAKE_ROOT)]
+    assert argv[i - 1] == "-m" and argv[i + 1:i + 3] == ["--root", str(CHECKOUT())]
     assert argv[argv.index("--") + 1:] == args
 
 
-def test_missing_checkout_is_an_error_with_the_fix(synth_dataset, tmp_path):
+def test_missing_checkout_is_an_error_with_the_fix(synth_dataset, tmp_path, monkeypatch):
     export = ADAPTER.export(iter(samples_of(synth_dataset)[:2]), tmp_path / "e", "grpo", None)
+    home = tmp_path / "home"
+    monkeypatch.setenv("BRIDGE_HOME", str(home))      # no environment: nothing to fall back on
     with pytest.raises(BridgeError) as e:
         ADAPTER.render_config(recipe_of(synth_dataset, backends={"vlmr1": {}}), export, tmp_path / "r")
     assert "backends.vlmr1.root" in e.value.hint
     with pytest.raises(BridgeError, match="not a VLM-R1 checkout"):
         ADAPTER.render_config(recipe_of(synth_dataset, backends={"vlmr1": {"root": str(tmp_path)}}), export,
                               tmp_path / "r")
+    (home / "envs/vlmr1").mkdir(parents=True)         # without a root, the checkout its environment was built from
+    (home / "envs/vlmr1" / envs.STAMP).write_text(json.dumps({"checkout": str(CHECKOUT())}))
+    assert ADAPTER.root(recipe_of(synth_dataset, backends={"vlmr1": {}})) == CHECKOUT()
 
 
 def test_recipe_rules_name_the_backend(synth_dataset, monkeypatch):
@@ -144,86 +156,189 @@ def test_recipe_rules_name_the_backend(synth_dataset, monkeypatch):
     assert "finetune.train.projector" in problems(finetune={"train": {"projector": True}})
     assert "finetune.train" in problems(finetune={"type": "full", "train": {"vision_tower": True}})
     assert problems(finetune={"type": "full", "train": {"vision_tower": True, "projector": True}}) == set()
-    r = recipe_of(synth_dataset)
-    monkeypatch.setattr(verl_mod, "gpu_count", lambda: 0)
-    with pytest.raises(BridgeError, match="GPUs.*Nothing was launched"):
-        ADAPTER.preflight(r, "python")
+    assert "model" in problems(model="/models/my-checkpoint")   # VLM-R1 picks its class from the path's name
+    monkeypatch.setattr(vlmr1_mod, "gpu_count", lambda: 0)
+    ADAPTER.preflight(recipe_of(synth_dataset, train={"device": "cpu"}), "python")   # trains on CPU
+    with pytest.raises(BridgeError, match="no GPU.*Nothing was launched"):
+        ADAPTER.preflight(recipe_of(synth_dataset, train={"device": "cuda"}), "python")
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The launcher against the stand-in checkout
+# The checkout and its environment (host side: nothing is installed)
 # ---------------------------------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_both_checkout_layouts_and_the_setup_py_pins(tmp_path):
+    sub = CHECKOUT()                                     # src/open-r1-multimodal on its own
+    clone = tmp_path / "VLM-R1"
+    (clone / "src").mkdir(parents=True)
+    (clone / "src/open-r1-multimodal").symlink_to(sub)  # a full clone's layout around it
+    assert project_dir(sub) == project_dir(clone) == sub.resolve()
+    pins = setup_requirements(clone)                     # read from setup.py's syntax tree, never executed
+    assert {"transformers==4.49.0", "trl==0.17.0", "deepspeed==0.15.4", "bitsandbytes>=0.43.0"} <= set(pins)
+    merged = merged_requirements(sub, ADAPTER.requirements_file().read_text())
+    assert {"transformers==4.49.0", "trl==0.17.0", "deepspeed==0.15.4", "torch==2.14.1",
+            "torchvision==0.29.1"} <= set(merged)
+    assert not any(p.startswith(("bitsandbytes", "liger", "hf_transfer", "vllm", "flash")) for p in merged)
+    r = recipe_of(tmp_path, backends={"vlmr1": {"root": str(clone)}})
+    assert ADAPTER.root(r) == clone
 
 
-@pytest.fixture
-def launched(synth_dataset, tmp_path):
-    """Export + render, then run the adapter's command (torch.distributed.run, one process) with this interpreter."""
-    def run(keep_template: bool = False, n: int = 4):
-        r = recipe_of(synth_dataset, model="/models/qwen2-vl-tiny",
-                      distributed={"master_port": free_port()})
-        samples = samples_of(synth_dataset, prev_image=True)[:n]
-        export = ADAPTER.export(iter(samples), tmp_path / "export", "grpo", r)
-        run_dir = tmp_path / "run"
-        ADAPTER.render_config(r, export, run_dir)
-        argv = ADAPTER.command(r, export, run_dir, sys.executable).argv
-        if keep_template:
-            argv.insert(argv.index("--"), "--keep-question-template")
-        completions = {s.id: [s.target, "no idea", s.target.replace("1", "3")] for s in samples}
-        (tmp_path / "completions.json").write_text(json.dumps(completions))
-        env = {**os.environ, "FAKE_VLMR1_COMPLETIONS": str(tmp_path / "completions.json")}
-        proc = subprocess.run(argv, cwd=run_dir, env=env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        out = json.loads((run_dir / "output" / "fake_vlmr1.json").read_text())
-        resolved = json.loads((run_dir / "vlmr1_resolved.json").read_text())
-        return samples, completions, out, resolved
-    return run
+def test_env_install_needs_a_checkout_and_says_so(tmp_path):
+    env = {**os.environ, "BRIDGE_HOME": str(tmp_path / "home")}
+    for extra in ([], ["--checkout", str(tmp_path)]):
+        proc = subprocess.run([sys.executable, "-m", "bridge.cli", "env", "install", "vlmr1", *extra],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert ("--checkout" if not extra else "not a VLM-R1 checkout") in proc.stderr
+    assert not (tmp_path / "home/envs/vlmr1").exists()
+    assert envs.install_command("vlmr1") == "bridge env install vlmr1 --checkout /path/to/checkout"
 
 
-def test_launcher_registers_bridge_rewards_and_keeps_the_prompt_text(launched):
-    samples, completions, out, resolved = launched()
-    assert resolved["registered"] == ["bridge", "bridge_format", "bridge_action_match"]
-    assert resolved["registry"] == ["accuracy", "format", "bridge", "bridge_format", "bridge_action_match"]
-    assert resolved["reward_funcs"] == ["bridge"] and resolved["question_template_patched"] is True
+# ---------------------------------------------------------------------------------------------------------------
+# VLM-R1's own code, in its environment
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def vlmr1_python() -> str:
+    return backend_python("vlmr1")
+
+
+#: run in the VLM-R1 environment: grpo_jsonl.py imported and registered by the launcher, its `main` run with its
+#: trainer replaced by a stub that keeps what `main` built, then the registered reward called on VLM-R1's own rows
+#: the way its trainer calls reward functions (trainer/grpo_trainer.py:660-667)
+PROBE = r'''
+import json, sys
+from bridge.backends.vlmr1 import launcher as L
+root, spec, out, keep, *args = sys.argv[1:]
+module = L.load_module(root)
+names = L.register(module, L.load_spec(spec))
+if keep != "keep":
+    L.patch_question_template(module)
+seen = {}
+class Stub:
+    def __init__(self, **kw): seen.update(kw)
+    def train(self, **kw): pass
+    def save_model(self, *a): pass
+module.VLMGRPOTrainer = Stub
+sa, ta, ma = L.parse(module, args)
+module.main(sa, ta, ma)
+rows = []
+for ex in seen["train_dataset"]:
+    kw = {k: [ex[k]] * 3 for k in ex if k not in ("prompt", "completion")}
+    texts = [ex["solution"][len("<answer> "):-len(" </answer>")], "no idea", "click(3, 3)"]
+    done = [[{"role": "assistant", "content": t}] for t in texts]
+    rows.append({"id": ex["id"], "problem": ex["problem"], "images": ex["image_path"], "prompt": ex["prompt"],
+                 "solution": ex["solution"], "texts": texts,
+                 "rewards": {n: seen["reward_funcs"][i](prompts=[ex["prompt"]] * 3, completions=done, **kw)
+                             for i, n in enumerate(sa.reward_funcs)}})
+json.dump({"registered": names, "registry": list(module.reward_funcs_registry), "rows": rows,
+           "reward_funcs": list(sa.reward_funcs)}, open(out, "w"))
+'''
+
+
+def probe(vlmr1_python, synth_dataset, tiny_models, tmp_path, keep=False, n=4):
+    r = recipe_of(synth_dataset, model=str(tiny_models("qwen2_vl")))
+    samples = samples_of(synth_dataset, prev_image=True)[:n]
+    export = ADAPTER.export(iter(samples), tmp_path / "export", "grpo", r)
+    files = ADAPTER.render_config(r, export, tmp_path / "run")
+    args = json.loads(files["args"].read_text())["args"]
+    args += ["--reward_funcs", "bridge", "bridge_format", "bridge_action_match"]   # the last one wins
+    (tmp_path / "probe.py").write_text(PROBE)
+    proc = subprocess.run([vlmr1_python, str(tmp_path / "probe.py"), str(CHECKOUT()), str(files["rewards"]),
+                           str(tmp_path / "out.json"), "keep" if keep else "patch", *args],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return samples, json.loads((tmp_path / "out.json").read_text())
+
+
+@pytest.mark.backend("vlmr1")
+@pytest.mark.slow
+def test_its_main_reads_our_export_and_scores_with_bridge_rewards(vlmr1_python, synth_dataset, tiny_models,
+                                                                  tmp_path):
+    samples, out = probe(vlmr1_python, synth_dataset, tiny_models, tmp_path)
+    assert out["registered"] == ["bridge", "bridge_format", "bridge_action_match"]
+    assert out["registry"] == ["accuracy", "format", "length", "repetition", "bridge", "bridge_format",
+                               "bridge_action_match"]
     scorer = build_scorer(SPEC)
-    assert [o["id"] for o in out["samples"]] == [s.id for s in samples]
-    for o, s in zip(out["samples"], samples):
-        assert o["prompt_text"] == s.prompt_text                  # VLM-R1's problem, template made "{Question}"
-        assert o["images"] == s.images and o["n_image_blocks"] == len(s.images)
+    assert [o["id"] for o in out["rows"]] == [s.id for s in samples]
+    for o, s in zip(out["rows"], samples):
+        assert o["problem"] == s.prompt_text and o["images"] == s.images     # VLM-R1's reading of our JSONL
+        content = o["prompt"][0]["content"]                                  # its images first, then the text
+        assert [b["type"] for b in content] == ["image"] * len(s.images) + ["text"]
+        assert content[-1]["text"] == s.prompt_text                          # question template made "{Question}"
         assert o["solution"] == f"<answer> {s.target} </answer>"
-        want = [scorer(c, s.ground_truth.to_json())["score"] for c in completions[s.id]]
-        assert o["rewards"]["bridge"] == pytest.approx(want)
-        assert want[0] == 1.5 and want[1] == 0.0                 # the target gets everything, garbage nothing
-    args = out["args"]
-    assert args["script"]["min_pixels"] == 3136 and args["model"]["use_peft"] is True
-    assert args["training"]["num_generations"] == 2 and args["training"]["remove_unused_columns"] is False
+        for text, got, fmt, act in zip(o["texts"], o["rewards"]["bridge"], o["rewards"]["bridge_format"],
+                                       o["rewards"]["bridge_action_match"]):
+            want = scorer(text, s.ground_truth.to_json())
+            assert (got, fmt, act) == pytest.approx((want["score"], want["format"], want["action_match"]))
+        assert o["rewards"]["bridge"][0] == 1.5 and o["rewards"]["bridge"][1] == 0.0
 
 
-def test_launcher_can_keep_vlmr1_question_template(launched):
-    samples, _, out, resolved = launched(keep_template=True, n=1)
-    assert resolved["question_template_patched"] is False
-    assert out["samples"][0]["prompt_text"] == samples[0].prompt_text + TEMPLATE_TAIL
+@pytest.mark.backend("vlmr1")
+@pytest.mark.slow
+def test_its_question_template_can_be_kept(vlmr1_python, synth_dataset, tiny_models, tmp_path):
+    samples, out = probe(vlmr1_python, synth_dataset, tiny_models, tmp_path, keep=True, n=1)
+    assert out["rows"][0]["prompt"][0]["content"][-1]["text"] == samples[0].prompt_text + TEMPLATE_TAIL
 
 
-def run_launcher(root, tmp_path, *extra):
+def run_launcher(python, root, tmp_path, *extra):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(SPEC))
-    return subprocess.run([sys.executable, "-m", "bridge.backends.vlmr1.launcher", "--root", str(root), "--reward-spec",
-                           str(spec), "--", "--model_name_or_path", "qwen", *extra], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([python, "-m", "bridge.backends.vlmr1.launcher", "--root", str(root), "--reward-spec",
+                           str(spec), "--", "--model_name_or_path", "qwen", "--dataset_name", "x", *extra],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def test_launcher_errors_are_clear(tmp_path):
-    proc = run_launcher(tmp_path, tmp_path)
+@pytest.mark.backend("vlmr1")
+@pytest.mark.slow
+def test_launcher_errors_are_clear(vlmr1_python, tmp_path):
+    proc = run_launcher(vlmr1_python, tmp_path, tmp_path)
     assert proc.returncode == 2 and "not a VLM-R1 checkout" in proc.stderr and "Traceback" not in proc.stderr
-    shutil.copytree(FAKE_ROOT, tmp_path / "vr")
-    script = tmp_path / "vr/src/open-r1-multimodal/src/open_r1/grpo_jsonl.py"
-    proc = run_launcher(tmp_path / "vr", tmp_path, "--reward_funcs", "bridge_nope")
+    proc = run_launcher(vlmr1_python, CHECKOUT(), tmp_path, "--reward_funcs", "bridge_nope")
     assert proc.returncode == 2 and "unknown reward function(s) ['bridge_nope']" in proc.stderr
+    shutil.copytree(CHECKOUT(), tmp_path / "vr", copy_function=shutil.copy)   # a modified copy, in tmp only
+    script = tmp_path / "vr/src/open_r1/grpo_jsonl.py"
+    script.chmod(0o644)
     script.write_text(script.read_text().replace("reward_funcs_registry = {", "other_registry = {"))
-    proc = run_launcher(tmp_path / "vr", tmp_path)
+    proc = run_launcher(vlmr1_python, tmp_path / "vr", tmp_path)
     assert proc.returncode == 2 and "no dict `reward_funcs_registry`" in proc.stderr
+
+
+@pytest.mark.backend("vlmr1")
+@pytest.mark.slow
+def test_grpo_smoke_through_its_trainer_on_cpu(vlmr1_python, synth_dataset, tmp_path):
+    """`bridge run --smoke`: the tiny Qwen2.5-VL, 2 GRPO steps of VLMGRPOTrainer in fp32 with sdpa attention."""
+    r = {"name": "smoke-grpo", "model": "tiny:qwen2_5_vl",
+         "data": {"train": str(synth_dataset), "style": "gui-r1", "history": 2},
+         "method": "grpo", "finetune": {"type": "lora", "rank": 8, "alpha": 16},
+         "train": {"lr": 1e-4, "max_steps": 50},
+         "grpo": {"rewards": [{"preset": "gui-r1"}, {"name": "gaussian_point", "weight": 0.5}]},
+         "backends": {"vlmr1": {"python": vlmr1_python, "root": str(CHECKOUT())}}}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(r))
+    env = {**os.environ, "BRIDGE_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-m", "bridge.cli", "run", str(path), "--smoke", "--backend", "vlmr1",
+                           "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, env=env, timeout=900)
+    run_dir = next((tmp_path / "runs").iterdir())
+    log = (run_dir / "backend.log").read_text() if (run_dir / "backend.log").exists() else proc.stdout
+    assert proc.returncode == 0, f"{proc.stderr[-3000:]}\n--- backend.log ---\n{log[-5000:]}"
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "ok" and record["smoke"] is True and record["backend"] == "vlmr1"
+    assert record["versions"]["transformers"] == "4.49.0" and record["versions"]["trl"] == "0.17.0"
+    assert record["versions"]["deepspeed"] == "0.15.4" and record["versions"]["flash-attn"] is None
+    resolved = record["resolved"]["vlmr1_resolved"]
+    assert resolved["torch_dtype"] == "float32" and resolved["attn_implementation"] == "sdpa"
+    assert resolved["reward_funcs"] == ["bridge", "smoke_aux"]
+    assert record["recipe"]["model"].endswith(tiny.cache_name("qwen2_5_vl"))
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in rows] == [1, 2]
+    for x in rows:   # the total it trains on and every bridge component, logged on every step
+        assert {"reward", "reward/bridge", "reward/gui_r1", "reward/gaussian_point", "reward/smoke_aux"} <= set(x)
+        assert x["reward"] == pytest.approx(x["reward/bridge"] + x["reward/smoke_aux"], abs=1e-5)
+        assert x["reward/bridge"] == pytest.approx(x["reward/gui_r1"] + 0.5 * x["reward/gaussian_point"], abs=1e-5)
+    assert any(x["grad_norm"] > 0 for x in rows)         # the dense auxiliary reward makes gradients flow
+    from safetensors import safe_open
+    with safe_open(str(run_dir / "output/adapter_model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    assert keys and not any(".visual." in k for k in keys)   # its LoRA: every Linear outside `visual`

@@ -215,6 +215,15 @@ class Adapter(ABC):
         """The pinned requirements of its environment (``requirements.txt``)."""
         return cls.resource("requirements.txt")
 
+    #: the environment is built from a user's checkout of the trainer (``bridge env install NAME --checkout PATH``):
+    #: its requirement lines come from :meth:`env_requirements`, and the environment remembers the checkout
+    needs_checkout: ClassVar[bool] = False
+
+    @classmethod
+    def env_requirements(cls, checkout: Path) -> list[str]:
+        """The environment's requirement lines for a ``needs_checkout`` backend, read from ``checkout``."""
+        raise NotImplementedError
+
     @classmethod
     def check_script(cls) -> Optional[Path]:
         """The in-environment script of ``bridge check`` (``check.py``)."""

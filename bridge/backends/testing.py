@@ -162,8 +162,20 @@ def backend_python(name: str) -> str:
     """Interpreter of backend environment ``name``; skip (or fail, see above) unless it is installed and current."""
     st = envs.status(name)
     if st.state != "ok":
-        skip_or_fail(f"the {name} environment is {st.state} ({st.path}); install it with `bridge env install {name}`")
+        skip_or_fail(f"the {name} environment is {st.state} ({st.path}); "
+                     f"install it with `{envs.install_command(name)}`")
     return str(st.python)
+
+
+def vlmr1_checkout() -> Path:
+    """The VLM-R1 checkout the tests run: the one its environment was built from, else ``../shared/vendor/vlm-r1``
+    beside this repository (what ``make test`` builds it from); skip (or fail, see above) without one."""
+    here = Path(__file__).resolve().parents[2].parent / "shared" / "vendor" / "vlm-r1"
+    for c in (envs.env_checkout("vlmr1"), here):
+        if c is not None and Path(c).is_dir():
+            return Path(c)
+    skip_or_fail(f"no VLM-R1 checkout (looked for {here})")
+    raise AssertionError  # unreachable
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
@@ -428,6 +440,8 @@ def test_lora_targets_and_frozen_parts_read_back(backend, synth_dataset, tmp_pat
     adapter = get_adapter(backend)
     if not adapter.caps().cpu and not Path("/dev/nvidia0").exists():
         raise NeedsGPU(f"{backend} cannot train without a GPU")
+    if not adapter.caps().lora_vision:
+        raise Gap(f"{backend} never puts LoRA on the vision tower (capabilities.lora_vision)")
     python = backend_python(backend)
     # LoRA on the language model AND the vision tower; projector frozen
     rec = {"name": "readback", "model": "tiny:qwen2_vl", "method": method_of(adapter),

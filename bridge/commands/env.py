@@ -8,6 +8,7 @@ def command() -> None:
     \b
       bridge env install trl             # create/update (no-op when current)
       bridge env install trl swift --overwrite
+      bridge env install vlmr1 --checkout ~/VLM-R1
       bridge env list
       bridge env path trl [--python]
     Location: $BRIDGE_HOME/envs/<backend> (default ~/.cache/gui-bridge/envs/<backend>).
@@ -18,15 +19,24 @@ def command() -> None:
 @click.argument("backends", nargs=-1, required=True)
 @click.option("--overwrite", "force", is_flag=True, help="Rebuild from scratch even when up to date.")
 @click.option("--force", "force_alias", is_flag=True, hidden=True)   # the old spelling (one flag vocabulary)
-def install(backends: tuple[str, ...], force: bool, force_alias: bool) -> None:
+@click.option("--checkout", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="The trainer checkout of a backend built from one (vlmr1: a clone of om-ai-lab/VLM-R1 or its "
+                   "src/open-r1-multimodal folder); ignored by the others. Default: the one the environment "
+                   "remembers.")
+def install(backends: tuple[str, ...], force: bool, force_alias: bool, checkout: str) -> None:
     """Create or update the environment of each BACKEND."""
+    from pathlib import Path
+
     from .. import envs
 
     force = force or force_alias
+    given = Path(checkout).expanduser().resolve() if checkout else None
+    for name in backends:   # unknown names and unusable checkouts fail before anything is built
+        envs.requirements_file(name)
+        if envs.get_adapter(name).needs_checkout:
+            envs.requirement_lines(name, given or envs.env_checkout(name))
     for name in backends:
-        envs.requirements_file(name)  # unknown names fail before anything is built
-    for name in backends:
-        envs.install(name, force=force, echo=lambda s: click.echo(s, err=True))
+        envs.install(name, force=force, echo=lambda s: click.echo(s, err=True), checkout=given)
 
 
 @command.command("list")

@@ -1,6 +1,8 @@
 """VLM-R1 adapter (om-ai-lab/VLM-R1, GitHub only; GRPO via its ``src/open_r1/grpo_jsonl.py`` under torchrun).
 Facts: docs/backends.md ("VLM-R1") and VLM-R1's ``src/open-r1-multimodal/src/open_r1/grpo_jsonl.py`` /
-``trainer/grpo_trainer.py`` (https://github.com/om-ai-lab/VLM-R1).
+``trainer/grpo_trainer.py`` (https://github.com/om-ai-lab/VLM-R1). The checkout (a full clone or its
+``src/open-r1-multimodal`` folder, :mod:`.checkout`) is ``backends.vlmr1.root``, else the one its environment was
+built from (``bridge env install vlmr1 --checkout PATH``).
 
 Export (``bridge convert --backend vlmr1 --method grpo``)::
 
@@ -23,7 +25,12 @@ Export (``bridge convert --backend vlmr1 --method grpo``)::
 
 Launch: ``python -m torch.distributed.run … -m bridge.backends.vlmr1.launcher --root <checkout> --reward-spec …
 -- <grpo_jsonl.py arguments>``; the launcher registers bridge rewards into VLM-R1's ``reward_funcs_registry``
-and calls its ``main``. ``backends.vlmr1.root`` in the recipe names the user's VLM-R1 checkout.
+and calls its ``main``.
+
+* CPU (smoke runs, tests): fp32 (``--torch_dtype float32``, which the launcher hands to the trainer), ``--use_cpu``,
+  sdpa attention (the launcher's choice without flash-attn). A model directory written by transformers 5 (the tiny
+  models) is read through a transformers-4 view (:mod:`.tf4`) in the run folder, named so that VLM-R1's
+  name-based class choice finds it.
 """
 from __future__ import annotations
 
@@ -43,6 +50,8 @@ from ..common import (encode_row, export_dir, gpu_count, node_rank, pixels_for, 
                       text_messages)
 from ..logs import hf_plan
 from ..verl.logs import scalar
+from . import tf4
+from .checkout import CheckoutError, merged_requirements, project_dir
 
 if TYPE_CHECKING:
     from ...samples import Sample
@@ -51,12 +60,17 @@ TRAIN_FILE = "train.jsonl"
 ARGS_FILE = "vlmr1_args.json"
 SPEC_FILE = "vlmr1_rewards.json"
 GT_COLUMN = "ground_truth"
-#: where grpo_jsonl.py lives inside a VLM-R1 checkout
+#: where grpo_jsonl.py lives inside a VLM-R1 clone (or, without the prefix, inside its src/open-r1-multimodal)
 SCRIPT = Path("src/open-r1-multimodal/src/open_r1/grpo_jsonl.py")
-DEEPSPEED = {"zero2": "src/open-r1-multimodal/local_scripts/zero2.json",
-             "zero3": "src/open-r1-multimodal/local_scripts/zero3.json"}
+#: DeepSpeed configs, relative to the open-r1-multimodal folder
+DEEPSPEED = {"zero2": "local_scripts/zero2.json", "zero3": "local_scripts/zero3.json"}
+#: VLM-R1 picks its VLM module and model class from the model path's name (grpo_jsonl.py:919-925,
+#: vlm_modules/qwen_module.py:17-22): a Qwen path must contain one of these
+MODEL_NAMES = ("Qwen2-VL", "Qwen2.5-VL")
+TORCH_DTYPE = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 #: reward function registered by the launcher: the weighted total of the recipe's spec (= every backend's score)
 REWARD_FUNC = "bridge"
+SMOKE_REWARD = "smoke_aux"
 LAUNCHER = "bridge.backends.vlmr1.launcher"
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 
@@ -136,12 +150,25 @@ class VlmR1Adapter(Adapter):
     families = {"qwen2_vl": frozenset({"grpo"}), "qwen2_5_vl": frozenset({"grpo"})}
     family_gaps = {"qwen3_vl": "VLM-R1 pins transformers 4.49.0 (requirements.txt), which has no Qwen3-VL "
                                "(Qwen3VLForConditionalGeneration arrived in transformers 4.57)"}
-    tested = False   # its environment needs flash-attn for a GPU (requirements.txt); tests use a stand-in checkout
-    gaps = {"check": "no in-environment check: VLM-R1 is a user's GitHub checkout whose environment needs a GPU "
-                     "(flash-attn); tests/test_vlmr1.py runs its JSONL reading rules on a stand-in checkout",
-            "readback": "trains on GPUs only (flash-attention kernels)"}
+    tested = True    # make test builds its environment from ../shared/vendor/vlm-r1 (Makefile VLMR1_CHECKOUT)
+    needs_checkout = True
+    gaps = {"check": "no in-environment check script: tests/test_vlmr1.py runs VLM-R1's own grpo_jsonl.py (reading, "
+                     "registration, a 2-step GRPO smoke run) instead",
+            "readback": "its LoRA targets every Linear outside `visual` (trainer/grpo_trainer.py:258-276), so the "
+                        "conformance read-back (LoRA on the vision tower too) cannot be honoured; "
+                        "tests/test_vlmr1.py reads its language-model-only adapter back"}
     description = "VLM-R1 (GitHub): conversations JSONL + grpo_jsonl.py under torchrun, bridge rewards registered"
     packages = ("transformers", "trl", "torch", "peft", "accelerate", "deepspeed", "datasets", "flash-attn")
+
+    @classmethod
+    def env_requirements(cls, checkout: Path) -> list[str]:
+        """The checkout's setup.py install_requires with requirements.txt's overrides (:mod:`.checkout`)."""
+        try:
+            return merged_requirements(checkout, cls.requirements_file().read_text(encoding="utf-8"))
+        except CheckoutError as e:
+            raise BridgeError(f"vlmr1: {e}", hint="--checkout / backends.vlmr1.root: a clone of "
+                                                  "https://github.com/om-ai-lab/VLM-R1 or its src/open-r1-multimodal")
+
     capabilities = Capabilities(
         finetune=("full", "lora"),
         lora_vision=False,            # its LoRA targets every Linear outside `visual` (user targets are ignored)
@@ -152,10 +179,10 @@ class VlmR1Adapter(Adapter):
         multi_image=True,
         system_prompt=False,          # folded into the human turn by the export
         precision=("fp32", "bf16", "fp16"), gradient_checkpointing=True, deepspeed=("zero2", "zero3"),
-        multi_node="torchrun", cpu=False, rollout_engines=("hf",),
+        multi_node="torchrun", cpu=True, rollout_engines=("hf",),
         grpo_loss_types=("grpo",),    # fixed in VLMGRPOTrainer.compute_loss: token mean per completion, then mean
         grpo_max_prompt_length=False,  # its trainer forces max_prompt_length to None
-        grpo_epsilon_high=True, grpo_top_p=False, requires_gpu=True,
+        grpo_epsilon_high=True, grpo_top_p=False, requires_gpu=False,
         # one tracker: its transformers 4.49 parses --report_to as a single string (HfArgumentParser on a Union)
         trackers=("tensorboard",))
 
@@ -177,8 +204,11 @@ class VlmR1Adapter(Adapter):
         if g is not None and g.temperature != 1.0:
             bad("grpo.temperature", "VLMGRPOTrainer samples with a fixed GenerationConfig(temperature=1)", 1.0,
                 g.temperature)
-        if recipe.train.device == "cpu":
-            bad("train.device", "VLM-R1 imports flash-attention kernels and trains on GPUs", "auto | cuda", "cpu")
+        named = any(n in recipe.model for n in MODEL_NAMES)
+        if not recipe.is_tiny and not named and not tf4.needs_view(recipe.model):
+            bad("model", "VLM-R1 picks the model class from the model path's name (its "
+                "vlm_modules/qwen_module.py:17-22); name the folder after the model", " or ".join(MODEL_NAMES),
+                recipe.model)
         return out
 
     # -- export -----------------------------------------------------------------------------------------------
@@ -230,15 +260,20 @@ class VlmR1Adapter(Adapter):
 
     # -- config -----------------------------------------------------------------------------------------------
     def root(self, recipe: Recipe) -> Path:
-        """The user's VLM-R1 checkout (``backends.vlmr1.root``), checked to hold grpo_jsonl.py."""
-        root = recipe.backend(self.name).root
+        """The user's VLM-R1 checkout: ``backends.vlmr1.root``, else the one its environment was built from;
+        checked to hold grpo_jsonl.py (either layout)."""
+        from ...envs import env_checkout
+
+        root = recipe.backend(self.name).root or env_checkout(self.name)
         if not root:
             raise BridgeError("vlmr1: the recipe does not say where VLM-R1 is checked out",
                               hint="git clone https://github.com/om-ai-lab/VLM-R1 and set backends.vlmr1.root: "
-                                   "/path/to/VLM-R1 in the recipe")
-        if not (Path(root) / SCRIPT).is_file():
-            raise BridgeError(f"vlmr1: {root} is not a VLM-R1 checkout (no {SCRIPT})",
-                              hint="backends.vlmr1.root must be the repository root of om-ai-lab/VLM-R1")
+                                   "/path/to/VLM-R1 in the recipe (or bridge env install vlmr1 --checkout PATH)")
+        try:
+            project_dir(root)
+        except CheckoutError as e:
+            raise BridgeError(f"vlmr1: {e}", hint="backends.vlmr1.root: a clone of om-ai-lab/VLM-R1 or its "
+                                                  "src/open-r1-multimodal folder") from None
         return Path(root)
 
     def script_args(self, recipe: Recipe, export: ExportResult, run_dir: Path) -> list[str]:
@@ -246,16 +281,19 @@ class VlmR1Adapter(Adapter):
         model = resolved_model(recipe)
         px = effective_pixels(model, recipe.data.min_pixels, recipe.data.max_pixels,
                               model_family(model) or recipe.model_family())
+        if tf4.needs_view(model):   # a transformers-5 folder (tiny model): its transformers-4 files (module doc)
+            model = str(tf4.write_view(model, Path(run_dir) / "model"))
         g, t, ft, d = recipe.grpo, recipe.train, recipe.finetune, recipe.distributed
         if g is None:
             raise BridgeError("vlmr1: the recipe has no grpo section (VLM-R1 trains with GRPO: method: grpo)")
         folders = [export.meta.get("image_folder", "/")]
         data = [str(export.files["train"])]
-        prec = t.precision          # GPU-only backend: the recipe's precision as written (no CPU fallback)
+        prec = t.precision
         args: dict[str, Any] = {
             "model_name_or_path": model, "dataset_name": "not_used",   # TRL's ScriptArguments requires it
             "data_file_paths": ":".join(data), "image_folders": ":".join(folders),
-            "reward_funcs": [REWARD_FUNC],
+            # smoke runs add TRL's dense smoke_aux (registered by the launcher's --smoke), summed with weight 1 as in TRL
+            "reward_funcs": [REWARD_FUNC, *([SMOKE_REWARD] if export.meta.get("smoke") else [])],
             # the processor's resize bounds = the resize policy, so its grid is smart_resize(h, w, factor, min, max)
             "min_pixels": px.min_pixels, "max_pixels": px.max_pixels,
             "output_dir": str(self.output_dir(run_dir)),
@@ -266,6 +304,8 @@ class VlmR1Adapter(Adapter):
             "gradient_accumulation_steps": t.grad_accum, "lr_scheduler_type": t.scheduler,
             "warmup_ratio": t.warmup_ratio, **optimizer_settings(recipe),
             "seed": t.seed, "bf16": prec == "bf16", "fp16": prec == "fp16",
+            # the model's load dtype (its trainer defaults to bfloat16; the launcher passes this one on)
+            "torch_dtype": TORCH_DTYPE.get(prec, "bfloat16"),
             "gradient_checkpointing": t.gradient_checkpointing, "logging_steps": t.logging_steps,
             "report_to": (list(t.report_to) or ["none"])[0], "remove_unused_columns": False,
             "save_strategy": {"end": "no", "no": "no"}.get(t.save.strategy, t.save.strategy),
@@ -273,6 +313,8 @@ class VlmR1Adapter(Adapter):
         }
         if "tensorboard" in t.report_to:   # its transformers 4.49 reads logging_dir, not TENSORBOARD_LOGGING_DIR
             args["logging_dir"] = str(Path(run_dir) / TENSORBOARD_DIR)
+        if t.device == "cpu":
+            args["use_cpu"] = True
         if g.epsilon_high is not None:
             args["epsilon_high"] = g.epsilon_high
         if t.max_steps is not None:
@@ -286,7 +328,7 @@ class VlmR1Adapter(Adapter):
         if ft.type == "lora":
             args.update(use_peft=True, lora_r=ft.rank, lora_alpha=ft.lora_alpha, lora_dropout=ft.dropout)
         if d.deepspeed != "none":
-            args["deepspeed"] = str(self.root(recipe) / DEEPSPEED[d.deepspeed])
+            args["deepspeed"] = str(project_dir(self.root(recipe)) / DEEPSPEED[d.deepspeed])
         args.update(recipe.backend(self.name).overrides)
         return cli_args(args)
 
@@ -317,14 +359,16 @@ class VlmR1Adapter(Adapter):
                 "--master_port", str(d.master_port),
                 "-m", LAUNCHER, "--root", spec["vlmr1_root"],
                 "--reward-spec", str(run_dir / SPEC_FILE), "--resolved", str(run_dir / "vlmr1_resolved.json"),
-                "--", *spec["args"]]
+                *(["--smoke"] if export.meta.get("smoke") else []), "--", *spec["args"]]
         env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", **tracking_env(recipe, run_dir)}
+        if Path(resolved_model(recipe)).is_dir():
+            env["HF_HUB_OFFLINE"] = "1"   # a local model never needs the hub (and smoke runs must not touch it)
         return LaunchSpec(argv, env=env, cwd=run_dir)
 
     def preflight(self, recipe: Recipe, python: str) -> None:
-        if gpu_count() == 0:
-            raise BridgeError("VLM-R1 trains on GPUs (flash-attention kernels, DeepSpeed) and this machine has none. "
-                              "Nothing was launched.", hint="run it on a GPU machine; `--dry-run` renders everything")
+        if recipe.train.device == "cuda" and gpu_count() == 0:
+            raise BridgeError("train.device is cuda and this machine has no GPU. Nothing was launched.",
+                              hint="run it on a GPU machine, or train.device: cpu (fp32, sdpa attention)")
         self.root(recipe)
 
     # -- metrics and read-back ------------------------------------------------------------------------------------
