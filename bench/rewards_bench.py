@@ -110,16 +110,73 @@ def run_one(preset: str, n: int, seed: int) -> dict:
             "us_each": round(dt / n * 1e6, 1), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
+def vs_published(n: int, seed: int, repeat: int = 3) -> dict:
+    """gui-r1 against GUI-R1's own ``r1gui`` in this process, on the same completions and ground-truth records:
+    the anchor is the literal restatement of the published file in tests/test_rewards_gui_r1.py with its ``eval``
+    of the answer put back (the test uses ast.literal_eval to stay safe; here the completions are our own), fed
+    the JSON record as GUI-R1's verl reward loop feeds it. Ours goes through bridge.rewards.hooks.score_batch as
+    every trainer hook does (JSON canonical ground truth, groups of 8). Best of ``repeat``; verdicts compared."""
+    import ast
+
+    from bridge.rewards import build_scorer
+    from bridge.rewards.hooks import score_batch
+    from bridge.rewards.presets.gui_r1 import ground_truth_record
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    import test_rewards_gui_r1 as published
+
+    rng = random.Random(seed)
+    gts = ground_truths(rng)
+    records = {id(g): json.dumps(dict(ground_truth_record(g))) for g in gts}
+    jobs = [(completion("gui-r1", g, rng), g) for i in range(n) for g in [gts[(i // GROUP) % len(gts)]]]
+    theirs_in = [(c, records[id(g)]) for c, g in jobs]
+    ours_in = [(c, g.to_json()) for c, g in jobs]
+    scorer = build_scorer([{"preset": "gui-r1"}])
+
+    def theirs():
+        return [published.ref_score(c, t)["overall"] for c, t in theirs_in]
+
+    def ours():
+        out = []
+        for s in range(0, n, GROUP):
+            chunk = ours_in[s:s + GROUP]
+            out += score_batch([c for c, _ in chunk], [g for _, g in chunk], scorer)
+        return out
+
+    def best(fn):
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - t0)
+        return min(times), result
+
+    original, published.ast.literal_eval = published.ast.literal_eval, eval   # as published: eval(answer)
+    try:
+        t_pub, v_pub = best(theirs)
+    finally:
+        published.ast.literal_eval = original
+    assert ast.literal_eval is original
+    t_ours, v_ours = best(ours)
+    same = sum(abs(a - b) < 1e-9 for a, b in zip(v_pub, v_ours))
+    return {"n": n, "published_us": round(t_pub / n * 1e6, 2), "ours_us": round(t_ours / n * 1e6, 2),
+            "ratio": round(t_pub / t_ours, 2), "same_verdicts": same}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="completions per preset")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--preset", help="(internal) run one preset in this process and print its JSON row")
+    ap.add_argument("--vs-published", action="store_true", help="(internal) gui-r1 vs GUI-R1's r1gui, one process")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "rewards_bench.txt"),
                     help="result file ('-' to only print)")
     args = ap.parse_args()
     if args.preset:
         print(json.dumps(run_one(args.preset, args.n, args.seed)))
+        return
+    if args.vs_published:
+        print(json.dumps(vs_published(min(args.n, 20_000), args.seed)))
         return
     rows = []
     for preset in PRESETS:
@@ -135,6 +192,15 @@ def main() -> None:
              f"{'preset':14s} {'completions':>11s} {'seconds':>8s} {'per_s':>9s} {'us_each':>8s} {'peak_rss_mb':>11s}"]
     lines += [f"{r['preset']:14s} {r['n']:>11d} {r['seconds']:>8.2f} {r['per_s']:>9d} {r['us_each']:>8.1f} "
               f"{r['peak_rss_mb']:>11.1f}" for r in rows]
+    proc = subprocess.run([sys.executable, __file__, "--vs-published", "--n", str(args.n), "--seed", str(args.seed)],
+                          capture_output=True, text=True, check=True)
+    v = json.loads(proc.stdout.strip().splitlines()[-1])
+    lines += ["", "# gui-r1 vs the published r1gui (ritzz-ai/GUI-R1 verl/utils/reward_score/r1gui.py as restated in "
+              "tests/test_rewards_gui_r1.py, its eval put back),",
+              "# same process, same completions, best of 3; ours through score_batch (JSON ground truth)",
+              f"{'completions':>11s} {'published_us':>12s} {'ours_us':>8s} {'ratio':>6s} {'same_verdicts':>13s}",
+              f"{v['n']:>11d} {v['published_us']:>12.2f} {v['ours_us']:>8.2f} {v['ratio']:>5.2f}x "
+              f"{v['same_verdicts']:>13d}"]
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if args.out != "-":

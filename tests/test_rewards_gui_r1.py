@@ -285,3 +285,32 @@ def test_generated_completions_match_the_published_definition():
 def test_preset_accepts_a_raw_guir1_record():
     rec = {"action": "click", "gt_bbox": [10, 10], "input_text": "no input text"}
     assert get_reward("gui-r1").fn(answer("click", (12, 12)), None, truth=rec)["accuracy"] == 1.0
+
+
+def test_one_line_fast_path_gives_the_published_verdicts_at_its_edges():
+    """gui_r1 reads the one-action answer with one anchored match (G._CANON) instead of literal_eval; around the
+    edges of that shape — leading zeros, spaces inside the point's brackets, brackets/quotes/backslashes/line
+    breaks/NUL/lone surrogates in the text, non-ASCII actions, a second [d, d] — its verdicts must be the published
+    ones (the general path decides whatever the shape does not take)."""
+    rng = random.Random(7)
+    pieces_text = ["hello", "no input text", "up", "[1, 2]", "a]b", "{x}", "it's", "back\\slash", "line\nbreak",
+                   "nul\x00", "sur\ud800", "ünï", "tab\tx", "", "x" * 40, "\x0c", "down"]
+    pieces_num = ["0", "7", "05", "500", "1000", "00", "12345"]
+    actions = ["click", "type", "scroll", "open_app", "Click", "clïck", "press back", "select", "complete"]
+    seps = [" ", "", "  "]
+    fast = 0
+    for gt in (CLICK_PT, CLICK_BOX, TYPE, SCROLL_UP, gt_of(type="open_app", app="Maps")):
+        rec = G.ground_truth_record(gt)
+        for _ in range(300):
+            x, y = rng.choice(pieces_num), rng.choice(pieces_num)
+            inner = rng.choice([f"[{x},{rng.choice(seps)}{y}]", f"[ {x}, {y}]", f"[{x}, {y} ]"])
+            s1, s2 = rng.choice(seps), rng.choice(seps)
+            body = (f"[{{'action':{s1}'{rng.choice(actions)}',{s2}'point':{s1}{inner},{s2}"
+                    f"'input_text':{s1}'{rng.choice(pieces_text)}'}}]")
+            c = rng.choice(["<think>t</think> ", "<think>t</think>\n", ""]) + f"<answer>{body}</answer>"
+            fast += G._CANON.fullmatch(body) is not None
+            want = ref_score(c, json.dumps(rec))
+            got = score(c, gt)
+            general = (G.format_reward(c), G.accuracy_reward(c, rec))
+            assert (got["format"], got["accuracy"]) == (want["format"], want["accuracy"]) == general, repr(c)
+    assert 50 < fast < 1400   # both paths exercised

@@ -26,7 +26,7 @@ import re
 from typing import Any, Callable, Optional
 
 from ..errors import BridgeError
-from .parse import completion_text
+from .parse import completion_text, strip_answer_tags
 from .spec import DEFAULT_SPEC, Scorer, build_scorer, safe_call
 
 SPEC_ENV = "BRIDGE_REWARD_SPEC"
@@ -70,8 +70,6 @@ def _plain(value: Any) -> Any:
 
 
 def _gt_value(value: Any) -> Any:
-    from .parse import strip_answer_tags
-
     if isinstance(value, str):
         return strip_answer_tags(value)
     return _plain(value)

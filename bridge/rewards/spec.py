@@ -21,6 +21,7 @@ from typing import Any, Union
 from ..errors import BridgeError, Problem
 from .base import RewardInfo, get_reward
 from .options import option_problem
+from .parse import ground_truth_from_json
 
 ENTRY_KEYS = {"name", "preset", "weight", "options", "key"}
 #: What a spec may be: a reward name, or a list of names / ``{name|preset, weight, options, key}`` mappings
@@ -68,11 +69,8 @@ class Scorer:
         return [c.to_dict() for c in self.components]
 
     def __call__(self, completion: str, gt) -> dict[str, float]:
-        from ..groundtruth import GroundTruth
-        from .parse import ground_truth_from_json
-
         try:
-            gt = ground_truth_from_json(gt) if isinstance(gt, str) else GroundTruth.from_any(gt)
+            gt = ground_truth_from_json(gt) if isinstance(gt, str) else _ground_truth(gt)
         except Exception as e:
             raise RewardError(f"reward {self.name}: cannot read the ground truth ({type(e).__name__}: "
                               f"{str(e)[:300]}): {str(gt)[:200]!r}") from e
@@ -92,6 +90,12 @@ class Scorer:
 
     def zeros(self) -> dict[str, float]:
         return {k: 0.0 for k in self.keys}
+
+
+def _ground_truth(value: Any):
+    from ..groundtruth import GroundTruth   # lazily: pydantic's Action model (not for `bridge --help`)
+
+    return GroundTruth.from_any(value)
 
 
 def load_spec(value: Union[str, os.PathLike, list, dict]) -> Any:

@@ -94,23 +94,46 @@ def extract_point(completion: str) -> tuple[int, int]:
 
 def accuracy_reward(completion: str, truth: dict[str, Any]) -> float:
     """``truth`` = GUI-R1's ground-truth record ``{"action", "gt_bbox", "input_text"}`` (model frame)."""
+    return _judge(lambda: extract_action(completion), lambda: extract_point(completion),
+                  lambda: extract_input_text(completion), truth)
+
+
+def _judge(action, point, text, truth: dict[str, Any]) -> float:
+    """The accuracy rule on the predicted action, point and input text (callables: each is extracted only when
+    the rule looks at it, as in the original)."""
     try:
         gt_action = truth["action"].lower()
-        if extract_action(completion).lower() != gt_action:
+        if action().lower() != gt_action:
             return 0.0
         if gt_action == "click":
             box = truth["gt_bbox"]
-            px, py = extract_point(completion)
+            px, py = point()
             if len(box) == 2:
                 return 1.0 if (px - box[0]) ** 2 + (py - box[1]) ** 2 < POINT_RADIUS ** 2 else 0.0
             if len(box) == 4:
                 return 1.0 if box[0] < px < box[2] and box[1] < py < box[3] else 0.0
             return 0.0
         if gt_action in ("type", "select", "scroll"):
-            return 1.0 if token_f1(extract_input_text(completion), truth["input_text"]) >= 0.5 else 0.0
+            return 1.0 if token_f1(text(), truth["input_text"]) >= 0.5 else 0.0
         return 1.0
     except Exception:
         return 0.0
+
+
+#: The answer GUI-R1's prompt asks for, one action written as the model is trained to write it:
+#: ``[{'action': 'click', 'point': [12, 34], 'input_text': 'no input text'}]``. Such a body is read with one
+#: anchored match instead of ``ast.literal_eval`` (which compiles it: most of a call's time) and three searches;
+#: every other body takes the general path above. The shape is narrow enough that the verdicts are the same by
+#: construction, checked against the general path in tests/test_rewards_gui_r1.py:
+#: * a Python literal: plain decimal ints without leading zeros (``05`` is a SyntaxError), single-quoted strings
+#:   without quotes, backslashes, line breaks, NUL or lone surrogates (compile refuses them); so literal_eval gives [{action: str, point: [int, int],
+#:   input_text: str}] and format is decided by the action/input_text rules alone;
+#: * the action is ``\w+`` in ASCII, so ``'action':\s*'(\w+)'`` finds exactly it; the input text has no quote,
+#:   so ``'input_text':\s*'(.*?)'`` finds exactly it;
+#: * no space inside ``[x, y]``'s brackets and no bracket or brace in the input text, so the point is the only
+#:   ``[d, d]`` the coordinate search ``\{.*\[(\d+),\s*(\d+)]\s*.*\}`` can match, on the one line.
+_CANON = re.compile(r"\[\{'action': *'([A-Za-z0-9_]+)', *'point': *\[(0|[1-9][0-9]*), *(0|[1-9][0-9]*)\], *"
+                    r"'input_text': *'([^'\\\n\r\x00\[\]{}\ud800-\udfff]*)'\}\]")
 
 
 # canonical → GUI-R1 action vocabulary (complete, close/delete, press_home, click, press_back, type, select,
@@ -163,6 +186,15 @@ def ground_truth_record(gt) -> dict[str, Any]:
           "single-quoted Python-literal answers)", kind="preset", style="gui-r1", parts=("format", "accuracy"),
           source="ritzz-ai/GUI-R1 verl/utils/reward_score/r1gui.py")
 def gui_r1(completion: str, gt, truth: Optional[dict] = None) -> dict[str, float]:
-    f = format_reward(completion)
-    acc = accuracy_reward(completion, truth if truth is not None else dict(ground_truth_record(gt)))
+    truth = truth if truth is not None else ground_truth_record(gt)
+    body = answer_body(completion)
+    m = _CANON.fullmatch(body.strip()) if body is not None else None
+    if m is None:
+        f, acc = format_reward(completion), accuracy_reward(completion, truth)
+    else:
+        action, x, y, text = m.groups()
+        f = 1.0 if think_answer_fullmatch(completion) and not (
+            action in ("type", "select", "open_app") and text == NO_TEXT
+            or action == "scroll" and text not in SCROLL_DIRS) else 0.0
+        acc = _judge(lambda: action, lambda: (int(x), int(y)), lambda: text, truth)
     return {"score": 0.8 * acc + 0.2 * f, "format": f, "accuracy": acc}
