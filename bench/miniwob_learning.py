@@ -36,6 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bridge.demo import reward_trend  # noqa: E402
 from bridge.envs import env_python  # noqa: E402
 
 TASKS = "click-test,click-test-2,click-color,focus-text"   # one-step tasks a tiny model can ground
@@ -83,6 +84,11 @@ def main(argv=None) -> int:
     ap.add_argument("--sft-steps", type=int, default=400)
     ap.add_argument("--grpo-steps", type=int, default=30)
     ap.add_argument("--grpo-lr", type=float, default=2e-4)
+    ap.add_argument("--grpo-seeds", type=int, default=16,
+                    help="GRPO prompt set: the first screens of seeds 0..N-1 per task (4 of them a step); 1 = a "
+                         "fixed set of one screen per task, all played by every step: its reward rises, and the "
+                         "policy learns those screens rather than the task (bench/results/miniwob_grpo_fixed_set.md)")
+    ap.add_argument("--sft-model", type=Path, help="reuse the SFT model of an earlier run (skips steps 1-2)")
     ap.add_argument("--episodes", type=int, default=50, help="online eval episodes per task")
     ap.add_argument("--max-turns", type=int, default=3, help="online eval: turns per episode")
     ap.add_argument("--work", type=Path, default=Path("/tmp/miniwob-learning"))
@@ -93,17 +99,19 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
 
     data = work / "data"
-    if not (data / "manifest.json").exists():
-        bridge("synth", str(data), "--env", "miniwob", "--tasks", ns.tasks, "--episodes", str(ns.train_episodes),
-               "--pool", "2")
     recipe = sft_recipe(data, ns.sft_steps)
-    (work / "sft.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
-    log = bridge("run", str(work / "sft.yaml"), "--runs-dir", str(work / "runs"))
-    done = re.findall(r"^run ok \(exit code.*-> (.+)$", log, re.M)   # bridge run's last word: where the run is
-    if not done:
-        raise SystemExit(f"no 'run ok ... -> DIR' line in bridge run's output:\n{log[-3000:]}")
-    run_dir = Path(done[-1].strip())
-    sft_model = run_dir / "output"
+    if ns.sft_model:
+        sft_model = ns.sft_model
+    else:
+        if not (data / "manifest.json").exists():
+            bridge("synth", str(data), "--env", "miniwob", "--tasks", ns.tasks, "--episodes",
+                   str(ns.train_episodes), "--pool", "2")
+        (work / "sft.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
+        log = bridge("run", str(work / "sft.yaml"), "--runs-dir", str(work / "runs"))
+        done = re.findall(r"^run ok \(exit code.*-> (.+)$", log, re.M)   # bridge run's last word: the run dir
+        if not done:
+            raise SystemExit(f"no 'run ok ... -> DIR' line in bridge run's output:\n{log[-3000:]}")
+        sft_model = Path(done[-1].strip()) / "output"
     sft = online_eval(sft_model, ns, work / "eval_sft.json")
 
     port = free_port()
@@ -115,7 +123,7 @@ def main(argv=None) -> int:
         grpo_out = work / "grpo"
         p = subprocess.run([str(env_python("trl")), "-m", "bridge.environments.trl_grpo", "--env-url",
                             f"http://127.0.0.1:{port}", "--model", str(sft_model), "--style", "compact", "--tasks",
-                            ns.tasks, "--seeds", "16", "--max-turns", "1", "--out", str(grpo_out), "--max-steps",
+                            ns.tasks, "--seeds", str(ns.grpo_seeds), "--max-turns", "1", "--out", str(grpo_out), "--max-steps",
                             str(ns.grpo_steps), "--num-generations", "8", "--batch-size", "32", "--lr",
                             str(ns.grpo_lr), "--max-new-tokens", "32"], cwd=ROOT, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"})
@@ -135,6 +143,7 @@ def main(argv=None) -> int:
               "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
               "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "seconds": round(time.time() - t0),
               "args": {k: str(v) for k, v in vars(ns).items()}, "sft_recipe": recipe, "grpo_rewards": rewards,
+              "grpo_trend": reward_trend(rewards) if rewards else None,
               "success": {name: {t: pol[t]["success_rate"] for t in [*tasks, "overall"]} for name, pol in table.items()}}
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -146,8 +155,10 @@ def main(argv=None) -> int:
              f"bench/miniwob_learning.py {' '.join(sys.argv[1:] if argv is None else argv)}`.", "",
              f"Tiny random Qwen2.5-VL (`tiny:qwen2_5_vl`), style compact, screens 160×210 at pixels "
              f"{PIXELS['min_pixels']}..{PIXELS['max_pixels']}. SFT: {ns.sft_steps} TRL steps (batch 8, lr 3e-3 cosine) "
-             f"on {ns.train_episodes} oracle episodes per task (seeds 0..). Online GRPO from the SFT model: "
-             f"{ns.grpo_steps} steps of 4 episodes' first screens × 8 completions, each completion played in the "
+             f"on {ns.train_episodes} oracle episodes per task (seeds 0..)"
+             f"{f' — reused from {ns.sft_model}' if ns.sft_model else ''}. Online GRPO from the SFT model: "
+             f"{ns.grpo_steps} steps of 4 episodes' first screens × 8 completions (prompt set: seeds "
+             f"0..{ns.grpo_seeds - 1} of each task), each completion played in the "
              f"live task (one turn) and rewarded by MiniWoB (raw reward, -1..1), lr {ns.grpo_lr}. Online eval: "
              f"{ns.episodes} episodes per task, seeds 1000.. (never trained on), up to {ns.max_turns} turns, greedy.",
              "", "| policy | " + " | ".join(tasks) + " | all |", "|---|" + "---|" * (len(tasks) + 1)]
@@ -155,7 +166,8 @@ def main(argv=None) -> int:
         lines.append(f"| {name} | " + " | ".join(f"{100 * succ[t]:.0f} %" for t in [*tasks, "overall"]) + " |")
     if rewards:
         lines += ["", f"GRPO mean episode reward per step: {' '.join(f'{r:.2f}' for r in rewards)} (first {k} steps "
-                      f"{mean(rewards[:k]):.2f}, last {k} {mean(rewards[-k:]):.2f})."]
+                      f"{mean(rewards[:k]):.2f}, last {k} {mean(rewards[-k:]):.2f}); {result['grpo_trend']} "
+                      "(first half vs last half, two standard errors)."]
     ns.out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
