@@ -15,7 +15,8 @@ from importlib.util import find_spec
 def accelerate_config(argv):
     """The config the training process builds under ``accelerate launch ARGV --use_deepspeed --zero_stage N``:
     the launcher's environment (accelerate/utils/launch.py ``prepare_deepspeed_cmd_env``), then
-    ``DeepSpeedPlugin()`` + ``set_mixed_precision`` as TrainingArguments does (transformers/training_args.py:1716-1720)."""
+    ``DeepSpeedPlugin()`` + ``set_mixed_precision`` as TrainingArguments does
+    (transformers/training_args.py:1716-1720)."""
     from accelerate.commands.launch import _validate_launch_command, launch_command_parser
     from accelerate.utils import DeepSpeedPlugin
     from accelerate.utils.launch import prepare_deepspeed_cmd_env

@@ -5,7 +5,8 @@ precision — as every one of these trainers does (they all train through transf
 
 Sources: LLaMA-Factory — our rendered ``ds_zero{2,3}.json``; TRL — what ``accelerate launch --use_deepspeed
 --zero_stage N`` (the argv our adapter renders) makes ``DeepSpeedPlugin`` build; ms-swift — its built-in
-``swift/config/zero{2,3}.json`` (``--deepspeed zero2|zero3``); VLM-R1 — the checkout's ``local_scripts/zero{2,3}.json``.
+``swift/config/zero{2,3}.json`` (``--deepspeed zero2|zero3``); VLM-R1 — the checkout's
+``local_scripts/zero{2,3}.json``.
 Each environment is asked once for both stages (~6-15 s each on 2 cores, mostly importing DeepSpeed).
 """
 from __future__ import annotations
@@ -29,7 +30,8 @@ DS_BACKENDS = sorted(n for n, a in available_adapters().items() if a.caps().deep
 
 def recipe(backend: str, stage: str, tmp_path: Path):
     """2 nodes x 2 processes, 2 per device, 3 accumulation steps; bf16 with ZeRO-2, fp16 with ZeRO-3."""
-    d = {"name": "ds", "model": str(tmp_path / "Qwen2.5-VL-fake"), "data": {"train": str(tmp_path), "style": "qwen25vl"},
+    d = {"name": "ds", "model": str(tmp_path / "Qwen2.5-VL-fake"),
+         "data": {"train": str(tmp_path), "style": "qwen25vl"},
          "method": METHOD[backend], "finetune": {"type": "full"},
          "train": {"lr": 2e-5, "per_device_batch": 2, "grad_accum": 3, "max_grad_norm": 0.5, "weight_decay": 0.01,
                    "precision": "bf16" if stage == "zero2" else "fp16"},
