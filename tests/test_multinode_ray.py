@@ -95,6 +95,9 @@ def test_two_node_ray_cluster_from_multinode_sh(synth_dataset, tiny_model_dir, t
     link.symlink_to(tmp_path / "ray")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env["BRIDGE_RAY_PORT"] = str(port := free_port())
+    # fewer processes on a 2-core machine: no idle workers started ahead of the actors (Ray's system config
+    # enable_worker_prestart / prestart_worker_first_driver, read from RAY_<name>); no autoscaler monitor
+    env.update(RAY_enable_worker_prestart="0", RAY_prestart_worker_first_driver="0")
     # no GPUs here, so none declared (the script's --num-gpus=1 would let verl past its check into CUDA code);
     # 2 CPUs a node: TransferQueue's controller and one storage unit per node (below) take one each
     node = ["--num-gpus=0", "--num-cpus=2", "--object-store-memory=78643200", "--disable-usage-stats"]
@@ -113,7 +116,7 @@ def test_two_node_ray_cluster_from_multinode_sh(synth_dataset, tiny_model_dir, t
         return rc, log.read_text(errors="replace")
 
     try:
-        rc, out = role("head", *node, f"--temp-dir={link}/head", "--include-dashboard=false",
+        rc, out = role("head", *node, f"--temp-dir={link}/head", "--include-dashboard=false", "--no-monitor",
                        f"--dashboard-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
                        f"--ray-client-server-port={free_port()}", timeout=60)
         assert rc == 0, out[-3000:]
