@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from bridge.backends import get_adapter, preflight
-from bridge.backends.testing import backend_python
 from bridge.errors import BridgeError
 from bridge.recipe import parse_recipe
 
@@ -51,20 +50,21 @@ def test_check_names_setting_and_install_command():
     preflight.check("trl", sys.executable, reqs[1:])   # all present: no error
 
 
-@pytest.mark.backend("llamafactory")
 def test_bridge_run_refuses_deepspeed_the_environment_lacks(synth_dataset, tmp_path, capsys):
-    """LLaMA-Factory with ZeRO-2 and an environment without DeepSpeed: refused before torchrun starts."""
+    """LLaMA-Factory with ZeRO-2 and an interpreter without DeepSpeed: refused before torchrun starts. The
+    llamafactory environment pins DeepSpeed (its requirements.txt), so the interpreter is this project's own, which
+    has none — what a user's own `backends.llamafactory.python` without DeepSpeed looks like to the pre-flight."""
     from bridge.cli import main as cli_main
 
-    python = backend_python("llamafactory")
+    python = sys.executable
+    if not preflight.missing(python, ["deepspeed"]):
+        pytest.skip(f"{python} has DeepSpeed")
     r = {"name": "ds", "model": "tiny:qwen2_5_vl", "data": {"train": str(synth_dataset), "style": "gui-r1"},
          "method": "sft", "train": {"max_steps": 2, "device": "cpu"},
          "distributed": {"nproc_per_node": 2, "deepspeed": "zero2"},
          "backends": {"llamafactory": {"python": python}}}
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(r))
-    if not preflight.missing(python, ["deepspeed"]):
-        pytest.skip("this llamafactory environment has DeepSpeed")
     with pytest.raises(SystemExit) as e:
         cli_main(["run", str(path), "--backend", "llamafactory", "--runs-dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err

@@ -300,9 +300,31 @@ def test_multinode_script_and_ray_address(synth_dataset, tmp_path, home, model_d
     script = files["multinode"]
     text = script.read_text()
     assert os.access(script, os.X_OK)
-    assert 'start --head --node-ip-address=10.0.0.1 --port=6379 --num-gpus=4' in text
-    assert 'start --address=10.0.0.1:6379 --num-gpus=4' in text
-    assert "PYTHON=${PYTHON:-/opt/verl/bin/python}" in text and "RAY_ADDRESS=10.0.0.1:6379" in text
+    assert "PYTHON=${PYTHON:-/opt/verl/bin/python}" in text and 'RAY_ADDRESS=10.0.0.1:"$PORT"' in text
+    # what each role runs, through a stand-in `ray` that prints its arguments
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "python").write_text("#!/bin/sh\necho \"$@\"\n")
+    (fake / "ray").write_text("#!/bin/sh\necho \"$@\"\n")
+    for f in fake.iterdir():
+        f.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "BRIDGE_RAY"))}
+    env["PYTHON"] = str(fake / "python")
+
+    def run(*args, **extra):
+        out = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env={**env, **extra})
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert run("head", "--num-cpus=8") == "start --head --node-ip-address=10.0.0.1 --port=6379 --num-gpus=4 " \
+                                          "--num-cpus=8\n"
+    token = run_dir / "ray_auth_token"                     # one token for every node (Ray 2.60 token auth)
+    assert len(token.read_text()) == 64 and token.stat().st_mode & 0o777 == 0o600
+    assert run("worker", BRIDGE_RAY_PORT="7000") == "start --address=10.0.0.1:7000 --num-gpus=4\n"
+    assert run("stop", "--force") == "stop --force\n"
+    train = run("train", "trainer.total_training_steps=9").split()
+    assert train[:2] == ["-m", "verl.trainer.main_ppo"] and train[-1] == "trainer.total_training_steps=9"
+    assert train[2:-1] == lines
     assert "trainer.nnodes=2" in lines and "trainer.n_gpus_per_node=4" in lines and "trainer.nnodes=2" in text
     assert "data.train_batch_size=32" in lines                        # 2 x 2 x (2 nodes x 4 GPUs)
     assert ADAPTER.command(r, export, run_dir, "py").env["RAY_ADDRESS"] == "10.0.0.1:6379"

@@ -77,6 +77,7 @@ IMAGES_ENV = "BRIDGE_VERL_IMAGES"
 #: bridge-level keys of ``backends.verl.overrides`` (everything else is a Hydra override for main_ppo)
 BRIDGE_KEYS = ("images",)
 RAY_PORT = 6379
+RAY_TOKEN_FILE = "ray_auth_token"   # multinode.sh head writes the cluster's Ray token here
 ROLLOUT_ENGINES = ("vllm", "sglang")
 #: recipe ``grpo.loss_type`` -> ``actor.loss_agg_mode``: TRL's names for the same normalisations, or verl's own
 LOSS_AGG_MODES = {"grpo": "seq-mean-token-mean", "dapo": "token-mean", "dr_grpo": "seq-mean-token-sum-norm",
@@ -503,6 +504,7 @@ class VerlAdapter(Adapter):
         path.write_text(self.render("multinode.sh.j2", recipe=recipe.name, nnodes=d.nnodes,
                                gpus=d.nproc_per_node, head=shlex.quote(d.master_addr), port=RAY_PORT,
                                python=shlex.quote(python), run_dir=shlex.quote(str(run_dir)),
+                               token=shlex.quote(str(Path(run_dir) / RAY_TOKEN_FILE)),
                                env=" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k != "RAY_ADDRESS"),
                                overrides=" \\\n    ".join(shlex.quote(x) for x in lines)), encoding="utf-8")
         path.chmod(0o755)
