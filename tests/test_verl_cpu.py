@@ -145,6 +145,20 @@ print(json.dumps({"keys": sorted(set(m) ^ set(b)), "layers": layers, "other": ot
     assert got["other"] < 5e-3
 
 
+def test_bridge_export_keeps_verls_adapter_without_merge(staged, tmp_path, capsys):
+    """Without --merge-lora: the adapter verl's merger wrote, aimed at exactly its layers, served on the base."""
+    plan, record, _, _ = staged
+    out = tmp_path / "adapter"
+    assert cli_main(["export", str(plan.run_dir), str(out), "--json"]) in (0, None)
+    result = json.loads(capsys.readouterr().out)
+    assert result["kind"] == "lora" and result["merged"] is False
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in out.iterdir()}
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    assert cfg["r"] == 8 and cfg["lora_alpha"] == 16 and "visual" not in cfg["target_modules"]
+    assert "model\\.language_model\\.layers\\.0\\.self_attn\\.q_proj" in cfg["target_modules"]
+    assert result["serve"][:3] == ["vllm", "serve", record["recipe"]["model"]] and "--enable-lora" in result["serve"]
+
+
 def test_bridge_export_without_checkpoint_is_a_clear_error(staged, tmp_path, capsys):
     plan, record, _, _ = staged
     empty = tmp_path / "run"
