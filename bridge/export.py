@@ -100,7 +100,8 @@ def _step(p: Path) -> int:
 
 def verl_checkpoint(output: Path) -> Optional[Path]:
     """The newest ``global_step_<n>/actor`` verl's FSDP checkpoint manager wrote under ``output``
-    (``model_world_size_<w>_rank_<r>.pt`` shards + ``fsdp_config.json``; verl/utils/checkpoint/fsdp_checkpoint_manager.py)."""
+    (``model_world_size_<w>_rank_<r>.pt`` shards + ``fsdp_config.json``;
+    verl/utils/checkpoint/fsdp_checkpoint_manager.py)."""
     found = [d for d in output.glob("global_step_*/actor")
              if (d / "fsdp_config.json").is_file() and any(d.glob("model_world_size_*_rank_*.pt")) and _step(d) >= 0]
     return max(found, key=_step, default=None)

@@ -2,16 +2,16 @@
 
 `bridge run --backend verl --dry-run` prepares a real run directory (run.json, Hydra overrides, reward module);
 bridge/backends/verl/cpu_stages.py then runs, with verl's CPU platform (bridge/backends/verl/cpu_platform.py) in
-one gloo process, every stage of a GRPO step that needs no rollout engine: ActorRolloutRefWorker init with the FSDP2
-LoRA engine, the agent loop (completions given, generation replaced), the reward manager with our hook,
-core_algos' GRPO advantage and verl's checkpoint manager. `bridge export` finds that global_step_N/actor, merges the
-shards with verl's model merger and the LoRA into the base. Where main_ppo stops on CPU: docs/backends.md."""
+one gloo process, two GRPO steps of everything that needs no rollout engine: ActorRolloutRefWorker init with the
+FSDP2 LoRA engine, the agent loop (completions given, generation replaced), the reward manager with our hook, actor
+and reference log-probs, compute_advantage, the actor update, then verl's checkpoint manager. `bridge export` finds
+that global_step_2/actor, merges the shards with verl's model merger and the LoRA into the base. Where main_ppo
+itself stops on CPU (the rollout): docs/backends.md, "verl on CPU"."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -9,7 +9,8 @@ when the variables reach them), so::
 
 gives verl ``device_name == "cpu"`` (FSDP, tensors and RNG on the CPU), gloo for ``torch.distributed`` and
 a declared Ray ``GPU`` as the slot a worker asks for (``ray_resource_options``), so a Ray cluster started with
-``num_gpus=n`` (declared, nothing probed) places verl's workers. Only a test harness and ``bridge`` on CPU set it.
+``num_gpus=n`` (declared, nothing probed) places verl's workers. Set by ``cpu_stages`` (tests/test_verl_cpu.py) and,
+by hand, for ``main_ppo`` on CPU (docs/backends.md, "verl on CPU").
 """
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def _device_module() -> types.ModuleType:
     m.__dict__.update({k: getattr(torch.cpu, k) for k in dir(torch.cpu) if not k.startswith("_")})
     zero = lambda *a, **k: 0  # noqa: E731
     m.__dict__.update(
-        is_available=lambda: True, device_count=lambda: 1, current_device=lambda: torch.device("cpu"), set_device=lambda *a: None,
+        is_available=lambda: True, device_count=lambda: 1, current_device=lambda: torch.device("cpu"),
+        set_device=lambda *a: None,
         empty_cache=lambda: None, ipc_collect=lambda: None, synchronize=lambda *a, **k: None,
         memory_allocated=zero, memory_reserved=zero, max_memory_allocated=zero, max_memory_reserved=zero,
         reset_peak_memory_stats=lambda *a, **k: None, set_per_process_memory_fraction=lambda *a, **k: None,

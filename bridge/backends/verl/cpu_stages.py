@@ -10,16 +10,18 @@ verl's own classes, on a world of one gloo process and verl's CPU platform (:mod
 1. Hydra composes verl's ``ppo_trainer`` config with the run's overrides (``request.overrides``);
 2. ``ActorRolloutRefWorker(role="actor").init_model()``: HFModelConfig, the FSDP2 engine with LoRA, optimizer,
    checkpoint manager (verl/workers/engine_workers.py);
+
 then per step (``data.train_batch_size`` prompts of ``request.completions``):
 
 3. per prompt, ``rollout.n`` completions through verl's single-turn agent loop (``AgentLoopWorker``) with a
    stand-in LLM client that returns the given texts (the one part replaced: the generation itself), each scored by
    the reward manager ``load_reward_manager`` resolves from ``reward.custom_reward_function`` (our module);
-4. actor log-probs and reference log-probs (the actor with its LoRA adapter off, as verl does for LoRA runs),
-   5. ``ray_trainer.compute_advantage`` (GRPO), 6. the actor update — the worker calls of verl's legacy trainer
-   (``RayPPOTrainer._compute_old_log_prob`` / ``_compute_ref_log_prob`` / ``_update_actor``) on this worker;
+4. actor log-probs and reference log-probs (the actor with its LoRA adapter off, as verl does for LoRA runs);
+5. ``ray_trainer.compute_advantage`` (GRPO);
+6. the actor update. 4 and 6 are the worker calls of verl's legacy trainer (``RayPPOTrainer._compute_old_log_prob``
+   / ``_compute_ref_log_prob`` / ``_update_actor``) bound to this worker;
 
-7. verl's checkpoint manager saves ``<out>/global_step_<steps>/actor`` (``worker.save_checkpoint``).
+and at the end 7. verl's checkpoint manager saves ``<out>/global_step_<steps>/actor`` (``worker.save_checkpoint``).
 
 Prints ``BRIDGE_STAGES <json>``: the stages reached, rewards, advantages, update metrics, the checkpoint files.
 """
