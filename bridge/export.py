@@ -38,6 +38,9 @@ class Trained:
     path: Path
     base: str
     lora_rank: Optional[int] = None
+    #: ``hf`` (a Hugging Face / PEFT directory) or ``verl-fsdp`` (verl's ``global_step_<n>/actor`` FSDP shards,
+    #: merged by verl's own ``python -m verl.model_merger merge --backend fsdp`` inside the export)
+    layout: str = "hf"
 
 
 @dataclass
@@ -90,10 +93,40 @@ def _has_weights(d: Path) -> bool:
     return any(d.glob("*.safetensors")) or any(d.glob("pytorch_model*.bin"))
 
 
+def _step(p: Path) -> int:
+    name = p.parent.name
+    return int(name.rpartition("_")[2]) if name.rpartition("_")[2].isdigit() else -1
+
+
+def verl_checkpoint(output: Path) -> Optional[Path]:
+    """The newest ``global_step_<n>/actor`` verl's FSDP checkpoint manager wrote under ``output``
+    (``model_world_size_<w>_rank_<r>.pt`` shards + ``fsdp_config.json``;
+    verl/utils/checkpoint/fsdp_checkpoint_manager.py)."""
+    found = [d for d in output.glob("global_step_*/actor")
+             if (d / "fsdp_config.json").is_file() and any(d.glob("model_world_size_*_rank_*.pt")) and _step(d) >= 0]
+    return max(found, key=_step, default=None)
+
+
+def _verl_trained(actor: Path, recipe_model: str) -> Trained:
+    """A verl actor checkpoint: LoRA when verl wrote ``lora_train_meta.json`` (its rank and alpha)."""
+    meta = actor / "lora_train_meta.json"
+    rank = None
+    if meta.is_file():
+        try:
+            rank = int(json.loads(meta.read_text(encoding="utf-8")).get("r") or 0) or None
+        except (ValueError, TypeError, AttributeError) as e:
+            raise BridgeError(f"{meta}: unreadable LoRA metadata: {e}") from None
+    base = recipe_model or str(actor / "huggingface")
+    return Trained("lora" if rank else "full", actor, base, rank, layout="verl-fsdp")
+
+
 def find_trained(run_dir: Path, record: dict[str, Any]) -> Trained:
     """Locate the trained adapter / model of a run (a located BridgeError when the run saved none)."""
     output = Path(record.get("output_dir") or Path(run_dir) / "output")
     recipe_model = str((record.get("recipe") or {}).get("model") or "")
+    actor = verl_checkpoint(output) if output.is_dir() else None
+    if actor is not None:
+        return _verl_trained(actor, recipe_model)
     for d in _candidates(output) if output.is_dir() else []:
         cfg = d / "adapter_config.json"
         if cfg.is_file() and _has_weights(d):
@@ -189,8 +222,9 @@ def export_run(run_dir: str | Path, out: str | Path, merge_lora: bool = False, p
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     request = {"source": str(trained.path), "kind": trained.kind, "base": trained.base, "out": str(tmp),
-               "merge": merge, "min_pixels": lo, "max_pixels": hi,
-               "processor_from": [str(trained.path), trained.base]}
+               "merge": merge, "min_pixels": lo, "max_pixels": hi, "layout": trained.layout,
+               "processor_from": [str(trained.path), *([str(trained.path / "huggingface")]
+                                                       if trained.layout == "verl-fsdp" else []), trained.base]}
     req_path = tmp.with_name(tmp.name + ".request.json")
     try:
         req_path.write_text(json.dumps(request), encoding="utf-8")

@@ -11,13 +11,20 @@ processor from in order, and the pixel bounds the model was trained with. It wri
 * the processor (tokenizer, chat template, image processor with the training pixel bounds, also as the separate
   ``preprocessor_config.json`` older readers and vLLM look for) and ``generation_config.json``.
 
+A ``layout: verl-fsdp`` source is verl's ``global_step_<n>/actor`` checkpoint: verl's own model merger
+(``python -m verl.model_merger merge --backend fsdp``, this interpreter = the verl environment) first gathers the
+FSDP shards into a Hugging Face directory, with a LoRA run's adapter beside it in ``lora_adapter/``; that directory
+is then the base (and the adapter the source) of the steps above.
+
 The last stdout line is ``BRIDGE_EXPORT_RESULT <json>`` (files written, dtype, parameter count).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,11 +100,52 @@ def has_chat_template(d: Path) -> bool:
     return False
 
 
+def verl_merge(actor: Path, work: Path) -> tuple[Path, Path | None]:
+    """verl's merger on an FSDP actor checkpoint -> (Hugging Face model dir, PEFT adapter dir or None)."""
+    proc = subprocess.run([sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
+                           "--local_dir", str(actor), "--target_dir", str(work)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-10:])
+        raise SystemExit(f"error: verl's model merger failed on {actor} (exit code {proc.returncode}):\n{tail}")
+    adapter = work / "lora_adapter"
+    if not (adapter / "adapter_config.json").is_file():
+        return work, None
+    # verl's merger names the adapter's targets by their last part (q_proj, gate_proj, ...; base_model_merger.py
+    # save_lora_adapter) and drops exclude_modules, so PEFT would also wrap the vision tower's gate/up/down_proj:
+    # target exactly the modules the adapter has weights for
+    from safetensors import safe_open
+
+    with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as f:
+        names = sorted({k.split(".lora_")[0].removeprefix("base_model.model.") for k in f.keys() if ".lora_" in k})
+    cfg_path = adapter / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    cfg.update(target_modules="^(?:" + "|".join(re.escape(n) for n in names) + ")$", exclude_modules=None)
+    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    return work, adapter
+
+
 def export(req: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     src, base, out = Path(req["source"]), req["base"], Path(req["out"])
     result: dict[str, Any] = {"kind": req["kind"], "merged": False}
+    work = None
+    if req.get("layout") == "verl-fsdp":
+        work = out.with_name(out.name + ".verl-merged")
+        shutil.rmtree(work, ignore_errors=True)
+        merged, adapter = verl_merge(src, work)
+        result["verl_merger"] = {"lora_adapter": adapter is not None}
+        # verl's merged weights are the base; the adapter (if any) is what the steps below fold in or copy
+        base, src = str(merged), (adapter or merged)
+        req = {**req, "processor_from": [str(merged), *req["processor_from"]]}
+    try:
+        return _export(req, src, base, out, result, torch)
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _export(req: dict[str, Any], src: Path, base: str, out: Path, result: dict[str, Any], torch) -> dict[str, Any]:
     if req["kind"] == "lora" and req["merge"]:
         from peft import PeftModel
         from transformers import AutoModelForImageTextToText
