@@ -138,8 +138,13 @@ def _hash_or_none(name: str, checkout: Optional[str]) -> Optional[str]:
         return None
 
 
+def _needs_checkout(name: str) -> bool:
+    """A registered backend built from its trainer's checkout (an environment with no adapter: no)."""
+    return name in backend_names() and get_adapter(name).needs_checkout
+
+
 def install_command(name: str) -> str:
-    if name in backend_names() and get_adapter(name).needs_checkout:
+    if _needs_checkout(name):
         return f"bridge env install {name} --checkout /path/to/checkout"
     return f"bridge env install {name}"
 
@@ -205,7 +210,7 @@ def install(name: str, force: bool = False, echo: Callable[[str], None] = print,
     of one environment take turns (:func:`bridge.locks.file_lock`): the second finds it up to date. ``checkout``:
     the trainer checkout of a ``needs_checkout`` backend (default: the one the environment remembers)."""
     requirements_file(name)
-    if not get_adapter(name).needs_checkout:
+    if not _needs_checkout(name):
         checkout = None
     elif checkout is None:
         checkout = env_checkout(name)

@@ -86,7 +86,7 @@ def test_env_install_end_to_end_from_a_wheel(as_wheel, monkeypatch, tmp_path):
 def test_two_env_installs_take_turns(monkeypatch, tmp_path):
     monkeypatch.setenv("BRIDGE_HOME", str(tmp_path / "home"))
     calls = []
-    monkeypatch.setattr(envs, "_install", lambda name, force, echo: calls.append(name) or "done")
+    monkeypatch.setattr(envs, "_install", lambda name, force, echo, *rest: calls.append(name) or "done")
     lock = envs.env_dir("trl").with_name(".trl.lock")
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time

@@ -33,7 +33,7 @@ def install(backends: tuple[str, ...], force: bool, force_alias: bool, checkout:
     given = Path(checkout).expanduser().resolve() if checkout else None
     for name in backends:   # unknown names and unusable checkouts fail before anything is built
         envs.requirements_file(name)
-        if envs.get_adapter(name).needs_checkout:
+        if envs._needs_checkout(name):
             envs.requirement_lines(name, given or envs.env_checkout(name))
     for name in backends:
         envs.install(name, force=force, echo=lambda s: click.echo(s, err=True), checkout=given)
