@@ -295,7 +295,7 @@ def test_one_line_fast_path_gives_the_published_verdicts_at_its_edges():
     rng = random.Random(7)
     pieces_text = ["hello", "no input text", "up", "[1, 2]", "a]b", "{x}", "it's", "back\\slash", "line\nbreak",
                    "nul\x00", "sur\ud800", "ünï", "tab\tx", "", "x" * 40, "\x0c", "down"]
-    pieces_num = ["0", "7", "05", "500", "1000", "00", "12345"]
+    pieces_num = ["0", "7", "05", "500", "1000", "00", "12345", "123456789", "1234567890", "9" * 5000]
     actions = ["click", "type", "scroll", "open_app", "Click", "clïck", "press back", "select", "complete"]
     seps = [" ", "", "  "]
     fast = 0

@@ -94,27 +94,28 @@ def extract_point(completion: str) -> tuple[int, int]:
 
 def accuracy_reward(completion: str, truth: dict[str, Any]) -> float:
     """``truth`` = GUI-R1's ground-truth record ``{"action", "gt_bbox", "input_text"}`` (model frame)."""
-    return _judge(lambda: extract_action(completion), lambda: extract_point(completion),
+    return _judge(extract_action(completion), lambda: extract_point(completion),
                   lambda: extract_input_text(completion), truth)
 
 
-def _judge(action, point, text, truth: dict[str, Any]) -> float:
-    """The accuracy rule on the predicted action, point and input text (callables: each is extracted only when
-    the rule looks at it, as in the original)."""
+def _judge(action: str, point, text, truth: dict[str, Any]) -> float:
+    """The accuracy rule on the predicted action, point and input text (``point``/``text`` may be callables:
+    extracted only when the rule looks at them, as in the original — an extraction can raise, e.g. int() of a
+    5,000-digit number, and must then count only where the original computed it)."""
     try:
         gt_action = truth["action"].lower()
-        if action().lower() != gt_action:
+        if action.lower() != gt_action:
             return 0.0
         if gt_action == "click":
             box = truth["gt_bbox"]
-            px, py = point()
+            px, py = point() if callable(point) else point
             if len(box) == 2:
                 return 1.0 if (px - box[0]) ** 2 + (py - box[1]) ** 2 < POINT_RADIUS ** 2 else 0.0
             if len(box) == 4:
                 return 1.0 if box[0] < px < box[2] and box[1] < py < box[3] else 0.0
             return 0.0
         if gt_action in ("type", "select", "scroll"):
-            return 1.0 if token_f1(text(), truth["input_text"]) >= 0.5 else 0.0
+            return 1.0 if token_f1(text() if callable(text) else text, truth["input_text"]) >= 0.5 else 0.0
         return 1.0
     except Exception:
         return 0.0
@@ -125,14 +126,15 @@ def _judge(action, point, text, truth: dict[str, Any]) -> float:
 #: anchored match instead of ``ast.literal_eval`` (which compiles it: most of a call's time) and three searches;
 #: every other body takes the general path above. The shape is narrow enough that the verdicts are the same by
 #: construction, checked against the general path in tests/test_rewards_gui_r1.py:
-#: * a Python literal: plain decimal ints without leading zeros (``05`` is a SyntaxError), single-quoted strings
+#: * a Python literal: plain decimal ints of at most 9 digits without leading zeros (``05`` is a SyntaxError;
+#:   int() refuses 4,300+ digits), single-quoted strings
 #:   without quotes, backslashes, line breaks, NUL or lone surrogates (compile refuses them); so literal_eval gives [{action: str, point: [int, int],
 #:   input_text: str}] and format is decided by the action/input_text rules alone;
 #: * the action is ``\w+`` in ASCII, so ``'action':\s*'(\w+)'`` finds exactly it; the input text has no quote,
 #:   so ``'input_text':\s*'(.*?)'`` finds exactly it;
 #: * no space inside ``[x, y]``'s brackets and no bracket or brace in the input text, so the point is the only
 #:   ``[d, d]`` the coordinate search ``\{.*\[(\d+),\s*(\d+)]\s*.*\}`` can match, on the one line.
-_CANON = re.compile(r"\[\{'action': *'([A-Za-z0-9_]+)', *'point': *\[(0|[1-9][0-9]*), *(0|[1-9][0-9]*)\], *"
+_CANON = re.compile(r"\[\{'action': *'([A-Za-z0-9_]+)', *'point': *\[(0|[1-9][0-9]{0,8}), *(0|[1-9][0-9]{0,8})\], *"
                     r"'input_text': *'([^'\\\n\r\x00\[\]{}\ud800-\udfff]*)'\}\]")
 
 
@@ -196,5 +198,5 @@ def gui_r1(completion: str, gt, truth: Optional[dict] = None) -> dict[str, float
         f = 1.0 if think_answer_fullmatch(completion) and not (
             action in ("type", "select", "open_app") and text == NO_TEXT
             or action == "scroll" and text not in SCROLL_DIRS) else 0.0
-        acc = _judge(lambda: action, lambda: (int(x), int(y)), lambda: text, truth)
+        acc = _judge(action, (int(x), int(y)), text, truth)
     return {"score": 0.8 * acc + 0.2 * f, "format": f, "accuracy": acc}
