@@ -94,28 +94,29 @@ def extract_point(completion: str) -> tuple[int, int]:
 
 def accuracy_reward(completion: str, truth: dict[str, Any]) -> float:
     """``truth`` = GUI-R1's ground-truth record ``{"action", "gt_bbox", "input_text"}`` (model frame)."""
-    return _judge(extract_action(completion), lambda: extract_point(completion),
-                  lambda: extract_input_text(completion), truth)
+    try:   # all three first, as the original does: int() of a 4,300+-digit point raises there → accuracy 0
+        action, point, text = extract_action(completion), extract_point(completion), extract_input_text(completion)
+    except Exception:
+        return 0.0
+    return _judge(action, point, text, truth)
 
 
-def _judge(action: str, point, text, truth: dict[str, Any]) -> float:
-    """The accuracy rule on the predicted action, point and input text (``point``/``text`` may be callables:
-    extracted only when the rule looks at them, as in the original — an extraction can raise, e.g. int() of a
-    5,000-digit number, and must then count only where the original computed it)."""
+def _judge(action: str, point: tuple[int, int], text: str, truth: dict[str, Any]) -> float:
+    """The accuracy rule on the predicted action, point and input text."""
     try:
         gt_action = truth["action"].lower()
         if action.lower() != gt_action:
             return 0.0
         if gt_action == "click":
             box = truth["gt_bbox"]
-            px, py = point() if callable(point) else point
+            px, py = point
             if len(box) == 2:
                 return 1.0 if (px - box[0]) ** 2 + (py - box[1]) ** 2 < POINT_RADIUS ** 2 else 0.0
             if len(box) == 4:
                 return 1.0 if box[0] < px < box[2] and box[1] < py < box[3] else 0.0
             return 0.0
         if gt_action in ("type", "select", "scroll"):
-            return 1.0 if token_f1(text() if callable(text) else text, truth["input_text"]) >= 0.5 else 0.0
+            return 1.0 if token_f1(text, truth["input_text"]) >= 0.5 else 0.0
         return 1.0
     except Exception:
         return 0.0
