@@ -184,7 +184,9 @@ def main() -> None:
                                str(args.seed)], capture_output=True, text=True, check=True)
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(f"{preset:14s} {rows[-1]['per_s']:>9,d}/s", file=sys.stderr)
-    lines = [f"# bench/rewards_bench.py --n {args.n} --seed {args.seed}",
+    lines = [f"# bench/rewards_bench.py --n {args.n} --seed {args.seed}   "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, load average at the end "
+             f"(1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
              f"# python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPU(s); one process per "
              f"preset, scored in groups of {GROUP} through bridge.rewards.hooks.score_batch (JSON ground truth)",
              f"# generic = {json.dumps(GENERIC_SPEC)} parsed with the gui-r1 style",

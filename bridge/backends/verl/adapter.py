@@ -414,10 +414,10 @@ class VerlAdapter(Adapter):
             exclude = ".*visual.*"    # ViT blocks, patch embedding and merger (Qwen2/2.5/3-VL all nest them there)
         train = files["train"]
         has_eval = "eval" in files
-        flash = attention(recipe) == FLASH
+        attn = attention(recipe)   # one look into the environment (a subprocess) per render
         return {
             "recipe": recipe.name, "model": resolved_model(recipe), "reward_file": str(Path(run_dir) / REWARD_FILE),
-            "attn_implementation": attention(recipe), "remove_padding": flash,
+            "attn_implementation": attn, "remove_padding": attn == FLASH,
             "train_files": [str(train)], "val_files": [str(files.get("eval", train))], "has_eval": has_eval,
             "max_prompt_length": int(max_prompt), "max_prompt_length_source":
                 "grpo.max_prompt_length" if g.max_prompt_length else "upper bound from the export",
