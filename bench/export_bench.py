@@ -7,6 +7,7 @@ user+sys of that process. Export rows start from a dataset imported once (not ti
 
     python bench/export_bench.py                        # N = 2000 and 20000, best of 3
     python bench/export_bench.py --steps 2000 --repeat 1 --profile vlmr1:grpo
+    python bench/export_bench.py --steps 20000 --split   # where the time of one export goes (the floor)
 """
 from __future__ import annotations
 
@@ -74,6 +75,61 @@ def child(phase: str, src: str, ds: str, out: str, profile: str | None) -> None:
     print(json.dumps(result))
 
 
+def split(n: int, work: Path, repeat: int) -> None:
+    """Where an export's CPU time goes, cumulatively, in this one process (CPU µs/step, best of ``repeat``):
+    reading the canonical episodes, + checking them (image headers, coordinates: issue 11 item 2), + rendering
+    the samples (bridge.samples.build_samples), + writing VLM-R1 JSONL (the seed job's export) — beside the
+    plain script's whole job. The goal of issue 16 (export >= 3x the script) needs the last row <= anchor / 3."""
+    from bridge.backends import get_adapter
+    from bridge.dataset import open_dataset
+    from bridge.importers import import_dataset
+    from bridge.importers import seed_steps  # noqa: F401
+    from bridge.runs import export_dataset
+    from bridge.samples import build_samples
+    from bridge.styles import get_style
+    from bridge.validate import episode_checker
+
+    root = work / f"split{n}"
+    _clean(root)
+    src = synthesise(root, n)
+    import_dataset("seed-steps", src, root / "ds", jobs=1)
+    style, ds = get_style(STYLE), open_dataset(root / "ds")
+
+    def read():
+        for _ in ds:
+            pass
+
+    def check():
+        c = episode_checker(ds)
+        for ep in ds:
+            c(ep, file="x")
+
+    def render():
+        for _ in build_samples(ds, style):
+            pass
+
+    def export():
+        _clean(root / "out")
+        export_dataset(get_adapter("vlmr1"), root / "ds", style, "grpo", root / "out")
+
+    rows = [("anchor: the plain script's whole job", lambda: anchor(src, root / "anchor.jsonl")),
+            ("read the canonical episodes", read), ("+ check them", check),
+            ("+ render the samples (build_samples)", render), ("+ write VLM-R1 JSONL (export)", export)]
+    print(f"# where the time goes, N={n}, CPU us/step, best of {repeat}, one process")
+    base = None
+    for name, fn in rows:
+        best = min(_timed(fn) for _ in range(repeat)) * 1e6 / n
+        base = base or best
+        print(f"  {name:<40} {best:>8.1f}   {base / best:>5.2f}x anchor")
+    print(f"  (export >= 3x the plain script needs <= {base / 3:.1f} us/step)")
+
+
+def _timed(fn) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
 def run_child(phase: str, src: Path, ds: Path, out: Path, profile: str | None = None) -> dict:
     args = [sys.executable, __file__, "--child", phase, str(src), str(ds), str(out)]
     args += ["--profile-out", profile] if profile else []
@@ -119,6 +175,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[2000, 20000])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profile", nargs="*", default=[], metavar="BACKEND:METHOD")
+    ap.add_argument("--split", action="store_true", help="only where one export's time goes (see split())")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--profile-out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -126,6 +183,13 @@ def main() -> None:
         child(*args.child, profile=args.profile_out)
         return
     work = Path(tempfile.mkdtemp(prefix="export_bench-"))
+    if args.split:
+        try:
+            for n in args.steps:
+                split(n, work, args.repeat)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         rows = [r for n in args.steps for r in bench(n, work, args.repeat, args.profile)]
     finally:
