@@ -4,6 +4,7 @@ asked for it and the install command (exit code 2, run.json status "refused", no
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pytest
@@ -35,6 +36,7 @@ def test_what_each_setting_requires(backend):
     assert a.requires(recipe(method=method)) == []
     ds = a.requires(recipe(method=method, distributed={"deepspeed": "zero3"}))
     assert [(r.module, r.setting) for r in ds] == [("deepspeed", "distributed.deepspeed: zero3")]
+    assert re.fullmatch(r"deepspeed==\d+\.\d+\.\d+", ds[0].pip)   # the environment's own pin, for the hint
     if "vllm" in a.caps().rollout_engines and method == "grpo":
         assert [r.module for r in a.requires(recipe(grpo={"rollout": {"engine": "vllm"}}))] == ["vllm"]
 
@@ -70,7 +72,8 @@ def test_bridge_run_refuses_deepspeed_the_environment_lacks(synth_dataset, tmp_p
     err = capsys.readouterr().err
     assert e.value.code == 2 and "Traceback" not in err, err
     assert "deepspeed: asked for by distributed.deepspeed: zero2" in err
-    assert f"{python} -m pip install deepspeed" in err
+    pin = preflight.pinned(get_adapter("llamafactory"), "deepspeed")
+    assert pin.startswith("deepspeed==") and f"{python} -m pip install {pin}\n" in err + "\n"
     run_dir = next((tmp_path / "runs").iterdir())
     assert json.loads((run_dir / "run.json").read_text())["status"] == "refused"
     assert not (run_dir / "backend.log").exists()

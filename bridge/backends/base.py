@@ -313,11 +313,12 @@ class Adapter(ABC):
         """Modules the rendered configuration makes the backend import (:mod:`bridge.backends.preflight` looks for
         them in the environment before launching). Default: DeepSpeed when a ZeRO stage is asked for, the GRPO
         rollout engine when it is not the trainer's own generate."""
-        from .preflight import Requirement
+        from .preflight import Requirement, pinned
 
         out = []
         if recipe.distributed.deepspeed != "none":
-            out.append(Requirement("deepspeed", f"distributed.deepspeed: {recipe.distributed.deepspeed}"))
+            out.append(Requirement("deepspeed", f"distributed.deepspeed: {recipe.distributed.deepspeed}",
+                                   pinned(self, "deepspeed")))
         if recipe.method == "grpo" and recipe.grpo and recipe.grpo.rollout.engine in ("vllm", "sglang"):
             out.append(Requirement(recipe.grpo.rollout.engine, f"grpo.rollout.engine: {recipe.grpo.rollout.engine}"))
         return out

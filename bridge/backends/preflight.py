@@ -9,6 +9,8 @@ the setting that asked and the command that installs it. Nothing is launched."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 from dataclasses import dataclass
 
@@ -32,6 +34,17 @@ class Requirement:
 
     def install(self, python: str) -> str:
         return f"{python} -m pip install {self.pip or PIP.get(self.module, self.module)}"
+
+
+def pinned(adapter, name: str) -> str:
+    """The requirement line for pip package ``name`` in the adapter's environment file (``deepspeed==0.16.4``),
+    so a hint installs the version the environment was built and tested with; "" where it pins none."""
+    path = adapter.requirements_file()
+    lines = path.read_text(encoding="utf-8").splitlines() if path else []
+    for line in (raw.split("#", 1)[0].strip() for raw in lines):
+        if re.match(rf"{re.escape(name)}\s*(==|>=|~=|<=|\[)", line, re.I):
+            return shlex.quote(line)
+    return ""
 
 
 _FIND = ("import importlib.util, json, sys\n"
