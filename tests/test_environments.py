@@ -262,6 +262,39 @@ def test_remote_env_over_http_plays_like_the_local_one(miniwob_pool):
         assert miniwob_pool.free == miniwob_pool.size
 
 
+class _ScriptedEnv:
+    """Steps with given (reward, terminated, info) outcomes; records the actions it was sent."""
+
+    def __init__(self, *outcomes):
+        self.outcomes, self.sent = list(outcomes), []
+
+    def step(self, action):
+        self.sent.append(action)
+        reward, terminated, info = self.outcomes.pop(0) if self.outcomes else (0.0, True, {"stopped_by_agent": "x"})
+        return None, reward, terminated, False, info
+
+
+@pytest.mark.parametrize("outcome, max_turns, expected", [
+    ((1.0, True, {}), 1, 1.0),                                    # the task ended it: success
+    ((-1.0, True, {}), 1, -1.0),                                  # the task ended it: a wrong click
+    ((0.0, False, {}), 1, -1.0),                                  # a miss, cut at max turns
+    ((0.0, False, {"invalid_action": "no action"}), 1, -1.0),    # an unparsable answer, cut at max turns
+    ((0.0, True, {"stopped_by_agent": "impossible"}), 3, -1.0),  # the policy gave up
+])
+def test_online_grpo_scores_an_unfinished_episode_as_miniwob_times_it_out(outcome, max_turns, expected):
+    """An episode the task never ended scores -1, MiniWoB's time-out (core.js), never the 0 reported while it runs:
+    with 0, a miss (and an unparsable answer) ranked above a wrong click (-1), and GRPO learnt to click nothing."""
+    from bridge.environments.trl_grpo import _advance
+
+    env = _ScriptedEnv(outcome)
+    e = {"env": env, "actions": [Action(type="click", point=(1.0, 2.0))], "turn": 0, "done": False}
+    _advance(e, max_turns, "/nonexistent", style=None)
+    assert e["done"] and e["reward"] == expected and e["finished"] == ("stopped_by_agent" not in outcome[2]
+                                                                        and outcome[1])
+    if not outcome[1]:                                            # ours to end: the browser is handed back
+        assert env.sent[-1].type == "status"
+
+
 def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path):
     """TRL's GRPOTrainer with the environment's rollout_func (bridge/environments/trl_grpo.py): 2 steps on CPU,
     every completion's reward is its played episode's; a step plays twice as many episodes as the pool has

@@ -12,7 +12,12 @@ style exactly as offline; for every one of the group's completions the rollout p
 the first turn is the trained completion, later turns are sampled from the same model on the new screens —
 and the episode's reward (MiniWoB's, at its end) is that completion's reward (``env_reward``). Single-turn
 tasks are therefore exact GRPO; on multi-turn tasks only the first decision gets the credit (later turns
-would need one training sample each, which ``rollout_func`` cannot return). ``--smoke`` adds the dense
+would need one training sample each, which ``rollout_func`` cannot return). An episode the task itself never
+ended — cut at ``--max-turns``, given up by the policy, or never a parsable answer — scores ``--unfinished-reward``,
+-1 by default: MiniWoB's own verdict on it, its clock's time-out (``miniwob/html/core/core.js``:
+``core.endEpisode(-1, false, 'timed out')``). The 0 the environment reports while an episode runs ranked a miss
+above a wrong click (-1 in click-test-2, click-color: ``core.endEpisode(-1.0, false)``) and an unparsable answer
+above both, so GRPO learnt to click nothing (bench/results/miniwob_learning.md). ``--smoke`` adds the dense
 auxiliary reward of bridge/backends/trl/launcher.py's smoke runs, so that a random tiny model (every episode
 reward 0) still gets non-zero advantages and a gradient.
 """
@@ -116,8 +121,13 @@ def sample_batch(model, processor, prompts: list, temperature: float, max_new_to
     return results
 
 
+#: the reward of an episode the task never ended (module docstring): MiniWoB's time-out
+UNFINISHED_REWARD = -1.0
+
+
 def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, temperature: float = 1.0,
-                      max_new_tokens: int = 64, log: Optional[list] = None):
+                      max_new_tokens: int = 64, log: Optional[list] = None,
+                      unfinished_reward: float = UNFINISHED_REWARD):
     """``rollout_func(prompts, trainer)`` for ``GRPOTrainer`` (module docstring). The episodes of a batch run in
     lockstep: one batched ``generate`` per turn for every episode still running, their steps in parallel."""
     from concurrent.futures import ThreadPoolExecutor
@@ -143,7 +153,8 @@ def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, tempe
         for p, prompt in enumerate(prompts):
             task, seed = index[image_key(first_image(prompt))]
             eps.append({"p": p, "task": task, "seed": seed, "env": RemoteEnv(env_url), "messages": prompt,
-                        "obs": [], "actions": [], "paths": [], "reward": 0.0, "turn": 0, "done": False})
+                        "obs": [], "actions": [], "paths": [], "reward": unfinished_reward, "finished": False,
+                        "turn": 0, "done": False})
         # Every trained (first-turn) completion in one batch: the first screens are the prompts' own images.
         # Then the episodes play in waves of at most the server's pool size — an episode holds a browser from
         # reset to its end, so more episodes at once than browsers would wait on each other until the lease
@@ -174,7 +185,8 @@ def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, tempe
                             text = texts[e["p"]] if e["turn"] == 0 else sampled[id(e)][3]
                             obs = e["obs"][-1]
                             e["actions"].append(style.parse_action(text, obs.width, obs.height).action)
-                        list(pool.map(lambda e: _advance(e, max_turns, workdir, style), live))
+                        list(pool.map(lambda e: _advance(e, max_turns, workdir, style, unfinished_reward),
+                                      live))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             model.train(was_training)
@@ -182,7 +194,8 @@ def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, tempe
                "logprobs": [f[2] for f in first], "env_reward": [e["reward"] for e in eps],
                "env_turns": [e["turn"] for e in eps]}
         if log is not None:
-            log.extend({"task": e["task"], "seed": e["seed"], "reward": e["reward"], "turns": e["turn"]} for e in eps)
+            log.extend({"task": e["task"], "seed": e["seed"], "reward": e["reward"], "turns": e["turn"],
+                        "finished": e["finished"]} for e in eps)
         return out
 
     return rollout
@@ -196,11 +209,13 @@ def server_size(env_url: str) -> int:
         return max(1, int(json.loads(resp.read())["size"]))
 
 
-def _advance(e: dict, max_turns: int, workdir: str, style) -> None:
-    """Step episode ``e`` with its last action; on to its next prompt, or done (the browser handed back)."""
-    obs, reward, terminated, truncated, _ = e["env"].step(e["actions"][-1])
+def _advance(e: dict, max_turns: int, workdir: str, style, unfinished_reward: float = UNFINISHED_REWARD) -> None:
+    """Step episode ``e`` with its last action; on to its next prompt, or done (the browser handed back) with
+    the task's reward if the task ended it, else ``unfinished_reward`` (module docstring)."""
+    obs, reward, terminated, truncated, info = e["env"].step(e["actions"][-1])
     e["turn"] += 1
-    e["reward"] = float(reward)
+    e["finished"] = bool(terminated) and "stopped_by_agent" not in info   # the task's own end, not ours
+    e["reward"] = float(reward) if e["finished"] else unfinished_reward
     if terminated or truncated or e["turn"] >= max_turns:
         if not (terminated or truncated):
             e["env"].step(Action(type="status", status="impossible"))
@@ -237,6 +252,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--unfinished-reward", type=float, default=UNFINISHED_REWARD,
+                    help="reward of an episode the task never ended (default -1: MiniWoB's time-out)")
     ap.add_argument("--smoke", action="store_true", help="add a dense auxiliary reward (plumbing checks only)")
     args = ap.parse_args(argv)
 
@@ -273,7 +290,8 @@ def main(argv=None) -> int:
                           processing_class=processor,
                           rollout_func=make_rollout_func(args.env_url, style, index, max_turns=args.max_turns,
                                                          temperature=args.temperature,
-                                                         max_new_tokens=args.max_new_tokens, log=episodes))
+                                                         max_new_tokens=args.max_new_tokens, log=episodes,
+                                                         unfinished_reward=args.unfinished_reward))
     trainer.train()
     trainer.save_model(os.path.join(args.out, "model"))          # the trained policy, for bridge eval --model
     processor.save_pretrained(os.path.join(args.out, "model"))
