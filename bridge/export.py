@@ -134,7 +134,11 @@ def find_trained(run_dir: Path, record: dict[str, Any]) -> Trained:
                 ac = json.loads(cfg.read_text(encoding="utf-8"))
             except ValueError as e:
                 raise BridgeError(f"{cfg}: unreadable adapter config: {e}") from None
-            base = recipe_model or str(ac.get("base_model_name_or_path") or "")
+            named = str(ac.get("base_model_name_or_path") or "")
+            # a base inside the run folder is the run's own view of the recipe's model (VLM-R1's transformers-4
+            # files, bridge/backends/vlmr1/tf4.py): the one its environment loads, so the one to merge into
+            inside = named and Path(named).is_dir() and Path(run_dir).resolve() in Path(named).resolve().parents
+            base = named if inside else recipe_model or named
             if not base:
                 raise BridgeError(f"{cfg}: names no base model and the run record has none")
             return Trained("lora", d, base, ac.get("r"))

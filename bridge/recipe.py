@@ -210,6 +210,8 @@ class GrpoSpec(_Strict):
     epsilon_high: Optional[float] = Field(None, gt=0)
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
+    top_k: Optional[int] = Field(None, ge=0, description="sample from the k likeliest tokens (0 = the whole vocabulary); "
+                                 "unset = the backend's own: the whole vocabulary, except VLM-R1 (fixed at 50)")
     max_prompt_length: Optional[int] = Field(None, gt=0, description="counts image tokens; None = no limit")
     max_completion_length: int = Field(256, gt=0)
     loss_type: str = Field("grpo", description="policy-loss aggregation (grpo, dapo, dr_grpo, bnpo, ...); the default "
@@ -333,7 +335,7 @@ def training_plan(recipe: Recipe) -> dict[str, Any]:
         g = recipe.grpo
         out.update({"loss_type": g.loss_type, "num_generations": g.num_generations, "beta": g.beta,
                     "epsilon": g.epsilon, "temperature": g.temperature, "top_p": g.top_p,
-                    "max_completion_length": g.max_completion_length})
+                    "top_k": g.top_k or 0, "max_completion_length": g.max_completion_length})
     return out
 
 

@@ -17,7 +17,8 @@ from bridge.recipe import parse_recipe, training_plan
 
 KEYS = ("lr", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "scheduler", "warmup",
         "seed", "precision", "prompts_per_step", "completions_per_step")
-GRPO_KEYS = ("loss_type", "num_generations", "beta", "epsilon", "temperature", "top_p", "max_completion_length")
+GRPO_KEYS = ("loss_type", "num_generations", "beta", "epsilon", "temperature", "top_p", "top_k",
+             "max_completion_length")
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +113,36 @@ def test_grpo_recipe_trains_the_same_on_every_backend(synth_dataset, tmp_path, m
     hf_rollout = grpo_recipe(synth_dataset, model_dir)
     hf_rollout.grpo.rollout.engine = "hf"      # VLM-R1 generates with transformers only (not an optimiser setting)
     assert {"trl", "swift", "verl", "vlmr1"} <= set(backends_for("grpo"))
+    assert want["top_k"] == 0                  # unset: the whole vocabulary ...
     for backend in backends_for("grpo"):
         got = _resolved(backend, hf_rollout if backend == "vlmr1" else r, synth_dataset, tmp_path)
         results[backend] = {k: got.get(k) for k in want}
-        assert results[backend] == want, backend
-    # what run.json["effective"] records: the same numbers for every adapter
+        # ... except VLM-R1, whose GenerationConfig keeps transformers' top_k=50 (a capability: fixed)
+        assert results[backend] == {**want, "top_k": 50 if backend == "vlmr1" else 0}, backend
+    # what run.json["effective"] records (what `bridge compare` diffs): the same numbers for every adapter but
+    # VLM-R1, which differs exactly where it feeds the model differently
     effective = {b: get_adapter(b).effective(r) for b in results}
-    assert all(e == effective["trl"] for e in effective.values())
+    assert all(effective[b] == effective["trl"] for b in results if b != "vlmr1")
     assert effective["trl"]["effective_batch"] == 32 and effective["trl"]["per_device_samples"] == 8
+    differs = {k for k in effective["trl"].keys() | effective["vlmr1"].keys()
+               if effective["trl"].get(k) != effective["vlmr1"].get(k)}
+    assert differs == {"top_k", "prompt_images", "system_prompt"}
+    assert effective["vlmr1"]["top_k"] == 50 and "before the text" in effective["vlmr1"]["prompt_images"]
+
+
+def test_top_k_is_rendered_or_refused_where_fixed(synth_dataset, tmp_path, model_dir):
+    """An explicit grpo.top_k reaches every backend that samples with it; VLM-R1 (fixed at 50) takes 50 only."""
+    r = grpo_recipe(synth_dataset, model_dir)
+    r.grpo.top_k = 50
+    hf_rollout = grpo_recipe(synth_dataset, model_dir)
+    hf_rollout.grpo.top_k, hf_rollout.grpo.rollout.engine = 50, "hf"
+    for backend in backends_for("grpo"):
+        got = _resolved(backend, hf_rollout if backend == "vlmr1" else r, synth_dataset, tmp_path / f"k-{backend}")
+        assert got["top_k"] == 50, backend
+    hf_rollout.grpo.top_k = 0
+    problems = get_adapter("vlmr1").recipe_problems(hf_rollout)
+    assert [(p.field, p.expected, p.found) for p in problems] == [("grpo.top_k", "50", 0)]
+    assert "fixed at 50" in problems[0].message
 
 
 def test_loss_types_a_backend_lacks_are_refused_naming_it(synth_dataset, model_dir):

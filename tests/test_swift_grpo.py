@@ -130,6 +130,44 @@ def test_vllm_rollout_defaults_and_overrides(synth_dataset, tmp_path):
     assert cfg["loss_type"] == "grpo"                               # the recipe default, explicit
 
 
+#: Qwen2-VL-7B-Instruct's generation_config.json (the Qwen2/2.5-VL-Instruct checkpoints ship top_k 1 and a tiny top_p)
+INSTRUCT_GENERATION = {"do_sample": True, "temperature": 0.01, "top_p": 0.001, "top_k": 1, "repetition_penalty": 1.05}
+SAMPLING = """
+import json, sys
+from transformers import GenerationConfig
+from swift.infer_engine.protocol import RequestConfig
+from swift.infer_engine.utils import prepare_generation_config
+cfg, gen = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+# the rollout's RequestConfig as swift/rlhf_trainers/rollout_mixin.py builds it, with its GRPO defaults (args_mixin.py)
+rc = RequestConfig(n=1, max_tokens=cfg["max_completion_length"], temperature=cfg["temperature"],
+                   top_p=cfg.get("top_p", 1.0), top_k=cfg.get("top_k", -1), min_p=cfg.get("min_p", 0.0),
+                   repetition_penalty=cfg.get("repetition_penalty", 1.0))
+class Tok:
+    eos_token_id, pad_token_id = 1, 0
+g = prepare_generation_config(GenerationConfig(**gen), rc, Tok())   # what its transformers engine generates with
+print(json.dumps({k: getattr(g, k) for k in ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty")}))
+"""
+
+
+@pytest.mark.backend(B)
+def test_sampling_is_the_recipes_whatever_the_models_generation_config(synth_dataset, tmp_path):
+    """ms-swift's transformers engine turns top_k <= 0 into the model's generation_config top_k (1 in the Qwen-VL
+    Instruct checkpoints: every completion of a group greedy, no GRPO signal). Run through ms-swift's own
+    prepare_generation_config against such a generation_config, the rendered settings sample from the whole
+    vocabulary at the recipe's temperature and top_p."""
+    python = backend_python(B)
+    r = recipe(synth_dataset, grpo={"max_completion_length": 64})
+    cfg = config(r, export(synth_dataset, tmp_path / "g", r), tmp_path / "run")
+    out = subprocess.run([python, "-c", SAMPLING, json.dumps(cfg), json.dumps(INSTRUCT_GENERATION)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    g = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (g["do_sample"], g["temperature"], g["top_p"], g["repetition_penalty"]) == (True, 1.0, 1.0, 1.0)
+    assert g["top_k"] >= 151_936          # no top-k: transformers keeps min(top_k, vocabulary) tokens
+    r = recipe(synth_dataset, grpo={"top_k": 20})
+    assert config(r, export(synth_dataset, tmp_path / "g20", r), tmp_path / "run20")["top_k"] == 20
+
+
 @pytest.mark.parametrize("method", ["sft", "grpo"])
 def test_eval_data_becomes_val_dataset(synth_dataset, tmp_path, method):
     r = recipe(synth_dataset, method=method, data={"eval": str(synth_dataset)}, train={"per_device_batch": 8})

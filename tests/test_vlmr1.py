@@ -331,6 +331,8 @@ def test_grpo_smoke_through_its_trainer_on_cpu(vlmr1_python, synth_dataset, tmp_
     assert resolved["torch_dtype"] == "float32" and resolved["attn_implementation"] == "sdpa"
     assert resolved["reward_funcs"] == ["bridge", "smoke_aux"]
     assert record["recipe"]["model"].endswith(tiny.cache_name("qwen2_5_vl"))
+    # what it feeds the model unlike the other backends, in the settings `bridge compare` diffs
+    assert record["effective"]["top_k"] == 50 and "before the text" in record["effective"]["prompt_images"]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in rows] == [1, 2]
     for x in rows:   # the total it trains on and every bridge component, logged on every step
@@ -342,3 +344,21 @@ def test_grpo_smoke_through_its_trainer_on_cpu(vlmr1_python, synth_dataset, tmp_
     with safe_open(str(run_dir / "output/adapter_model.safetensors"), "pt") as f:
         keys = list(f.keys())
     assert keys and not any(".visual." in k for k in keys)   # its LoRA: every Linear outside `visual`
+    # bridge export of the VLM-R1 run (issue 12 item 3): the adapter merged in the run's own environment, a plain
+    # model transformers 4.49 loads there, with the processor at the trained pixel bounds
+    out = tmp_path / "model"
+    proc = subprocess.run([sys.executable, "-m", "bridge.cli", "export", str(run_dir), str(out), "--merge-lora",
+                           "--json"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["kind"] == "lora" and result["merged"] is True
+    code = ("import sys, torch; from transformers import AutoModelForImageTextToText, AutoProcessor; "
+            "m = AutoModelForImageTextToText.from_pretrained(sys.argv[1], torch_dtype=torch.float32); "
+            "p = AutoProcessor.from_pretrained(sys.argv[1]); "
+            "print(type(m).__name__, p.image_processor.min_pixels, p.image_processor.max_pixels)")
+    proc = subprocess.run([vlmr1_python, "-c", code, str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    name, lo, hi = proc.stdout.split()[-3:]
+    assert name == "Qwen2_5_VLForConditionalGeneration"
+    trained = (record["effective"]["min_pixels"], record["effective"]["max_pixels"])
+    assert all(trained) and (int(lo), int(hi)) == (result["min_pixels"], result["max_pixels"]) == trained

@@ -67,6 +67,7 @@ class Capabilities:
     grpo_max_prompt_length: bool = False    # honours grpo.max_prompt_length
     grpo_epsilon_high: bool = False         # honours grpo.epsilon_high (asymmetric clip)
     grpo_top_p: bool = True
+    grpo_top_k: Union[bool, int] = True     # honours grpo.top_k; an int: samples with that top_k, fixed
     requires_gpu: bool = False         # refuses to launch without a GPU (checked before launching)
     trackers: tuple[str, ...] = ()     # train.report_to values it logs to (bridge.tracking)
     resume: bool = False               # `bridge run --resume`: continues from its last checkpoint
@@ -106,6 +107,7 @@ FEATURE_LABELS: dict[str, str] = {
     "grpo_max_prompt_length": "GRPO max_prompt_length",
     "grpo_epsilon_high": "GRPO epsilon_high",
     "grpo_top_p": "GRPO top_p",
+    "grpo_top_k": "GRPO top_k (a number: fixed)",
     "requires_gpu": "needs a GPU",
     "trackers": "experiment tracking",
     "resume": "resume (bridge run --resume)",
@@ -173,6 +175,10 @@ class Adapter(ABC):
     families: ClassVar[Optional[Mapping[str, frozenset[str]]]] = None
     #: family -> why it cannot train that family (or the methods it lacks) at its pinned versions
     family_gaps: ClassVar[Mapping[str, str]] = {}
+    #: how the prompts it trains on are laid out (recorded in ``run.json["effective"]``, diffed by ``bridge
+    #: compare``): where the images go and which system prompt the model sees
+    prompt_layout: ClassVar[Mapping[str, str]] = {"prompt_images": "where the style places them",
+                                                  "system_prompt": "the style's"}
     #: whether ``make test`` installs this backend's environment (``bridge backends --names --tested``), so the
     #: test suite runs the backend's own code; False for one that needs a GPU or a user's checkout to install
     tested: ClassVar[bool] = True
@@ -306,8 +312,13 @@ class Adapter(ABC):
     def effective(self, recipe: Recipe) -> dict[str, Any]:
         """The backend-neutral settings this adapter hands the backend (optimiser, schedule, seed, prompts and
         completions per optimiser step, GRPO loss), recorded in ``run.json["effective"]``. Every adapter realises
-        :func:`bridge.recipe.training_plan` exactly (tests/test_same_recipe.py parses the rendered configs)."""
-        return training_plan(recipe)
+        :func:`bridge.recipe.training_plan` exactly (tests/test_same_recipe.py parses the rendered configs), except
+        what the backend fixes (a capability such as ``grpo_top_k``), plus how its prompts are laid out
+        (:attr:`prompt_layout`): the rows ``bridge compare`` shows when two backends feed the model differently."""
+        plan = training_plan(recipe)
+        if "top_k" in plan and self.caps().grpo_top_k is not True:
+            plan["top_k"] = int(self.caps().grpo_top_k)
+        return {**plan, **self.prompt_layout}
 
     def requires(self, recipe: Recipe) -> list["Requirement"]:
         """Modules the rendered configuration makes the backend import (:mod:`bridge.backends.preflight` looks for
@@ -411,4 +422,7 @@ class Adapter(ABC):
                 bad("grpo.epsilon_high", "has no asymmetric clip", "unset", g.epsilon_high)
             if g.top_p != 1.0 and not c.grpo_top_p:
                 bad("grpo.top_p", "has no top_p setting", 1.0, g.top_p)
+            if g.top_k is not None and c.grpo_top_k is not True and g.top_k != c.grpo_top_k:
+                bad("grpo.top_k", f"samples with top_k fixed at {c.grpo_top_k} (leave grpo.top_k unset)",
+                    c.grpo_top_k, g.top_k)
         return out

@@ -148,9 +148,13 @@ def export(req: dict[str, Any]) -> dict[str, Any]:
 def _export(req: dict[str, Any], src: Path, base: str, out: Path, result: dict[str, Any], torch) -> dict[str, Any]:
     if req["kind"] == "lora" and req["merge"]:
         from peft import PeftModel
+        import transformers
         from transformers import AutoModelForImageTextToText
 
-        model = AutoModelForImageTextToText.from_pretrained(base, dtype="auto")
+        # transformers 5 names it `dtype`; 4.x (VLM-R1's pinned 4.49) `torch_dtype`, which 4.49 passes on to the
+        # model's __init__ when spelled `dtype`
+        key = "torch_dtype" if transformers.__version__.split(".")[0] == "4" else "dtype"
+        model = AutoModelForImageTextToText.from_pretrained(base, **{key: "auto"})
         model = PeftModel.from_pretrained(model, str(src))
         model = model.merge_and_unload()      # LoRA folded into the base weights; modules_to_save swapped in
         model.save_pretrained(str(out))

@@ -54,6 +54,13 @@ if TYPE_CHECKING:
     from ...samples import Sample
 
 #: model family -> (--model_type, --template); a local directory needs both (template auto-match is ambiguous)
+#: ``top_k`` for sampling from the whole vocabulary with the transformers engine: ms-swift turns a top_k <= 0 into
+#: None (swift/infer_engine/utils.py ``prepare_generation_config``) and fills every None from the model's
+#: generation_config (then transformers does too, generation/utils.py ``_prepare_generation_config``) — top_k 1
+#: in Qwen2-VL/Qwen2.5-VL-Instruct, i.e. every completion of a group greedy. transformers keeps
+#: min(top_k, vocabulary) tokens, so any k above every vocabulary is exactly "no top-k".
+WHOLE_VOCABULARY = 1 << 20
+
 MODEL_TYPES = {"qwen2_vl": ("qwen2_vl", "qwen2_vl"), "qwen2_5_vl": ("qwen2_5_vl", "qwen2_5_vl"),
                "qwen3_vl": ("qwen3_vl", "qwen3_vl")}
 #: module-name prefixes of the trainable parts (transformers 5 Qwen-VL layout), for explicit LoRA targets
@@ -258,6 +265,9 @@ class SwiftAdapter(Adapter):
         if g.epsilon_high is not None:
             algo.append(("epsilon_high", g.epsilon_high, None))
         algo += [("temperature", g.temperature, "explicit: ms-swift's default is 0.9"), ("top_p", g.top_p, None),
+                 ("top_k", g.top_k or (-1 if g.rollout.engine == "vllm" else WHOLE_VOCABULARY),
+                  None if g.top_k else "the whole vocabulary" + ("" if g.rollout.engine == "vllm" else ": -1 would "
+                  "take the model's generation_config top_k (1 in Qwen2/2.5-VL-Instruct)")),
                  ("max_completion_length", g.max_completion_length, None),
                  ("loss_type", g.loss_type, None),
                  ("steps_per_generation", recipe.train.grad_accum, "one generation round per optimiser step"),

@@ -166,7 +166,8 @@ class TrlAdapter(Adapter):
             g = recipe.grpo
             args.update({
                 "num_generations": g.num_generations, "beta": g.beta, "epsilon": g.epsilon,
-                "temperature": g.temperature, "top_p": g.top_p, "max_completion_length": g.max_completion_length,
+                "temperature": g.temperature, "top_p": g.top_p, "top_k": g.top_k or 0,   # 0: whole vocabulary
+                "max_completion_length": g.max_completion_length,
                 "loss_type": g.loss_type,         # explicit: TRL 1.16 defaults to dapo
                 # one generation round per optimiser step, each completion used once, std-scaled group advantages
                 "steps_per_generation": t.grad_accum, "num_iterations": 1, "scale_rewards": "group",

@@ -442,7 +442,7 @@ class VerlAdapter(Adapter):
             "rollout_name": g.rollout.engine, "rollout_n": g.num_generations,
             "tensor_parallel_size": g.rollout.tensor_parallel_size,
             "gpu_memory_utilization": g.rollout.gpu_memory_utilization,
-            "temperature": g.temperature, "top_p": g.top_p,
+            "temperature": g.temperature, "top_p": g.top_p, "top_k": g.top_k or -1,   # -1: the whole vocabulary
             "limit_images": stats.get("max_images", 1) if g.rollout.engine == "vllm" and
                             stats.get("max_images", 1) > 1 else None,
             "n_gpus_per_node": d.nproc_per_node, "nnodes": d.nnodes,
@@ -598,7 +598,8 @@ class VerlAdapter(Adapter):
                 "completions_per_step": prompts * n, "loss_type": LOSS_NAMES[o[p + "loss_agg_mode"]],
                 "num_generations": n, "beta": o[p + "kl_loss_coef"] if o[p + "use_kl_loss"] else 0.0,
                 "epsilon": o[p + "clip_ratio_low"], "temperature": o["actor_rollout_ref.rollout.temperature"],
-                "top_p": o["actor_rollout_ref.rollout.top_p"], "max_completion_length": o["data.max_response_length"],
+                "top_p": o["actor_rollout_ref.rollout.top_p"], "top_k": max(0, o["actor_rollout_ref.rollout.top_k"]),
+                "max_completion_length": o["data.max_response_length"],
                 # grad accumulation = micro-batches per optimiser step (sequences per GPU / micro batch)
                 "grad_accum": per_gpu // o[p + "ppo_micro_batch_size_per_gpu"],
                 "attn_implementation": o.get(ATTN_KEY, FLASH),

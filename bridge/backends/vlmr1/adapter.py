@@ -183,8 +183,16 @@ class VlmR1Adapter(Adapter):
         grpo_loss_types=("grpo",),    # fixed in VLMGRPOTrainer.compute_loss: token mean per completion, then mean
         grpo_max_prompt_length=False,  # its trainer forces max_prompt_length to None
         grpo_epsilon_high=True, grpo_top_p=False, requires_gpu=False,
+        # its GenerationConfig(do_sample=True, temperature=1) keeps transformers' default top_k=50
+        # (trainer/grpo_trainer.py:373-378); the other backends sample from the whole vocabulary
+        grpo_top_k=50,
         # one tracker: its transformers 4.49 parses --report_to as a single string (HfArgumentParser on a Union)
         trackers=("tensorboard",))
+
+    #: what VLM-R1's grpo_jsonl.py does with our rows (grpo_jsonl.py:1002-1008; docs/backends.md "VLM-R1")
+    prompt_layout = {"prompt_images": "all before the text, one user turn",
+                     "system_prompt": "the chat template's default (You are a helpful assistant.); the style's "
+                                      "in the user text"}
 
     # -- recipe rules beyond the capability table ----------------------------------------------------------------
     def recipe_problems(self, recipe: Recipe, file: str = "<recipe>") -> list[Problem]:
@@ -405,6 +413,7 @@ class VlmR1Adapter(Adapter):
                 a[key] = tok if a[key] is None else [*a[key], tok] if isinstance(a[key], list) else [a[key], tok]
         conv = {k: scalar(v) if isinstance(v, str) else v for k, v in a.items()}
         conv["loss_type"] = "grpo"   # fixed in VLMGRPOTrainer.compute_loss (its only loss; capability grpo only)
+        conv["top_k"] = self.caps().grpo_top_k   # fixed in its GenerationConfig (capabilities above)
         gens = recipe.grpo.num_generations if recipe.grpo else 1
         return hf_plan(conv, recipe.distributed.world_size, gens)
 
