@@ -210,8 +210,8 @@ class GrpoSpec(_Strict):
     epsilon_high: Optional[float] = Field(None, gt=0)
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
-    top_k: Optional[int] = Field(None, ge=0, description="sample from the k likeliest tokens (0 = the whole vocabulary); "
-                                 "unset = the backend's own: the whole vocabulary, except VLM-R1 (fixed at 50)")
+    top_k: Optional[int] = Field(None, ge=0, description="sample from the k likeliest tokens; 0 or unset = the "
+                                 "whole vocabulary (VLM-R1: fixed at 50, see docs/backends.md)")
     max_prompt_length: Optional[int] = Field(None, gt=0, description="counts image tokens; None = no limit")
     max_completion_length: int = Field(256, gt=0)
     loss_type: str = Field("grpo", description="policy-loss aggregation (grpo, dapo, dr_grpo, bnpo, ...); the default "
