@@ -163,12 +163,104 @@ def vs_published(n: int, seed: int, repeat: int = 3) -> dict:
             "ratio": round(t_pub / t_ours, 2), "same_verdicts": same}
 
 
+def vs_vlmr1(n: int, seed: int, repeat: int = 3) -> dict:
+    """vlm-r1-iou against VLM-R1's own REC rewards, ``format_reward_rec`` + ``iou_reward`` of
+    ``vlm_modules/qwen_module.py`` imported from the user's checkout (run in the VLM-R1 environment with the
+    checkout's ``src`` on the path: :func:`main`), called as its trainer calls them (chat-format completions, the
+    ``<answer>`` solution, ``image_grid_thw`` and ``image_path`` per completion; it opens each image for its size).
+    Ours as every hook scores (score_batch, JSON ground truth, groups of 8). Best of ``repeat``; verdicts compared."""
+    import tempfile
+
+    from PIL import Image
+
+    from bridge.rewards import build_scorer
+    from bridge.rewards.hooks import score_batch
+    from open_r1.vlm_modules.qwen_module import Qwen2VLModule
+
+    rng = random.Random(seed)
+    gts = [type(g)(g.action, g.width, g.height, "qwen25vl", g.frame) for g in ground_truths(rng)
+           if g.action.bbox is not None]
+    jobs = [(completion("vlm-r1-iou", g, rng), g) for i in range(n) for g in [gts[(i // GROUP) % len(gts)]]]
+    tmp = tempfile.mkdtemp(prefix="vlmr1-bench-")
+    images = {}
+    for g in gts:
+        if (g.width, g.height) not in images:
+            images[g.width, g.height] = os.path.join(tmp, f"{g.width}x{g.height}.png")
+            Image.new("RGB", (g.width, g.height)).save(images[g.width, g.height])
+
+    def grid(g):
+        mw, mh = g.frame.model_size(g.width, g.height)
+        return [1, int(mh) // 14, int(mw) // 14]
+
+    theirs_in = {"completions": [[{"content": c}] for c, _ in jobs],
+                 "solution": [f"<answer>{json.dumps(list(g.action.bbox))}</answer>" for _, g in jobs],
+                 "image_grid_thw": [grid(g) for _, g in jobs], "image_path": [[images[g.width, g.height]] for _, g in jobs]}
+    ours_in = [(c, g.to_json()) for c, g in jobs]
+    scorer = build_scorer([{"preset": "vlm-r1-iou"}])
+
+    def theirs():
+        out = []
+        for s in range(0, n, GROUP):   # one call per group, as its trainer calls each reward function per batch
+            chunk = {k: v[s:s + GROUP] for k, v in theirs_in.items()}
+            f = Qwen2VLModule.format_reward_rec(chunk["completions"])
+            i = Qwen2VLModule.iou_reward(**chunk)
+            out += [a + b for a, b in zip(f, i)]
+        return out
+
+    def ours():
+        out = []
+        for s in range(0, n, GROUP):
+            chunk = ours_in[s:s + GROUP]
+            out += score_batch([c for c, _ in chunk], [g for _, g in chunk], scorer)
+        return out
+
+    def best(fn):
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - t0)
+        return min(times), result
+
+    t_pub, v_pub = best(theirs)
+    t_ours, v_ours = best(ours)
+    same = sum(abs(a - b) < 1e-9 for a, b in zip(v_pub, v_ours))
+    return {"n": n, "published_us": round(t_pub / n * 1e6, 2), "ours_us": round(t_ours / n * 1e6, 2),
+            "ratio": round(t_pub / t_ours, 2), "same_verdicts": same}
+
+
+def vlmr1_rows(args) -> list[str]:
+    """The vlm-r1-iou row against VLM-R1's own code, run in the VLM-R1 environment (its checkout's src on the path)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, root)
+    from bridge.envs import env_checkout, status
+
+    st = status("vlmr1")
+    checkout = env_checkout("vlmr1")
+    if st.state != "ok" or not checkout:
+        return [f"# vlm-r1-iou vs VLM-R1's own code: not measured (the vlmr1 environment is {st.state})"]
+    from bridge.backends.vlmr1.checkout import project_dir
+
+    src = os.path.join(str(project_dir(checkout)), "src")
+    proc = subprocess.run([str(st.python), os.path.abspath(__file__), "--vs-vlmr1", "--n", str(args.n), "--seed",
+                           str(args.seed)], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([root, src])})
+    v = json.loads(proc.stdout.strip().splitlines()[-1])
+    return [f"# vlm-r1-iou vs VLM-R1's own format_reward_rec + iou_reward (vlm_modules/qwen_module.py of {checkout}),",
+            "# imported in its environment, same process, same completions, best of 3; per group as its trainer calls",
+            f"{'completions':>11s} {'published_us':>12s} {'ours_us':>8s} {'ratio':>6s} {'same_verdicts':>13s}",
+            f"{v['n']:>11d} {v['published_us']:>12.2f} {v['ours_us']:>8.2f} {v['ratio']:>5.2f}x "
+            f"{v['same_verdicts']:>13d}"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="completions per preset")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--preset", help="(internal) run one preset in this process and print its JSON row")
     ap.add_argument("--vs-published", action="store_true", help="(internal) gui-r1 vs GUI-R1's r1gui, one process")
+    ap.add_argument("--vs-vlmr1", action="store_true", help="(internal, in the VLM-R1 environment) vlm-r1-iou vs "
+                    "VLM-R1's own format_reward_rec + iou_reward, one process")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "rewards_bench.txt"),
                     help="result file ('-' to only print)")
     args = ap.parse_args()
@@ -177,6 +269,9 @@ def main() -> None:
         return
     if args.vs_published:
         print(json.dumps(vs_published(min(args.n, 20_000), args.seed)))
+        return
+    if args.vs_vlmr1:
+        print(json.dumps(vs_vlmr1(min(args.n, 20_000), args.seed)))
         return
     rows = []
     for preset in PRESETS:
@@ -203,6 +298,7 @@ def main() -> None:
               f"{'completions':>11s} {'published_us':>12s} {'ours_us':>8s} {'ratio':>6s} {'same_verdicts':>13s}",
               f"{v['n']:>11d} {v['published_us']:>12.2f} {v['ours_us']:>8.2f} {v['ratio']:>5.2f}x "
               f"{v['same_verdicts']:>13d}"]
+    lines += ["", *vlmr1_rows(args)]
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if args.out != "-":

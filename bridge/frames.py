@@ -19,6 +19,8 @@ and ``bridge check`` alike.
 """
 from __future__ import annotations
 
+import functools
+
 import json
 import math
 import os
@@ -158,6 +160,9 @@ class Frame:
     min_pixels: int = QWEN2VL_MIN_PIXELS
     max_pixels: int = QWEN2VL_MAX_PIXELS
 
+    # cached: rewards ask it for every coordinate of every completion, a GRPO group for the same screen
+    # (bench/rewards_bench.py); frames are frozen, so (frame, width, height) is a safe key
+    @functools.lru_cache(maxsize=4096)
     def model_size(self, width: int, height: int) -> tuple[float, float]:
         """(width, height) of the space model coordinates live in, for an original W×H screenshot."""
         if self.kind == "pixel":
@@ -192,9 +197,8 @@ class Frame:
         return x1, y1, x2, y2
 
     def box_from_model(self, box, width: int, height: int) -> tuple[float, float, float, float]:
-        x1, y1 = self.from_model(box[0], box[1], width, height)
-        x2, y2 = self.from_model(box[2], box[3], width, height)
-        return x1, y1, x2, y2
+        mw, mh = self.model_size(width, height)   # from_model's arithmetic, the size looked up once
+        return box[0] * width / mw, box[1] * height / mh, box[2] * width / mw, box[3] * height / mh
 
     def tolerance(self, width: int, height: int) -> float:
         """Largest original-pixel error a to_model/from_model round trip can introduce (half a model unit)."""

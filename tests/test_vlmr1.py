@@ -362,3 +362,17 @@ def test_grpo_smoke_through_its_trainer_on_cpu(vlmr1_python, synth_dataset, tmp_
     assert name == "Qwen2_5_VLForConditionalGeneration"
     trained = (record["effective"]["min_pixels"], record["effective"]["max_pixels"])
     assert all(trained) and (int(lo), int(hi)) == (result["min_pixels"], result["max_pixels"]) == trained
+
+
+@pytest.mark.backend("vlmr1")
+def test_vlm_r1_iou_preset_gives_the_verdicts_of_its_own_code(vlmr1_python):
+    """The vlm-r1-iou preset against VLM-R1's own format_reward_rec + iou_reward (vlm_modules/qwen_module.py of the
+    checkout, imported in its environment) on right, jittered and malformed boxes over four screen sizes: the same
+    score for every completion (bench/rewards_bench.py --vs-vlmr1, which also times both)."""
+    src = project_dir(CHECKOUT()) / "src"
+    proc = subprocess.run([vlmr1_python, str(ROOT / "bench/rewards_bench.py"), "--vs-vlmr1", "--n", "800"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(src)])})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    v = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert v["same_verdicts"] == v["n"] == 800
