@@ -20,7 +20,6 @@ and ``bridge check`` alike.
 from __future__ import annotations
 
 import functools
-
 import json
 import math
 import os

@@ -53,7 +53,6 @@ from ..logs import hf_plan
 if TYPE_CHECKING:
     from ...samples import Sample
 
-#: model family -> (--model_type, --template); a local directory needs both (template auto-match is ambiguous)
 #: ``top_k`` for sampling from the whole vocabulary with the transformers engine: ms-swift turns a top_k <= 0 into
 #: None (swift/infer_engine/utils.py ``prepare_generation_config``) and fills every None from the model's
 #: generation_config (then transformers does too, generation/utils.py ``_prepare_generation_config``) — top_k 1
@@ -61,6 +60,7 @@ if TYPE_CHECKING:
 #: min(top_k, vocabulary) tokens, so any k above every vocabulary is exactly "no top-k".
 WHOLE_VOCABULARY = 1 << 20
 
+#: model family -> (--model_type, --template); a local directory needs both (template auto-match is ambiguous)
 MODEL_TYPES = {"qwen2_vl": ("qwen2_vl", "qwen2_vl"), "qwen2_5_vl": ("qwen2_5_vl", "qwen2_5_vl"),
                "qwen3_vl": ("qwen3_vl", "qwen3_vl")}
 #: module-name prefixes of the trainable parts (transformers 5 Qwen-VL layout), for explicit LoRA targets
