@@ -18,6 +18,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -110,6 +111,37 @@ def run_one(preset: str, n: int, seed: int) -> dict:
             "us_each": round(dt / n * 1e6, 1), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
+def _best(fn, repeat: int) -> tuple[float, list]:
+    """(fastest of ``repeat`` runs of ``fn`` in seconds, its result)."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), result
+
+
+def _versus(n: int, t_pub: float, v_pub: list, ours_in: list, preset: str, repeat: int) -> dict:
+    """Ours on the same completions, scored as every trainer hook does (score_batch per group of 8, JSON ground
+    truth), timed like the published run; the row with the ratio and how many verdicts agree."""
+    from bridge.rewards import build_scorer
+    from bridge.rewards.hooks import score_batch
+
+    scorer = build_scorer([{"preset": preset}])
+
+    def ours():
+        out = []
+        for s in range(0, n, GROUP):
+            chunk = ours_in[s:s + GROUP]
+            out += score_batch([c for c, _ in chunk], [g for _, g in chunk], scorer)
+        return out
+
+    t_ours, v_ours = _best(ours, repeat)
+    same = sum(abs(a - b) < 1e-9 for a, b in zip(v_pub, v_ours))
+    return {"n": n, "published_us": round(t_pub / n * 1e6, 2), "ours_us": round(t_ours / n * 1e6, 2),
+            "ratio": round(t_pub / t_ours, 2), "same_verdicts": same}
+
+
 def vs_published(n: int, seed: int, repeat: int = 3) -> dict:
     """gui-r1 against GUI-R1's own ``r1gui`` in this process, on the same completions and ground-truth records:
     the anchor is the literal restatement of the published file in tests/test_rewards_gui_r1.py with its ``eval``
@@ -118,8 +150,6 @@ def vs_published(n: int, seed: int, repeat: int = 3) -> dict:
     every trainer hook does (JSON canonical ground truth, groups of 8). Best of ``repeat``; verdicts compared."""
     import ast
 
-    from bridge.rewards import build_scorer
-    from bridge.rewards.hooks import score_batch
     from bridge.rewards.presets.gui_r1 import ground_truth_record
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
@@ -131,36 +161,17 @@ def vs_published(n: int, seed: int, repeat: int = 3) -> dict:
     jobs = [(completion("gui-r1", g, rng), g) for i in range(n) for g in [gts[(i // GROUP) % len(gts)]]]
     theirs_in = [(c, records[id(g)]) for c, g in jobs]
     ours_in = [(c, g.to_json()) for c, g in jobs]
-    scorer = build_scorer([{"preset": "gui-r1"}])
 
     def theirs():
         return [published.ref_score(c, t)["overall"] for c, t in theirs_in]
 
-    def ours():
-        out = []
-        for s in range(0, n, GROUP):
-            chunk = ours_in[s:s + GROUP]
-            out += score_batch([c for c, _ in chunk], [g for _, g in chunk], scorer)
-        return out
-
-    def best(fn):
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - t0)
-        return min(times), result
-
     original, published.ast.literal_eval = published.ast.literal_eval, eval   # as published: eval(answer)
     try:
-        t_pub, v_pub = best(theirs)
+        t_pub, v_pub = _best(theirs, repeat)
     finally:
         published.ast.literal_eval = original
     assert ast.literal_eval is original
-    t_ours, v_ours = best(ours)
-    same = sum(abs(a - b) < 1e-9 for a, b in zip(v_pub, v_ours))
-    return {"n": n, "published_us": round(t_pub / n * 1e6, 2), "ours_us": round(t_ours / n * 1e6, 2),
-            "ratio": round(t_pub / t_ours, 2), "same_verdicts": same}
+    return _versus(n, t_pub, v_pub, ours_in, "gui-r1", repeat)
 
 
 def vs_vlmr1(n: int, seed: int, repeat: int = 3) -> dict:
@@ -173,8 +184,6 @@ def vs_vlmr1(n: int, seed: int, repeat: int = 3) -> dict:
 
     from PIL import Image
 
-    from bridge.rewards import build_scorer
-    from bridge.rewards.hooks import score_batch
     from open_r1.vlm_modules.qwen_module import Qwen2VLModule
 
     rng = random.Random(seed)
@@ -196,7 +205,6 @@ def vs_vlmr1(n: int, seed: int, repeat: int = 3) -> dict:
                  "solution": [f"<answer>{json.dumps(list(g.action.bbox))}</answer>" for _, g in jobs],
                  "image_grid_thw": [grid(g) for _, g in jobs], "image_path": [[images[g.width, g.height]] for _, g in jobs]}
     ours_in = [(c, g.to_json()) for c, g in jobs]
-    scorer = build_scorer([{"preset": "vlm-r1-iou"}])
 
     def theirs():
         out = []
@@ -207,26 +215,11 @@ def vs_vlmr1(n: int, seed: int, repeat: int = 3) -> dict:
             out += [a + b for a, b in zip(f, i)]
         return out
 
-    def ours():
-        out = []
-        for s in range(0, n, GROUP):
-            chunk = ours_in[s:s + GROUP]
-            out += score_batch([c for c, _ in chunk], [g for _, g in chunk], scorer)
-        return out
-
-    def best(fn):
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - t0)
-        return min(times), result
-
-    t_pub, v_pub = best(theirs)
-    t_ours, v_ours = best(ours)
-    same = sum(abs(a - b) < 1e-9 for a, b in zip(v_pub, v_ours))
-    return {"n": n, "published_us": round(t_pub / n * 1e6, 2), "ours_us": round(t_ours / n * 1e6, 2),
-            "ratio": round(t_pub / t_ours, 2), "same_verdicts": same}
+    try:
+        t_pub, v_pub = _best(theirs, repeat)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _versus(n, t_pub, v_pub, ours_in, "vlm-r1-iou", repeat)
 
 
 def vlmr1_rows(args) -> list[str]:
