@@ -91,6 +91,8 @@ def main(argv=None) -> int:
     ap.add_argument("--grpo-unfinished-reward", type=float, default=-1.0,
                     help="GRPO reward of an episode the task did not end (MiniWoB's time-out: -1; 0 = the rule "
                          "before 2026-12-06, which ranked a miss above a wrong click)")
+    ap.add_argument("--grpo-top-k", type=int, default=0,
+                    help="GRPO sampling: the k likeliest tokens only (0 = the whole vocabulary)")
     ap.add_argument("--sft-model", type=Path, help="reuse the SFT model of an earlier run (skips steps 1-2)")
     ap.add_argument("--episodes", type=int, default=50, help="online eval episodes per task")
     ap.add_argument("--max-turns", type=int, default=3, help="online eval: turns per episode")
@@ -129,7 +131,7 @@ def main(argv=None) -> int:
                             ns.tasks, "--seeds", str(ns.grpo_seeds), "--max-turns", "1", "--out", str(grpo_out), "--max-steps",
                             str(ns.grpo_steps), "--num-generations", "8", "--batch-size", "32", "--lr",
                             str(ns.grpo_lr), "--max-new-tokens", "32", "--unfinished-reward",
-                            str(ns.grpo_unfinished_reward)], cwd=ROOT, capture_output=True, text=True,
+                            str(ns.grpo_unfinished_reward), "--top-k", str(ns.grpo_top_k)], cwd=ROOT, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"})
         if p.returncode:
             raise SystemExit(f"online GRPO failed:\n{p.stderr[-3000:]}")
@@ -164,7 +166,8 @@ def main(argv=None) -> int:
              f"{ns.grpo_steps} steps of 4 episodes' first screens × 8 completions (prompt set: seeds "
              f"0..{ns.grpo_seeds - 1} of each task), each completion played in the "
              f"live task (one turn) and rewarded by MiniWoB (raw reward, -1..1; an episode the task did not end: "
-             f"{ns.grpo_unfinished_reward:g}), lr {ns.grpo_lr}. Online eval: "
+             f"{ns.grpo_unfinished_reward:g}), lr {ns.grpo_lr}"
+             f"{f', sampling top_k {ns.grpo_top_k}' if ns.grpo_top_k else ''}. Online eval: "
              f"{ns.episodes} episodes per task, seeds 1000.. (never trained on), up to {ns.max_turns} turns, greedy.",
              "", "| policy | " + " | ".join(tasks) + " | all |", "|---|" + "---|" * (len(tasks) + 1)]
     for name, succ in result["success"].items():

@@ -310,7 +310,8 @@ def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path
         r = subprocess.run([py, "-m", "bridge.environments.trl_grpo", "--env-url", server.url, "--model",
                             str(tiny_model_dir), "--tasks", "click-test-2", "--seeds", "2", "--max-turns", "2",
                             "--max-new-tokens", "12", "--out", str(out), "--max-steps", "2", "--smoke",
-                            "--batch-size", str(2 * miniwob_pool.size), "--num-generations", "2"],
+                            "--batch-size", str(2 * miniwob_pool.size), "--num-generations", "2",
+                            "--top-k", "50"],
                            capture_output=True, text=True, timeout=900, cwd=REPO,
                            env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
         steps = server.steps

@@ -91,10 +91,11 @@ def _image(block) -> Any:
     return img
 
 
-def sample_batch(model, processor, prompts: list, temperature: float, max_new_tokens: int) -> list[tuple]:
+def sample_batch(model, processor, prompts: list, temperature: float, max_new_tokens: int,
+                 top_k: int = 0) -> list[tuple]:
     """Sampled completions of a batch of prompts (messages whose image blocks carry a PIL image or a path),
     left-padded into one ``generate``: per prompt (prompt ids, completion ids up to its end token, per-token
-    log-probabilities under the sampling distribution, text)."""
+    log-probabilities under the sampling distribution, text). ``top_k`` 0 = the whole vocabulary."""
     import torch
 
     tok = getattr(processor, "tokenizer", processor)
@@ -105,7 +106,7 @@ def sample_batch(model, processor, prompts: list, temperature: float, max_new_to
     inputs = processor(text=texts, images=images or None, padding=True, return_tensors="pt").to(model.device)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     with torch.no_grad():
-        out = model.generate(**inputs, do_sample=True, temperature=temperature, top_p=1.0, top_k=0,
+        out = model.generate(**inputs, do_sample=True, temperature=temperature, top_p=1.0, top_k=top_k,
                              max_new_tokens=max_new_tokens, output_scores=True, return_dict_in_generate=True,
                              pad_token_id=pad)
     width = inputs["input_ids"].shape[1]
@@ -127,7 +128,7 @@ UNFINISHED_REWARD = -1.0
 
 def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, temperature: float = 1.0,
                       max_new_tokens: int = 64, log: Optional[list] = None,
-                      unfinished_reward: float = UNFINISHED_REWARD):
+                      unfinished_reward: float = UNFINISHED_REWARD, top_k: int = 0):
     """``rollout_func(prompts, trainer)`` for ``GRPOTrainer`` (module docstring). The episodes of a batch run in
     lockstep: one batched ``generate`` per turn for every episode still running, their steps in parallel."""
     from concurrent.futures import ThreadPoolExecutor
@@ -159,7 +160,7 @@ def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, tempe
         # Then the episodes play in waves of at most the server's pool size — an episode holds a browser from
         # reset to its end, so more episodes at once than browsers would wait on each other until the lease
         # timeout; later turns are sampled in one batch per turn for the episodes of a wave still running.
-        samples = sample_batch(model, processor, [e["messages"] for e in eps], temperature, max_new_tokens)
+        samples = sample_batch(model, processor, [e["messages"] for e in eps], temperature, max_new_tokens, top_k)
         first, texts = [s[:3] for s in samples], [s[3] for s in samples]
         size = server_size(env_url)
         try:
@@ -179,7 +180,7 @@ def make_rollout_func(env_url: str, style, index: dict, *, max_turns: int, tempe
                             break
                         later = [e for e in live if e["turn"] > 0]
                         sampled = dict(zip(map(id, later), sample_batch(
-                            model, processor, [e["messages"] for e in later], temperature, max_new_tokens)
+                            model, processor, [e["messages"] for e in later], temperature, max_new_tokens, top_k)
                             if later else []))
                         for e in live:
                             text = texts[e["p"]] if e["turn"] == 0 else sampled[id(e)][3]
@@ -252,6 +253,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--top-k", type=int, default=0, help="sample from the k likeliest tokens (0 = all)")
     ap.add_argument("--unfinished-reward", type=float, default=UNFINISHED_REWARD,
                     help="reward of an episode the task never ended (default -1: MiniWoB's time-out)")
     ap.add_argument("--smoke", action="store_true", help="add a dense auxiliary reward (plumbing checks only)")
@@ -278,7 +280,7 @@ def main(argv=None) -> int:
     use_cpu = not torch.cuda.is_available()
     config = GRPOConfig(output_dir=args.out, use_cpu=use_cpu, max_steps=args.max_steps, learning_rate=args.lr,
                         per_device_train_batch_size=args.batch_size, num_generations=args.num_generations,
-                        max_completion_length=args.max_new_tokens, temperature=args.temperature,
+                        max_completion_length=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                         logging_steps=1, save_strategy="no", report_to=[], bf16=False, beta=0.0)
     model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.float32)
     funcs = [env_reward]
@@ -291,7 +293,8 @@ def main(argv=None) -> int:
                           rollout_func=make_rollout_func(args.env_url, style, index, max_turns=args.max_turns,
                                                          temperature=args.temperature,
                                                          max_new_tokens=args.max_new_tokens, log=episodes,
-                                                         unfinished_reward=args.unfinished_reward))
+                                                         unfinished_reward=args.unfinished_reward,
+                                                         top_k=args.top_k))
     trainer.train()
     trainer.save_model(os.path.join(args.out, "model"))          # the trained policy, for bridge eval --model
     processor.save_pretrained(os.path.join(args.out, "model"))
