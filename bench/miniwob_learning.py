@@ -131,7 +131,8 @@ def main(argv=None) -> int:
                             ns.tasks, "--seeds", str(ns.grpo_seeds), "--max-turns", "1", "--out", str(grpo_out), "--max-steps",
                             str(ns.grpo_steps), "--num-generations", "8", "--batch-size", "32", "--lr",
                             str(ns.grpo_lr), "--max-new-tokens", "32", "--unfinished-reward",
-                            str(ns.grpo_unfinished_reward), "--top-k", str(ns.grpo_top_k)], cwd=ROOT, capture_output=True, text=True,
+                            str(ns.grpo_unfinished_reward), "--top-k", str(ns.grpo_top_k)],
+                           cwd=ROOT, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"})
         if p.returncode:
             raise SystemExit(f"online GRPO failed:\n{p.stderr[-3000:]}")

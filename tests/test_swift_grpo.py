@@ -130,7 +130,7 @@ def test_vllm_rollout_defaults_and_overrides(synth_dataset, tmp_path):
     assert cfg["loss_type"] == "grpo"                               # the recipe default, explicit
 
 
-#: Qwen2-VL-7B-Instruct's generation_config.json (the Qwen2/2.5-VL-Instruct checkpoints ship top_k 1 and a tiny top_p)
+#: Qwen2-VL-7B-Instruct's generation_config.json: top_k 1, a tiny top_p and temperature
 INSTRUCT_GENERATION = {"do_sample": True, "temperature": 0.01, "top_p": 0.001, "top_k": 1, "repetition_penalty": 1.05}
 SAMPLING = """
 import json, sys

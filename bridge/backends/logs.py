@@ -427,9 +427,7 @@ def hf_plan(args: dict[str, Any], world_size: int, generations: int) -> dict[str
         out.update({k: args[k] for k in ("num_generations", "beta", "epsilon", "temperature",
                                          "max_completion_length")})
         out["top_p"] = args.get("top_p", 1.0)
-        # 0 = the whole vocabulary; TRL: 0 (its default); ms-swift: -1 (vLLM) or a k above every vocabulary
-        k = args.get("top_k")
-        out["top_k"] = 0 if k is None or k < 0 or k >= 1 << 20 else k
+        out["top_k"] = args.get("top_k") or 0    # 0 = the whole vocabulary (TRL's default)
         if "loss_type" in args:
             out["loss_type"] = args["loss_type"]
         # one generation round per optimiser step, each completion used once

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 #: ``top_k`` for sampling from the whole vocabulary with the transformers engine: ms-swift turns a top_k <= 0 into
 #: None (swift/infer_engine/utils.py ``prepare_generation_config``) and fills every None from the model's
 #: generation_config (then transformers does too, generation/utils.py ``_prepare_generation_config``) — top_k 1
-#: in Qwen2-VL/Qwen2.5-VL-Instruct, i.e. every completion of a group greedy. transformers keeps
+#: in Qwen2-VL-7B-Instruct's generation_config.json, i.e. every completion of a group greedy. transformers keeps
 #: min(top_k, vocabulary) tokens, so any k above every vocabulary is exactly "no top-k".
 WHOLE_VOCABULARY = 1 << 20
 
@@ -267,7 +267,7 @@ class SwiftAdapter(Adapter):
         algo += [("temperature", g.temperature, "explicit: ms-swift's default is 0.9"), ("top_p", g.top_p, None),
                  ("top_k", g.top_k or (-1 if g.rollout.engine == "vllm" else WHOLE_VOCABULARY),
                   None if g.top_k else "the whole vocabulary" + ("" if g.rollout.engine == "vllm" else ": -1 would "
-                  "take the model's generation_config top_k (1 in Qwen2/2.5-VL-Instruct)")),
+                  "take the model's generation_config top_k (1 in Qwen2-VL-Instruct)")),
                  ("max_completion_length", g.max_completion_length, None),
                  ("loss_type", g.loss_type, None),
                  ("steps_per_generation", recipe.train.grad_accum, "one generation round per optimiser step"),
@@ -353,5 +353,7 @@ class SwiftAdapter(Adapter):
 
     def read_config(self, files: dict[str, Path], recipe: Recipe) -> dict[str, Any]:
         args = yaml.safe_load(Path(files["config"]).read_text(encoding="utf-8"))
+        if args.get("top_k") in (-1, WHOLE_VOCABULARY):   # ms-swift's spellings of the whole vocabulary (above)
+            args["top_k"] = 0
         gens = recipe.grpo.num_generations if recipe.method == "grpo" and recipe.grpo else 1
         return hf_plan(args, recipe.distributed.world_size, gens)
