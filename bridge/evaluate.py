@@ -123,9 +123,11 @@ def load_model(model_dir, device: str = "auto") -> tuple[Any, str]:
     return model.to(device).eval(), device
 
 
-def generate_batch(model, processor, prompts: list[list[dict[str, Any]]], *, max_new_tokens: int = 256) -> list[str]:
-    """Greedy completions of neutral-form prompts (the style's messages, image blocks as file paths), batched
-    with left padding through the processor's chat template."""
+def generate_batch(model, processor, prompts: list[list[dict[str, Any]]], *, max_new_tokens: int = 256,
+                   temperature: float = 0.0) -> list[str]:
+    """Completions of neutral-form prompts (the style's messages, image blocks as file paths), batched with left
+    padding through the processor's chat template: greedy, or sampled from the whole vocabulary at
+    ``temperature`` > 0 (top_k 0 and top_p 1 explicitly: the model's generation_config may hold others)."""
     import torch
     from PIL import Image
 
@@ -140,7 +142,9 @@ def generate_batch(model, processor, prompts: list[list[dict[str, Any]]], *, max
                 images.append(im.convert("RGB"))
     inputs = processor(text=texts, images=images or None, padding=True, return_tensors="pt").to(model.device)
     with torch.inference_mode():
-        gen = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id)
+        sampling = ({"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0
+                    else {"do_sample": False})
+        gen = model.generate(**inputs, max_new_tokens=max_new_tokens, pad_token_id=pad_id, **sampling)
     return processor.batch_decode(gen[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
@@ -284,11 +288,12 @@ def check_reachable(url: str, api_key: Optional[str] = None, timeout: float = 10
 
 def chat_completion(chat_url: str, messages: list[dict[str, Any]], *, model_name: str, max_new_tokens: int = 256,
                     timeout: float = 120.0, retries: int = 2, backoff: float = 0.5,
-                    api_key: Optional[str] = None) -> str:
-    """One greedy (temperature 0) chat completion of a neutral-form prompt; raises ``_Fatal`` on failure."""
+                    api_key: Optional[str] = None, temperature: float = 0.0) -> str:
+    """One chat completion of a neutral-form prompt (greedy: temperature 0 by default); raises ``_Fatal`` on
+    failure."""
     # bodies are built per request (base64 screenshots of a whole dataset would not fit in memory)
     body = {"model": model_name, "messages": openai_messages(messages), "max_tokens": max_new_tokens,
-            "temperature": 0.0}
+            "temperature": temperature}
     return _content(_with_retries(lambda: _request(chat_url, body, api_key, timeout), retries, backoff))
 
 

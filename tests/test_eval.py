@@ -453,3 +453,36 @@ def test_eval_tiny_model_counts_every_step(synth_dataset, tiny_model_dir, tmp_pa
     failures = sum(not style.parse_action(t, *sizes[i]).ok for i, t in preds.items())
     assert f"predictions: {n} for {n} steps · missing 0 · parse failures {failures}" in out
     assert failures >= n - 1   # a random tiny model writes no valid tool call (nearly) ever
+
+
+def test_sampled_answers_ignore_the_models_generation_config(tiny_model_dir, tmp_path):
+    """``bridge eval --env --temperature``: answers are sampled from the whole vocabulary whatever top_k the
+    checkpoint's generation_config holds (Qwen2-VL-7B-Instruct's holds 1: greedy in disguise); temperature 0 is
+    greedy and repeats itself."""
+    import torch
+    from PIL import Image
+
+    from bridge.evaluate import generate_batch, load_model, load_processor
+
+    Image.new("RGB", (56, 56), (200, 30, 30)).save(tmp_path / "s.png")
+    prompt = [{"role": "user", "content": [{"type": "image", "image": str(tmp_path / "s.png")},
+                                           {"type": "text", "text": "click the red square"}]}]
+    processor = load_processor(tiny_model_dir)
+    model, _ = load_model(tiny_model_dir, "cpu")
+    model.generation_config.top_k, model.generation_config.top_p = 1, 0.001
+    torch.manual_seed(0)
+    greedy = {generate_batch(model, processor, [prompt], max_new_tokens=6)[0] for _ in range(3)}
+    sampled = {generate_batch(model, processor, [prompt], max_new_tokens=6, temperature=1.0)[0] for _ in range(4)}
+    assert len(greedy) == 1 and len(sampled) == 4, (greedy, sampled)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--env", "miniwob", "--policy", "random", "--temperature", "1"], "needs --model or --endpoint, not --policy"),
+    (["D", "--style", "uitars", "--profile", "aitw", "--predictions", "P", "--temperature", "1"],
+     "--temperature only apply with --env"),
+])
+def test_eval_temperature_is_for_online_models_only(hand_dataset, argv, message, capsys):
+    ds, pred = hand_dataset
+    argv = [str(ds) if a == "D" else str(pred) if a == "P" else a for a in argv]
+    code, _, err = run_cli(["eval", *argv], capsys)
+    assert code == 2 and message in err and "Traceback" not in err

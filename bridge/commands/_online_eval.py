@@ -12,7 +12,7 @@ from ..errors import BridgeError
 
 def run_online(*, env_name, tasks, episodes, seed, policy, baselines, pool_size, max_turns, time_limit, reward,
                save_episodes, style_name, model_dir, endpoint, model_name, device, max_new_tokens, timeout,
-               retries, api_key, prompt, as_json, progress) -> None:
+               retries, api_key, prompt, as_json, progress, temperature=0.0) -> None:
     from ..environments import make_pool
     from ..environments.miniwob import check_tasks
     from ..environments.online import evaluate_online
@@ -24,6 +24,8 @@ def run_online(*, env_name, tasks, episodes, seed, policy, baselines, pool_size,
     if len(sources) != 1:
         raise BridgeError("--env needs exactly one of --model, --endpoint or --policy"
                           + (f" (got {', '.join(sources)})" if sources else ""))
+    if policy and temperature:
+        raise BridgeError("--temperature samples a model's answers: it needs --model or --endpoint, not --policy")
     if (model_dir or endpoint) and not style_name:
         raise BridgeError("--model/--endpoint need --style: it renders the prompt and parses the answer")
     names = check_tasks(split_tasks(tasks)) if tasks else sorted(ORACLES)
@@ -51,10 +53,12 @@ def run_online(*, env_name, tasks, episodes, seed, policy, baselines, pool_size,
                       "max_pixels": prompt.get("max_pixels") or hi}
         style = _make_style(style_name, **prompt)
         if model_dir:
-            generate = local_generator(model_dir, device=device, max_new_tokens=max_new_tokens, processor=processor)
+            generate = local_generator(model_dir, device=device, max_new_tokens=max_new_tokens, processor=processor,
+                                       temperature=temperature)
         else:
             generate = endpoint_generator(endpoint, model_name=model_name, max_new_tokens=max_new_tokens,
-                                          timeout=timeout, retries=retries, api_key=api_key)
+                                          timeout=timeout, retries=retries, api_key=api_key,
+                                          temperature=temperature)
         model_policy = ModelPolicy(style, generate, name="model")
         policies.append(model_policy)
         if baselines:
@@ -75,6 +79,7 @@ def run_online(*, env_name, tasks, episodes, seed, policy, baselines, pool_size,
             model_policy.close()
     report.meta.update({"environment": env_name, "reward": reward, "max_turns": max_turns,
                         "time_limit_s": time_limit, "source": sources[0].lstrip("-"),
+                        **({"temperature": temperature} if temperature else {}),
                         **({"style": style_name} if model_policy else {})})
     if model_policy is not None and model_policy.failures:
         report.meta["request_failures"] = model_policy.failures

@@ -66,13 +66,16 @@ PROFILE_NAMES = ("aitw", "androidcontrol", "agentcpm", "agentcpm-ac", "gui-r1", 
               help="--env: seconds per episode, replacing the tasks' own limit (MiniWoB: 10 s); slow models need more.")
 @click.option("--reward", type=click.Choice(["raw", "decayed"]), default="raw", show_default=True,
               help="--env: MiniWoB's raw task reward, or its reward decayed by the time taken.")
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="--env with --model/--endpoint: sample the model's answers at this temperature (whole "
+                   "vocabulary) instead of greedy decoding — the policy online GRPO trains.")
 @click.option("--save-episodes", type=click.Path(dir_okay=False, path_type=str),
               help="--env: write every played episode (completions, actions, rewards) as JSON Lines.")
 def command(dataset, style_name, profile, predictions, model_dir, endpoint, save_predictions, batch_size,
             max_new_tokens, device, model_name, concurrency, timeout, retries, api_key, history, think,
             prev_image, min_pixels, max_pixels, limit, synthetic_steps, parse_mode, as_json, per_step, progress,
             env_name, tasks, episodes, seed, policy, baselines, pool_size, max_turns, time_limit, reward,
-            save_episodes):
+            temperature, save_episodes):
     """Offline metrics of a model on a canonical DATASET: type accuracy, grounding accuracy, step success,
     per action type, episode success and goal progress under a published --profile.
 
@@ -105,10 +108,12 @@ def command(dataset, style_name, profile, predictions, model_dir, endpoint, save
                    endpoint=endpoint, model_name=model_name, device=device, max_new_tokens=max_new_tokens,
                    timeout=timeout, retries=retries, api_key=api_key,
                    prompt=dict(history=history, think=think, prev_image=prev_image, min_pixels=min_pixels,
-                               max_pixels=max_pixels), as_json=as_json, progress=progress)
+                               max_pixels=max_pixels), as_json=as_json, progress=progress,
+                   temperature=temperature)
         return
     online_only = [n for n, v in (("--tasks", tasks), ("--policy", policy), ("--time-limit", time_limit),
-                                  ("--save-episodes", save_episodes)) if v]
+                                  ("--save-episodes", save_episodes),
+                                  ("--temperature", temperature)) if v]
     if online_only:
         raise BridgeError(f"{', '.join(online_only)} only apply with --env")
     for name, value in (("DATASET", dataset), ("--style", style_name), ("--profile", profile)):

@@ -98,10 +98,10 @@ class ModelPolicy(Policy):
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def local_generator(model_dir: str, *, device: str = "auto", max_new_tokens: int = 64, processor=None
-                    ) -> Callable[[list[dict[str, Any]]], str]:
-    """``generate(messages) -> text`` with a local transformers model loaded once (greedy; one prompt at a
-    time under a lock — the pool's threads share the model)."""
+def local_generator(model_dir: str, *, device: str = "auto", max_new_tokens: int = 64, processor=None,
+                    temperature: float = 0.0) -> Callable[[list[dict[str, Any]]], str]:
+    """``generate(messages) -> text`` with a local transformers model loaded once (greedy, or sampled at
+    ``temperature`` > 0; one prompt at a time under a lock — the pool's threads share the model)."""
     from ..evaluate import generate_batch, load_model, load_processor
 
     processor = processor or load_processor(model_dir)
@@ -110,14 +110,15 @@ def local_generator(model_dir: str, *, device: str = "auto", max_new_tokens: int
 
     def generate(messages):
         with lock:
-            return generate_batch(model, processor, [messages], max_new_tokens=max_new_tokens)[0]
+            return generate_batch(model, processor, [messages], max_new_tokens=max_new_tokens,
+                                  temperature=temperature)[0]
 
     return generate
 
 
 def endpoint_generator(url: str, *, model_name: Optional[str] = None, max_new_tokens: int = 64,
-                       timeout: float = 120.0, retries: int = 2, api_key: Optional[str] = None
-                       ) -> Callable[[list[dict[str, Any]]], str]:
+                       timeout: float = 120.0, retries: int = 2, api_key: Optional[str] = None,
+                       temperature: float = 0.0) -> Callable[[list[dict[str, Any]]], str]:
     """``generate(messages) -> text`` with an OpenAI-compatible chat endpoint (checked reachable first)."""
     from ..evaluate import chat_completion, check_reachable, endpoint_urls, resolve_model_name
 
@@ -127,6 +128,6 @@ def endpoint_generator(url: str, *, model_name: Optional[str] = None, max_new_to
 
     def generate(messages):
         return chat_completion(chat_url, messages, model_name=name, max_new_tokens=max_new_tokens,
-                               timeout=timeout, retries=retries, api_key=api_key)
+                               timeout=timeout, retries=retries, api_key=api_key, temperature=temperature)
 
     return generate
