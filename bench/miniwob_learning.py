@@ -59,16 +59,27 @@ def bridge(*args: str) -> str:
     return p.stdout + p.stderr
 
 
-def online_eval(model: Path, ns, out: Path) -> dict:
+def online_eval(model: Path, ns, out: Path, temperature: float = 0.0, baselines: bool = True) -> dict:
     p = subprocess.run([sys.executable, "-m", "bridge.cli", "eval", "--env", "miniwob", "--tasks", ns.tasks,
                         "--episodes", str(ns.episodes), "--model", str(model), "--style", "compact",
                         "--max-new-tokens", "32", "--max-turns", str(ns.max_turns), "--device", "cpu", "--json",
-                        "--no-progress", "--save-episodes", str(out.with_suffix(".jsonl"))],
+                        "--no-progress", "--save-episodes", str(out.with_suffix(".jsonl")),
+                        "--temperature", str(temperature), "--baselines" if baselines else "--no-baselines"],
                        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if p.returncode:
         raise SystemExit(f"bridge eval --env miniwob failed ({p.returncode}):\n{p.stderr[-3000:]}")
     out.write_text(p.stdout, encoding="utf-8")                     # the --json report
     return json.loads(p.stdout)
+
+
+def training_success(episodes: Path, tasks: list[str]) -> dict:
+    """Success of the *sampled* policy in GRPO's own episodes, per task: first half of the run vs second half
+    (nearly every screen is new to the policy when it plays it)."""
+    rows = [json.loads(x) for x in episodes.read_text().splitlines() if x.strip()]
+    half = len(rows) // 2
+    rate = lambda rs, t: (sum(r["reward"] > 0 for r in rs if r["task"] == t)  # noqa: E731
+                          / max(1, sum(r["task"] == t for r in rs)))
+    return {t: [rate(rows[:half], t), rate(rows[half:], t)] for t in tasks}
 
 
 def free_port() -> int:
@@ -93,6 +104,10 @@ def main(argv=None) -> int:
                          "before 2026-12-06, which ranked a miss above a wrong click)")
     ap.add_argument("--grpo-top-k", type=int, default=0,
                     help="GRPO sampling: the k likeliest tokens only (0 = the whole vocabulary)")
+    ap.add_argument("--grpo-save-steps", type=int, default=0,
+                    help="also evaluate GRPO's policy every N steps (the learning curve; ~2 min per point)")
+    ap.add_argument("--sampled-temperature", type=float, default=1.0,
+                    help="also evaluate SFT and GRPO sampling at this temperature, as GRPO plays (0 = greedy only)")
     ap.add_argument("--sft-model", type=Path, help="reuse the SFT model of an earlier run (skips steps 1-2)")
     ap.add_argument("--episodes", type=int, default=50, help="online eval episodes per task")
     ap.add_argument("--max-turns", type=int, default=3, help="online eval: turns per episode")
@@ -118,6 +133,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"no 'run ok ... -> DIR' line in bridge run's output:\n{log[-3000:]}")
         sft_model = Path(done[-1].strip()) / "output"
     sft = online_eval(sft_model, ns, work / "eval_sft.json")
+    T = ns.sampled_temperature
+    sft_sampled = online_eval(sft_model, ns, work / "eval_sft_sampled.json", T, baselines=False) if T else None
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "bridge.cli", "gui-env", "serve", "--pool", "2", "--port",
@@ -131,7 +148,8 @@ def main(argv=None) -> int:
                             ns.tasks, "--seeds", str(ns.grpo_seeds), "--max-turns", "1", "--out", str(grpo_out), "--max-steps",
                             str(ns.grpo_steps), "--num-generations", "8", "--batch-size", "32", "--lr",
                             str(ns.grpo_lr), "--max-new-tokens", "32", "--unfinished-reward",
-                            str(ns.grpo_unfinished_reward), "--top-k", str(ns.grpo_top_k)],
+                            str(ns.grpo_unfinished_reward), "--top-k", str(ns.grpo_top_k),
+                            "--save-steps", str(ns.grpo_save_steps)],
                            cwd=ROOT, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"})
         if p.returncode:
@@ -141,16 +159,34 @@ def main(argv=None) -> int:
         server.wait(timeout=60)
     history = json.loads((grpo_out / "log_history.json").read_text())
     rewards = [float(r["rewards/env_reward/mean"]) for r in history if "rewards/env_reward/mean" in r]
-    grpo = online_eval(grpo_out / "model", ns, work / "eval_grpo.json")
+    grpo = online_eval(grpo_out / "model", ns, work / "eval_grpo.json", baselines=False)
+    grpo_sampled = (online_eval(grpo_out / "model", ns, work / "eval_grpo_sampled.json", T, baselines=False)
+                    if T else None)
 
     tasks = [t for t in ns.tasks.split(",") if t]
+    overall = lambda report: report["policies"]["model"]["overall"]["success_rate"]  # noqa: E731
+    curve = [{"step": 0, "greedy": overall(sft), "sampled": overall(sft_sampled) if T else None}]
+    steps = sorted(int(d.name.split("-")[1]) for d in grpo_out.glob("checkpoint-*"))
+    for step in steps:
+        if step < ns.grpo_steps:          # the last checkpoint is the final model, evaluated above
+            ck = grpo_out / f"checkpoint-{step}"
+            curve.append({"step": step, "greedy": overall(online_eval(ck, ns, work / f"eval_{step}.json",
+                                                                      baselines=False)),
+                          "sampled": overall(online_eval(ck, ns, work / f"eval_{step}_sampled.json", T,
+                                                         baselines=False)) if T else None})
+    curve.append({"step": ns.grpo_steps, "greedy": overall(grpo), "sampled": overall(grpo_sampled) if T else None})
     table = {"random": sft["policies"]["random"], "oracle": sft["policies"]["oracle"],
              "SFT": sft["policies"]["model"], "SFT + online GRPO": grpo["policies"]["model"]}
+    if T:
+        table[f"SFT, sampled (T={T:g})"] = sft_sampled["policies"]["model"]
+        table[f"SFT + online GRPO, sampled (T={T:g})"] = grpo_sampled["policies"]["model"]
+    trained = training_success(grpo_out / "episodes.jsonl", tasks)
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
               "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "seconds": round(time.time() - t0),
               "args": {k: str(v) for k, v in vars(ns).items()}, "sft_recipe": recipe, "grpo_rewards": rewards,
-              "grpo_trend": reward_trend(rewards) if rewards else None,
+              "grpo_trend": reward_trend(rewards) if rewards else None, "curve": curve,
+              "training_success_first_vs_second_half": trained,
               "success": {name: {t: pol[t]["success_rate"] for t in [*tasks, "overall"]} for name, pol in table.items()}}
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -169,7 +205,8 @@ def main(argv=None) -> int:
              f"live task (one turn) and rewarded by MiniWoB (raw reward, -1..1; an episode the task did not end: "
              f"{ns.grpo_unfinished_reward:g}), lr {ns.grpo_lr}"
              f"{f', sampling top_k {ns.grpo_top_k}' if ns.grpo_top_k else ''}. Online eval: "
-             f"{ns.episodes} episodes per task, seeds 1000.. (never trained on), up to {ns.max_turns} turns, greedy.",
+             f"{ns.episodes} episodes per task, seeds 1000.. (never trained on), up to {ns.max_turns} turns, greedy"
+             f"{f' and sampled at temperature {T:g} from the whole vocabulary (the policy GRPO trains)' if T else ''}.",
              "", "| policy | " + " | ".join(tasks) + " | all |", "|---|" + "---|" * (len(tasks) + 1)]
     for name, succ in result["success"].items():
         lines.append(f"| {name} | " + " | ".join(f"{100 * succ[t]:.0f} %" for t in [*tasks, "overall"]) + " |")
@@ -177,6 +214,14 @@ def main(argv=None) -> int:
         lines += ["", f"GRPO mean episode reward per step: {' '.join(f'{r:.2f}' for r in rewards)} (first {k} steps "
                       f"{mean(rewards[:k]):.2f}, last {k} {mean(rewards[-k:]):.2f}); {result['grpo_trend']} "
                       "(first half vs last half, two standard errors)."]
+    lines += ["", "GRPO's sampled policy in its own training episodes (success, first half of the run → second "
+                  "half): " + ", ".join(f"{t} {100 * a:.0f} % → {100 * b:.0f} %" for t, (a, b) in trained.items())
+              + "."]
+    if len(curve) > 2:
+        lines += ["", "| GRPO step | greedy | " + (f"sampled (T={T:g}) |" if T else ""),
+                  "|---|---|" + ("---|" if T else "")]
+        lines += [f"| {c['step']} | {100 * c['greedy']:.0f} % | "
+                  + (f"{100 * c['sampled']:.0f} % |" if T else "") for c in curve]
     ns.out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -299,7 +299,7 @@ def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path
     """TRL's GRPOTrainer with the environment's rollout_func (bridge/environments/trl_grpo.py): 2 steps on CPU,
     every completion's reward is its played episode's; a step plays twice as many episodes as the pool has
     browsers (in waves: all at once, each holding a browser, they waited on each other until the lease timeout);
-    the trained model is saved for bridge eval."""
+    the trained model is saved for bridge eval, and with --save-steps the policy along the way."""
     from conftest import backend_python
 
     from bridge.environments.server import EnvServer
@@ -311,7 +311,7 @@ def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path
                             str(tiny_model_dir), "--tasks", "click-test-2", "--seeds", "2", "--max-turns", "2",
                             "--max-new-tokens", "12", "--out", str(out), "--max-steps", "2", "--smoke",
                             "--batch-size", str(2 * miniwob_pool.size), "--num-generations", "2",
-                            "--top-k", "50"],
+                            "--top-k", "50", "--save-steps", "1"],
                            capture_output=True, text=True, timeout=900, cwd=REPO,
                            env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
         steps = server.steps
@@ -321,7 +321,8 @@ def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path
     assert len(rows) == 2 and any(float(row["grad_norm"]) > 0 for row in rows)   # the update really happened
     episodes = [json.loads(x) for x in (out / "episodes.jsonl").read_text().splitlines()]
     assert len(episodes) == 2 * 2 * miniwob_pool.size and {e["task"] for e in episodes} == {"click-test-2"}
-    assert (out / "model" / "config.json").is_file() and (out / "model" / "processor_config.json").is_file()
+    for saved in ("model", "checkpoint-1"):   # the final policy; --save-steps 1: the one after step 1 as well
+        assert (out / saved / "config.json").is_file() and (out / saved / "processor_config.json").is_file()
     assert all(1 <= e["turns"] <= 2 for e in episodes) and steps >= sum(e["turns"] for e in episodes)
 
 

@@ -256,6 +256,9 @@ def main(argv=None) -> int:
     ap.add_argument("--top-k", type=int, default=0, help="sample from the k likeliest tokens (0 = all)")
     ap.add_argument("--unfinished-reward", type=float, default=UNFINISHED_REWARD,
                     help="reward of an episode the task never ended (default -1: MiniWoB's time-out)")
+    ap.add_argument("--save-steps", type=int, default=0,
+                    help="also save the policy every N steps (OUT/checkpoint-N, model and processor only; 0 = the "
+                         "final one only, OUT/model)")
     ap.add_argument("--smoke", action="store_true", help="add a dense auxiliary reward (plumbing checks only)")
     args = ap.parse_args(argv)
 
@@ -281,7 +284,9 @@ def main(argv=None) -> int:
     config = GRPOConfig(output_dir=args.out, use_cpu=use_cpu, max_steps=args.max_steps, learning_rate=args.lr,
                         per_device_train_batch_size=args.batch_size, num_generations=args.num_generations,
                         max_completion_length=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                        logging_steps=1, save_strategy="no", report_to=[], bf16=False, beta=0.0)
+                        logging_steps=1, report_to=[], bf16=False, beta=0.0,
+                        **({"save_strategy": "steps", "save_steps": args.save_steps, "save_only_model": True}
+                           if args.save_steps else {"save_strategy": "no"}))
     model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.float32)
     funcs = [env_reward]
     if args.smoke:
