@@ -82,6 +82,15 @@ def training_success(episodes: Path, tasks: list[str]) -> dict:
     return {t: [rate(rows[:half], t), rate(rows[half:], t)] for t in tasks}
 
 
+def distinct_answers(report: Path, tasks: list[str]) -> dict:
+    """Per task, how many different first answers the model gave over its episodes (the saved ``--save-episodes``
+    lines): 1 = the same click on every screen, a prior of where targets tend to be, not a reading of the screen."""
+    rows = [json.loads(x) for x in report.with_suffix(".jsonl").read_text().splitlines() if x.strip()]
+    firsts = {t: {r["turns"][0].get("completion") for r in rows
+                  if r["policy"] == "model" and r["task"] == t and r["turns"]} for t in tasks}
+    return {t: len(v) for t, v in firsts.items()}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -181,12 +190,14 @@ def main(argv=None) -> int:
         table[f"SFT, sampled (T={T:g})"] = sft_sampled["policies"]["model"]
         table[f"SFT + online GRPO, sampled (T={T:g})"] = grpo_sampled["policies"]["model"]
     trained = training_success(grpo_out / "episodes.jsonl", tasks)
+    distinct = {"SFT": distinct_answers(work / "eval_sft.json", tasks),
+                "SFT + online GRPO": distinct_answers(work / "eval_grpo.json", tasks)}
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
               "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "seconds": round(time.time() - t0),
               "args": {k: str(v) for k, v in vars(ns).items()}, "sft_recipe": recipe, "grpo_rewards": rewards,
               "grpo_trend": reward_trend(rewards) if rewards else None, "curve": curve,
-              "training_success_first_vs_second_half": trained,
+              "training_success_first_vs_second_half": trained, "distinct_greedy_first_answers": distinct,
               "success": {name: {t: pol[t]["success_rate"] for t in [*tasks, "overall"]} for name, pol in table.items()}}
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -214,6 +225,9 @@ def main(argv=None) -> int:
         lines += ["", f"GRPO mean episode reward per step: {' '.join(f'{r:.2f}' for r in rewards)} (first {k} steps "
                       f"{mean(rewards[:k]):.2f}, last {k} {mean(rewards[-k:]):.2f}); {result['grpo_trend']} "
                       "(first half vs last half, two standard errors)."]
+    lines += ["", f"Different first answers over the {ns.episodes} greedy episodes of each task (1 = the same click "
+                  "on every screen): " + "; ".join(f"{name} " + ", ".join(f"{t} {n}" for t, n in d.items())
+                                                   for name, d in distinct.items()) + "."]
     lines += ["", "GRPO's sampled policy in its own training episodes (success, first half of the run → second "
                   "half): " + ", ".join(f"{t} {100 * a:.0f} % → {100 * b:.0f} %" for t, (a, b) in trained.items())
               + "."]
