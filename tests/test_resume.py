@@ -102,6 +102,8 @@ def test_trl_run_interrupted_after_a_checkpoint_resumes_to_completion(synth_data
     assert Path(done["resumed_from"]).parent == run_dir / "output" and done["resumed_from"] != ""
     state = json.loads((run_dir / "output" / f"checkpoint-{LAST}" / "trainer_state.json").read_text())
     assert state["global_step"] == LAST
+    final = {p.name for p in (run_dir / "output").iterdir()}   # the final model in output/ too (TRL's own scripts)
+    assert final & {"adapter_config.json", "config.json"} and "processor_config.json" in final, sorted(final)
     resumed_at = int(Path(done["resumed_from"]).name.rpartition("-")[2])
     rows = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in rows if "loss" in r]

@@ -246,8 +246,8 @@ def run(cfg: dict[str, Any]) -> None:
 
     _write_resolved(cfg, trainer, processor, targets, train_parts, use_cpu, len(train_ds))
     trainer.train(resume_from_checkpoint=cfg.get("resume_from_checkpoint"))   # set by `bridge run --resume`
-    if trainer.args.save_strategy == "no" and (cfg.get("save_final", True)):
-        trainer.save_model(cfg["output_dir"])
+    if cfg.get("save_final", True):   # the final model in OUTPUT itself, checkpoints or not: as TRL's own
+        trainer.save_model(cfg["output_dir"])   # trl/scripts/sft.py and grpo.py end (`bridge eval --model RUN/output`)
         processor.save_pretrained(cfg["output_dir"])
 
 
