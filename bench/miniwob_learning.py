@@ -1,7 +1,7 @@
 """MiniWoB++ learning bench: the tiny model's *online* success after SFT on oracle episodes and after online GRPO
 in the live environment, beside the random policy and the oracle on the same seeds (issue 13 item 5).
 
-    python bench/miniwob_learning.py                    # ~25 min on 2 cores
+    python bench/miniwob_learning.py                    # ~25 min on 2 cores (+~2 min per --grpo-save-steps point)
     python bench/miniwob_learning.py --grpo-steps 4 --episodes 10 --out /tmp/mw   # a quick look
 
 1. ``bridge synth --env miniwob``: --train-episodes oracle episodes per task (seeds 0..), real rendered screens.
@@ -11,7 +11,12 @@ in the live environment, beside the random policy and the oracle on the same see
    the training seeds, up to --max-turns turns), beside the random policy and the oracle.
 4. ``bridge gui-env serve`` + ``python -m bridge.environments.trl_grpo`` in the TRL environment: online GRPO from
    the SFT model, rewarded by the environment (one turn per episode: exact GRPO), --grpo-steps steps.
-5. ``bridge eval --env miniwob`` of the GRPO model on the same seeds.
+5. ``bridge eval --env miniwob`` of the GRPO model on the same seeds (and of its --grpo-save-steps checkpoints).
+
+Each model is evaluated greedy and sampled at --sampled-temperature (the policy GRPO trains). Diagnostics: how
+many different first answers each greedy model gives per task (1 = one click for every screen), the best
+screen-blind click's share of the training targets, and the sampled policy's success in GRPO's own episodes
+(bench/results/miniwob_grounding.md reads them).
 
 Writes ``--out``.json and ``--out``.md (machine, load, date, the recipe, per-task success per policy, the GRPO
 reward per step). Work files go under ``--work``.
@@ -89,6 +94,24 @@ def distinct_answers(report: Path, tasks: list[str]) -> dict:
     firsts = {t: {r["turns"][0].get("completion") for r in rows
                   if r["policy"] == "model" and r["task"] == t and r["turns"]} for t in tasks}
     return {t: len(v) for t, v in firsts.items()}
+
+
+def blind_ceiling(data: Path, tasks: list[str]) -> dict:
+    """Per task, the one click that lies in most of the training episodes' target boxes (DOM boxes, every 2 px)
+    and that share: what a policy that never looks at the screen can reach on those screens."""
+    boxes: dict = {t: [] for t in tasks}
+    for line in (data / "episodes.jsonl").read_text().splitlines():
+        ep = json.loads(line)
+        if ep.get("app") in boxes and ep["steps"][0]["action"].get("bbox"):
+            boxes[ep["app"]].append(ep["steps"][0]["action"]["bbox"])
+    out = {}
+    for t, bs in boxes.items():
+        if not bs:
+            continue
+        hits = lambda x, y: sum(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in bs)  # noqa: E731
+        best = max(((x, y) for x in range(0, 161, 2) for y in range(0, 211, 2)), key=lambda p: hits(*p))
+        out[t] = {"point": list(best), "share": hits(*best) / len(bs)}
+    return out
 
 
 def free_port() -> int:
@@ -190,6 +213,7 @@ def main(argv=None) -> int:
         table[f"SFT, sampled (T={T:g})"] = sft_sampled["policies"]["model"]
         table[f"SFT + online GRPO, sampled (T={T:g})"] = grpo_sampled["policies"]["model"]
     trained = training_success(grpo_out / "episodes.jsonl", tasks)
+    blind = blind_ceiling(data, tasks) if (data / "episodes.jsonl").exists() else {}
     distinct = {"SFT": distinct_answers(work / "eval_sft.json", tasks),
                 "SFT + online GRPO": distinct_answers(work / "eval_grpo.json", tasks)}
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -198,6 +222,7 @@ def main(argv=None) -> int:
               "args": {k: str(v) for k, v in vars(ns).items()}, "sft_recipe": recipe, "grpo_rewards": rewards,
               "grpo_trend": reward_trend(rewards) if rewards else None, "curve": curve,
               "training_success_first_vs_second_half": trained, "distinct_greedy_first_answers": distinct,
+              "blind_click_share_of_training_targets": blind,
               "success": {name: {t: pol[t]["success_rate"] for t in [*tasks, "overall"]} for name, pol in table.items()}}
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -228,6 +253,10 @@ def main(argv=None) -> int:
     lines += ["", f"Different first answers over the {ns.episodes} greedy episodes of each task (1 = the same click "
                   "on every screen): " + "; ".join(f"{name} " + ", ".join(f"{t} {n}" for t, n in d.items())
                                                    for name, d in distinct.items()) + "."]
+    if blind:
+        lines += ["", "The best screen-blind click (one point per task, the most training target boxes): "
+                      + ", ".join(f"{t} {100 * b['share']:.0f} % at {tuple(b['point'])}" for t, b in blind.items())
+                      + " of the training screens' targets."]
     lines += ["", "GRPO's sampled policy in its own training episodes (success, first half of the run → second "
                   "half): " + ", ".join(f"{t} {100 * a:.0f} % → {100 * b:.0f} %" for t, (a, b) in trained.items())
               + "."]
