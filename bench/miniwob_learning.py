@@ -9,14 +9,17 @@ in the live environment, beside the random policy and the oracle on the same see
    is written next to the results).
 3. ``bridge eval --env miniwob``: the SFT model plays --episodes episodes per task (seeds 1000.., disjoint from
    the training seeds, up to --max-turns turns), beside the random policy and the oracle.
-4. ``bridge gui-env serve`` + ``python -m bridge.environments.trl_grpo`` in the TRL environment: online GRPO from
-   the SFT model, rewarded by the environment (one turn per episode: exact GRPO), --grpo-steps steps.
+4. ``bridge gui-env serve`` + ``python -m bridge.environments.trl_grpo`` in the TRL environment (or, with
+   ``--grpo-backend swift``, ``bridge.environments.swift_gym`` in ms-swift's): online GRPO from the SFT model,
+   rewarded by the environment (one turn per episode: exact GRPO), --grpo-steps steps.
 5. ``bridge eval --env miniwob`` of the GRPO model on the same seeds (and of its --grpo-save-steps checkpoints).
 
 Each model is evaluated greedy and sampled at --sampled-temperature (the policy GRPO trains). Diagnostics: how
 many different first answers each greedy model gives per task (1 = one click for every screen), the best
-screen-blind click's share of the training targets, and the sampled policy's success in GRPO's own episodes
-(bench/results/miniwob_grounding.md reads them).
+screen-blind click's share of the training targets, the best click per instruction's (what reading the
+instruction alone reaches), and the sampled policy's success in GRPO's own episodes
+(bench/results/miniwob_grounding.md reads them). ``--tasks`` defaults to three tasks whose layouts the
+instruction decides; ``--tasks grounding`` runs the four whose targets sit anywhere.
 
 Writes ``--out``.json and ``--out``.md (machine, load, date, the recipe, per-task success per policy, the GRPO
 reward per step). Work files go under ``--work``.
@@ -44,8 +47,13 @@ sys.path.insert(0, str(ROOT))
 from bridge.demo import reward_trend  # noqa: E402
 from bridge.envs import env_python  # noqa: E402
 
-TASKS = "click-test,click-test-2,click-color,focus-text"   # one-step tasks a tiny model can ground
-PIXELS = {"min_pixels": 3136, "max_pixels": 28000}         # 160x210 screens -> 140x196: 35 image tokens
+# One-step tasks whose target's place the instruction decides (fixed layouts: "Tab #2", the dialog's "Cancel", the
+# 3rd input): what the tiny model can learn. It does not ground targets that sit anywhere on the screen
+# (click-test, click-test-2, click-color, focus-text: bench/results/miniwob_grounding.md).
+TASKS = "click-tab,click-dialog-2,focus-text-2"
+GROUNDING_TASKS = "click-test,click-test-2,click-color,focus-text"
+GRPO = {"trl": "trl_grpo", "swift": "swift_gym"}   # --grpo-backend -> bridge/environments/ module
+PIXELS = {"min_pixels": 3136, "max_pixels": 28000}         # 160x210 screens -> 140x168: 30 image tokens
 
 
 def sft_recipe(data: Path, steps: int) -> dict:
@@ -96,21 +104,34 @@ def distinct_answers(report: Path, tasks: list[str]) -> dict:
     return {t: len(v) for t, v in firsts.items()}
 
 
-def blind_ceiling(data: Path, tasks: list[str]) -> dict:
-    """Per task, the one click that lies in most of the training episodes' target boxes (DOM boxes, every 2 px)
-    and that share: what a policy that never looks at the screen can reach on those screens."""
-    boxes: dict = {t: [] for t in tasks}
+def blind_ceiling(data: Path, tasks: list[str], by_instruction: bool = False) -> dict:
+    """Per task, the one click that lies in most of the training episodes' target boxes (DOM boxes, every 2 px
+    of the screen each step states) and that share: what a policy that never looks at the screen can reach on
+    those screens. ``by_instruction``: one such click per distinct instruction — what reading the instruction
+    alone reaches (an upper bound that flatters tasks with few screens per instruction: ``instructions`` says
+    how many there were)."""
+    boxes: dict = {t: {} for t in tasks}
+    size = {}
     for line in (data / "episodes.jsonl").read_text().splitlines():
         ep = json.loads(line)
-        if ep.get("app") in boxes and ep["steps"][0]["action"].get("bbox"):
-            boxes[ep["app"]].append(ep["steps"][0]["action"]["bbox"])
+        step = ep["steps"][0]
+        if ep.get("app") in boxes and step["action"].get("bbox"):
+            key = ep["instruction"] if by_instruction else ""
+            boxes[ep["app"]].setdefault(key, []).append(step["action"]["bbox"])
+            size[ep["app"]] = max(size.get(ep["app"], (0, 0)), (step["width"], step["height"]))
     out = {}
-    for t, bs in boxes.items():
-        if not bs:
+    for t, groups in boxes.items():
+        if not groups:
             continue
-        hits = lambda x, y: sum(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in bs)  # noqa: E731
-        best = max(((x, y) for x in range(0, 161, 2) for y in range(0, 211, 2)), key=lambda p: hits(*p))
-        out[t] = {"point": list(best), "share": hits(*best) / len(bs)}
+        grid = [(x, y) for x in range(0, size[t][0] + 1, 2) for y in range(0, size[t][1] + 1, 2)]
+        hits, point = 0, None
+        for bs in groups.values():
+            count = lambda p: sum(b[0] <= p[0] <= b[2] and b[1] <= p[1] <= b[3] for b in bs)  # noqa: E731,B023
+            point = max(grid, key=count)
+            hits += count(point)
+        share = hits / sum(len(bs) for bs in groups.values())
+        out[t] = {"share": share, "instructions": len(groups)} if by_instruction else {"point": list(point),
+                                                                                         "share": share}
     return out
 
 
@@ -122,10 +143,17 @@ def free_port() -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", default=TASKS)
+    ap.add_argument("--tasks", default=TASKS, help=f"comma-separated MiniWoB tasks (default {TASKS}; 'grounding': "
+                                                    f"{GROUNDING_TASKS})")
     ap.add_argument("--train-episodes", type=int, default=150, help="oracle episodes per task for SFT")
     ap.add_argument("--sft-steps", type=int, default=400)
+    ap.add_argument("--grpo-backend", choices=("trl", "swift"), default="trl",
+                    help="online GRPO through TRL's rollout_func (bridge/environments/trl_grpo.py) or ms-swift's gym "
+                         "multi-turn scheduler (bridge/environments/swift_gym.py)")
     ap.add_argument("--grpo-steps", type=int, default=30)
+    ap.add_argument("--grpo-batch", type=int, default=0,
+                    help="completions per GRPO step, 8 per first screen (default: 32 with TRL; 8 with ms-swift, which "
+                         "plays a step's episodes at once, one browser each)")
     ap.add_argument("--grpo-lr", type=float, default=2e-4)
     ap.add_argument("--grpo-seeds", type=int, default=16,
                     help="GRPO prompt set: the first screens of seeds 0..N-1 per task (4 of them a step); 1 = a "
@@ -146,6 +174,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/miniwob-learning"))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "miniwob_learning")
     ns = ap.parse_args(argv)
+    if ns.tasks == "grounding":
+        ns.tasks = GROUNDING_TASKS
     t0, load_before = time.time(), os.getloadavg()
     work = ns.work
     work.mkdir(parents=True, exist_ok=True)
@@ -169,16 +199,19 @@ def main(argv=None) -> int:
     sft_sampled = online_eval(sft_model, ns, work / "eval_sft_sampled.json", T, baselines=False) if T else None
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "bridge.cli", "gui-env", "serve", "--pool", "2", "--port",
+    batch = ns.grpo_batch or (32 if ns.grpo_backend == "trl" else 8)
+    pool = 2 if ns.grpo_backend == "trl" else batch   # ms-swift resets a whole step's episodes before its first turn
+    server = subprocess.Popen([sys.executable, "-m", "bridge.cli", "gui-env", "serve", "--pool", str(pool), "--port",
                                str(port), "--time-limit", "60"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         server.stderr.readline()                                   # "serving ... at URL": ready
         grpo_out = work / "grpo"
-        p = subprocess.run([str(env_python("trl")), "-m", "bridge.environments.trl_grpo", "--env-url",
+        p = subprocess.run([str(env_python(ns.grpo_backend)), "-m", f"bridge.environments.{GRPO[ns.grpo_backend]}",
+                            "--env-url",
                             f"http://127.0.0.1:{port}", "--model", str(sft_model), "--style", "compact", "--tasks",
                             ns.tasks, "--seeds", str(ns.grpo_seeds), "--max-turns", "1", "--out", str(grpo_out), "--max-steps",
-                            str(ns.grpo_steps), "--num-generations", "8", "--batch-size", "32", "--lr",
+                            str(ns.grpo_steps), "--num-generations", "8", "--batch-size", str(batch), "--lr",
                             str(ns.grpo_lr), "--max-new-tokens", "32", "--unfinished-reward",
                             str(ns.grpo_unfinished_reward), "--top-k", str(ns.grpo_top_k),
                             "--save-steps", str(ns.grpo_save_steps)],
@@ -213,7 +246,9 @@ def main(argv=None) -> int:
         table[f"SFT, sampled (T={T:g})"] = sft_sampled["policies"]["model"]
         table[f"SFT + online GRPO, sampled (T={T:g})"] = grpo_sampled["policies"]["model"]
     trained = training_success(grpo_out / "episodes.jsonl", tasks)
-    blind = blind_ceiling(data, tasks) if (data / "episodes.jsonl").exists() else {}
+    recorded = (data / "episodes.jsonl").exists()
+    blind = blind_ceiling(data, tasks) if recorded else {}
+    reading = blind_ceiling(data, tasks, by_instruction=True) if recorded else {}
     distinct = {"SFT": distinct_answers(work / "eval_sft.json", tasks),
                 "SFT + online GRPO": distinct_answers(work / "eval_grpo.json", tasks)}
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -223,6 +258,7 @@ def main(argv=None) -> int:
               "grpo_trend": reward_trend(rewards) if rewards else None, "curve": curve,
               "training_success_first_vs_second_half": trained, "distinct_greedy_first_answers": distinct,
               "blind_click_share_of_training_targets": blind,
+              "best_click_per_instruction_share_of_training_targets": reading,
               "success": {name: {t: pol[t]["success_rate"] for t in [*tasks, "overall"]} for name, pol in table.items()}}
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -236,7 +272,7 @@ def main(argv=None) -> int:
              f"{PIXELS['min_pixels']}..{PIXELS['max_pixels']}. SFT: {ns.sft_steps} TRL steps (batch 8, lr 3e-3 cosine) "
              f"on {ns.train_episodes} oracle episodes per task (seeds 0..)"
              f"{f' — reused from {ns.sft_model}' if ns.sft_model else ''}. Online GRPO from the SFT model: "
-             f"{ns.grpo_steps} steps of 4 episodes' first screens × 8 completions (prompt set: seeds "
+             f"{ns.grpo_steps} {ns.grpo_backend} steps of {batch // 8} episodes' first screens × 8 completions (prompt set: seeds "
              f"0..{ns.grpo_seeds - 1} of each task), each completion played in the "
              f"live task (one turn) and rewarded by MiniWoB (raw reward, -1..1; an episode the task did not end: "
              f"{ns.grpo_unfinished_reward:g}), lr {ns.grpo_lr}"
@@ -257,6 +293,11 @@ def main(argv=None) -> int:
         lines += ["", "The best screen-blind click (one point per task, the most training target boxes): "
                       + ", ".join(f"{t} {100 * b['share']:.0f} % at {tuple(b['point'])}" for t, b in blind.items())
                       + " of the training screens' targets."]
+    if reading:
+        lines += ["", "The best click per instruction (one point per distinct instruction, the most of its training "
+                      "target boxes): " + ", ".join(f"{t} {100 * b['share']:.0f} % ({b['instructions']} instructions)"
+                                                   for t, b in reading.items())
+                  + " — what reading the instruction alone reaches on the training screens."]
     lines += ["", "GRPO's sampled policy in its own training episodes (success, first half of the run → second "
                   "half): " + ", ".join(f"{t} {100 * a:.0f} % → {100 * b:.0f} %" for t, (a, b) in trained.items())
               + "."]

@@ -110,20 +110,25 @@ class Pixels:
 
 
 def processor_pixels(model_dir: str | os.PathLike) -> Optional[Pixels]:
-    """The bounds a model's own image processor applies (``preprocessor_config.json``), None if absent.
+    """The bounds a model's own image processor applies (``preprocessor_config.json`` and/or the image processor
+    nested in ``processor_config.json``), None if neither is there.
 
     Same precedence as transformers' Qwen2-VL image processor: explicit ``min_pixels``/``max_pixels`` win over
     ``size.shortest_edge``/``size.longest_edge``, which win over the defaults (56*56, 28*28*1280)."""
-    path = Path(model_dir) / "preprocessor_config.json"
+    cfg: Optional[dict] = None
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
+        cfg = json.loads((Path(model_dir) / "preprocessor_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    try:   # newer layouts nest the image processor in processor_config.json, which transformers reads first
+        pass
+    # Newer layouts nest the image processor in processor_config.json, which transformers reads first; a checkpoint
+    # saved by transformers 5 (TRL's output/) has no preprocessor_config.json at all.
+    try:
         nested = json.loads((Path(model_dir) / "processor_config.json").read_text(encoding="utf-8"))["image_processor"]
-        cfg = {**cfg, **nested} if isinstance(nested, dict) else cfg
+        cfg = {**(cfg or {}), **nested} if isinstance(nested, dict) else cfg
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    if not isinstance(cfg, dict):
+        return None
     size = cfg.get("size") or {}
     lo = cfg.get("min_pixels") or size.get("shortest_edge") or QWEN2VL_MIN_PIXELS
     hi = cfg.get("max_pixels") or size.get("longest_edge") or QWEN2VL_MAX_PIXELS

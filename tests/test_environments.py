@@ -78,6 +78,8 @@ def test_click_frame_is_exact_screenshot_pixels(miniwob_pool):
 
 
 def test_seeds_reproduce_episodes(miniwob_pool):
+    from selenium.webdriver.common.action_chains import ActionChains
+
     env = miniwob_pool.envs[1]
     a, _ = env.reset(seed=7, options={"task": "click-test-2"})
     b, _ = env.reset(seed=7, options={"task": "click-test-2"})
@@ -85,6 +87,19 @@ def test_seeds_reproduce_episodes(miniwob_pool):
     assert a.instruction == b.instruction and a.image.tobytes() == b.image.tobytes()
     assert [e.bbox for e in a.elements] == [e.bbox for e in b.elements]
     assert [e.bbox for e in a.elements] != [e.bbox for e in c.elements]
+    # the first episode after a page load looks like every later one (click-tab's differed by 2 pixels)
+    first, _ = env.reset(seed=1, options={"task": "click-tab"})   # another task: its page loads now
+    env.reset(seed=2, options={"task": "click-tab"})
+    again, _ = env.reset(seed=1, options={"task": "click-tab"})
+    assert first.image.tobytes() == again.image.tobytes()
+    # and the pointer is not left over the page, where it could draw an element hovered (click-tab's tabs)
+    env.step(Action(type="click", point=(24, 56)))
+    env.reset(seed=1, options={"task": "click-tab"})
+    driver = env._inst.driver
+    driver.execute_script("document.addEventListener('mousemove', e => window.__pointer = [e.clientX, e.clientY])")
+    ActionChains(driver, duration=0).move_by_offset(0, 0).perform()   # a mousemove where the pointer rests
+    x, y = driver.execute_script("return window.__pointer")
+    assert x > 160 or y > 210, (x, y)
 
 
 def test_actions_without_meaning_are_wasted_turns(miniwob_pool):
@@ -324,6 +339,56 @@ def test_trl_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path
     for saved in ("model", "checkpoint-1"):   # the final policy; --save-steps 1: the one after step 1 as well
         assert (out / saved / "config.json").is_file() and (out / saved / "processor_config.json").is_file()
     assert all(1 <= e["turns"] <= 2 for e in episodes) and steps >= sum(e["turns"] for e in episodes)
+
+
+def test_swift_online_grpo_two_steps_on_cpu(miniwob_pool, tiny_model_dir, tmp_path):
+    """ms-swift's own GRPO trainer with its gym multi-turn hook (bridge/environments/swift_gym.py): 2 steps on CPU
+    with the transformers engine; every completion's env reward is its played episode's, the update happens, a
+    second turn's prompt carries the second screenshot (and the trained sample every screen), the trained model is
+    saved for bridge eval. Bad input is one line and exit 2, before any training."""
+    import socket
+
+    from conftest import backend_python
+
+    from bridge.environments.server import EnvServer
+
+    py = backend_python("swift")
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    common = [py, "-m", "bridge.environments.swift_gym", "--model", str(tiny_model_dir), "--seeds", "2",
+              "--max-turns", "2", "--max-new-tokens", "12", "--out", str(out)]
+
+    def run(*extra, timeout=120):
+        return subprocess.run(common + list(extra), capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
+
+    with socket.socket() as s:   # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    batch = miniwob_pool.size    # ms-swift resets a whole rollout at once: at most one episode per browser
+    with EnvServer(miniwob_pool) as server:
+        bad = [run("--env-url", server.url, "--tasks", "no-such-task"),
+               run("--env-url", server.url, "--tasks", "click-test-2", "--batch-size", str(2 * batch)),
+               run("--env-url", dead, "--tasks", "click-test-2")]
+        r = run("--env-url", server.url, "--tasks", "click-test-2", "--max-steps", "2", "--smoke", "--batch-size",
+                str(batch), "--num-generations", "2", "--top-k", "50", timeout=900)
+        steps = server.steps
+    for b, what in zip(bad, ("no-such-task", "--batch-size", "cannot reach")):
+        assert b.returncode == 2 and "Traceback" not in b.stderr and what in b.stderr, b.stderr[-2000:]
+        assert len(b.stderr.strip().splitlines()) == 1, b.stderr
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = json.loads((out / "log_history.json").read_text())
+    rows = [row for row in log if "rewards/env_reward/mean" in row]
+    assert len(rows) == 2 and any(float(row["grad_norm"]) > 0 for row in rows)   # the update really happened
+    episodes = [json.loads(x) for x in (out / "episodes.jsonl").read_text().splitlines()]
+    assert len(episodes) == 2 * batch and {e["task"] for e in episodes} == {"click-test-2"}
+    for k, row in enumerate(rows):   # each step's logged env reward is the mean of its episodes' rewards
+        played = episodes[k * batch:(k + 1) * batch]
+        assert row["rewards/env_reward/mean"] == pytest.approx(sum(e["reward"] for e in played) / batch)
+    assert all(1 <= e["turns"] <= 2 for e in episodes) and steps >= sum(e["turns"] for e in episodes)
+    # turn k's prompt shows k screenshots (one <image> each); some episode reached its second turn
+    assert all(e["images"] == e["placeholders"] == e["turns"] for e in episodes), episodes
+    assert any(e["turns"] == 2 for e in episodes), episodes
+    assert (out / "model" / "config.json").is_file() and (out / "model" / "processor_config.json").is_file()
 
 
 def test_a_browser_that_dies_is_reported_then_replaced(miniwob_pool):

@@ -173,3 +173,17 @@ def test_flip_direction():
         assert flip_direction(flip_direction(d)) == d
     with pytest.raises(KeyError):
         flip_direction("north")
+
+
+def test_processor_pixels_read_a_transformers_5_checkpoint(tmp_path):
+    """TRL's saved output/ (transformers 5) has processor_config.json with the image processor nested and no
+    preprocessor_config.json: its bounds (the recipe's) are read, not the 56*56..28*28*1280 defaults."""
+    import json
+
+    from bridge.frames import Pixels, processor_pixels
+
+    assert processor_pixels(tmp_path) is None
+    (tmp_path / "processor_config.json").write_text(json.dumps(
+        {"image_processor": {"size": {"shortest_edge": 3136, "longest_edge": 28000}, "patch_size": 14,
+                             "merge_size": 2}}))
+    assert processor_pixels(tmp_path) == Pixels(28, 3136, 28000)

@@ -192,6 +192,8 @@ class MiniWoBEnv(GuiEnv):
 
     # ------------------------------------------------------------------------------------------ gym API
     def _reset(self, seed, options):
+        from miniwob import selenium_actions as sa
+
         task = options.get("task") or self.task
         if task is None:
             raise BridgeError("no MiniWoB task: pass task= to MiniWoBEnv or options={'task': ...} to reset()")
@@ -203,6 +205,14 @@ class MiniWoBEnv(GuiEnv):
             try:
                 if task != self._page:
                     self._load(task)
+                    # A task's first episode after its page loads may render differently from all later ones
+                    # (click-tab: 2 pixels of its tab panel's border); one throwaway episode makes a seed's screen
+                    # the same whatever the browser played before — online GRPO matches screens by their pixels
+                    # (trl_grpo.py image_key, swift_gym.py BridgeEnv.reset).
+                    self._inst.reset([{}], [{}], 0)
+                # The pointer rests where the last episode clicked; over the new page it can make an element
+                # hovered (click-tab's tabs are drawn darker), by timing. Parked outside the task area, it cannot.
+                sa.execute_move_coords(self._inst.inner_width - 1, self._inst.inner_height - 1, self.browser.driver)
                 obs, infos = [{}], [{}]
                 self._inst.reset(obs, infos, seed)
                 break

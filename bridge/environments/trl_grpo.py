@@ -64,21 +64,28 @@ def build_dataset(env_url: str, tasks: list[str], seeds: int, style, workdir: st
     Returns (datasets.Dataset, {image key: (task, seed)})."""
     import datasets
 
+    rows, index = [], {}
+    for task, seed, obs, path in first_screens(env_url, tasks, seeds, workdir):
+        messages = style.messages(episode_so_far([obs], [], [path], obs.instruction, task, seed), 0, "/")
+        rows.append({"prompt": trl_prompt(messages), "images": [path], "task": task, "seed": seed})
+        index[image_key(obs.image)] = (task, seed)
+    ds = datasets.Dataset.from_list(rows).cast_column("images", datasets.Sequence(datasets.Image()))
+    return ds, index
+
+
+def first_screens(env_url: str, tasks: list[str], seeds: int, workdir: str):
+    """``(task, seed, observation, path)`` of the first screen of every (task, seed) episode, saved as
+    ``workdir/TASK-SEED.png``; each episode is ended at once (its browser goes back to the pool)."""
     from .server import RemoteEnv
 
-    rows, index = [], {}
     env = RemoteEnv(env_url)
     for task in tasks:
         for seed in range(seeds):
             obs, _ = env.reset(seed=seed, options={"task": task})
             path = os.path.join(workdir, f"{task}-{seed}.png")
             obs.image.save(path)
-            messages = style.messages(episode_so_far([obs], [], [path], obs.instruction, task, seed), 0, "/")
-            rows.append({"prompt": trl_prompt(messages), "images": [path], "task": task, "seed": seed})
-            index[image_key(obs.image)] = (task, seed)
-            env.step(Action(type="status", status="impossible"))   # end it: the browser goes back to the pool
-    ds = datasets.Dataset.from_list(rows).cast_column("images", datasets.Sequence(datasets.Image()))
-    return ds, index
+            env.step(Action(type="status", status="impossible"))
+            yield task, seed, obs, path
 
 
 def _image(block) -> Any:
@@ -238,8 +245,10 @@ def env_reward(prompts=None, completions=None, env_reward=None, **kwargs) -> lis
     return [float(r) for r in env_reward]
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Online multi-turn GRPO in a GUI environment (TRL rollout_func)")
+def arg_parser(description: str) -> argparse.ArgumentParser:
+    """The command line of the online GRPO entry points (this one, bridge/environments/swift_gym.py): one
+    vocabulary whatever the trainer."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--env-url", required=True, help="an EnvServer (bridge gui-env serve)")
     ap.add_argument("--model", required=True)
     ap.add_argument("--style", default="qwen2vl")
@@ -260,7 +269,11 @@ def main(argv=None) -> int:
                     help="also save the policy every N steps (OUT/checkpoint-N, model and processor only; 0 = the "
                          "final one only, OUT/model)")
     ap.add_argument("--smoke", action="store_true", help="add a dense auxiliary reward (plumbing checks only)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = arg_parser("Online multi-turn GRPO in a GUI environment (TRL rollout_func)").parse_args(argv)
 
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
